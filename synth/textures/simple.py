@@ -1,0 +1,161 @@
+"""First-version clothing: a garment photo (or a flat colour) laid over the upper and lower body
+in the body's UV space, on a skin tone drawn from the Monk scale.
+
+The UV texture is split once into regions by rasterising each face's UV triangle with the region
+its body part and rest height give it (torso above the waist and arms -> upper garment, below the
+waist and legs -> lower garment, feet -> shoes, top and back of the skull -> hair). Per sample the
+texture is then a few masked copies: a garment photo's central crop, resized to the texture, shows
+through its region. The real contour-matched transfer is its own stage (issue: clothing).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+from PIL import Image
+
+from synth.io_utils import InputError
+from synth.scene import PART_IDS
+
+SKIN, UPPER, LOWER, SHOES, HAIR = 0, 1, 2, 3, 4
+REGION_NAMES = ["skin", "upper", "lower", "shoes", "hair"]
+# Garment categories (clothing folders) whose sleeves / legs reach the wrists / ankles.
+LONG_SLEEVES = {"longsleeve", "shirt", "outwear"}
+LONG_LEGS = {"pants"}
+
+
+@dataclass
+class Garment:
+    id: str            # path relative to the data directory
+    path: Path
+    region: str        # upper | lower
+    category: str
+
+
+def garment_library(data_dir: Path) -> dict[str, list[Garment]]:
+    """Garment photos by region from data_dir/clothing (folders name the region and category)."""
+    root = Path(data_dir) / "clothing"
+    lib: dict[str, list[Garment]] = {"upper": [], "lower": []}
+    for p in sorted((root / "clothing_dataset_cc0").glob("*/*/*.jpg")):
+        region, category = p.parent.parent.name, p.parent.name
+        if region in lib:
+            lib[region].append(Garment(str(p.relative_to(data_dir)), p, region, category))
+    for p in sorted((root / "viton_hd" / "cloth").glob("*.jpg")):
+        lib["upper"].append(Garment(str(p.relative_to(data_dir)), p, "upper", "t-shirt"))
+    if not lib["upper"] or not lib["lower"]:
+        raise InputError(f"{root}: no garment photos found (need clothing_dataset_cc0/upper|lower/...); "
+                         "run `synth assets fetch`")
+    return lib
+
+
+def load_skin_tones(path: Path) -> tuple[np.ndarray, float]:
+    with open(path) as f:
+        spec = yaml.safe_load(f)
+    tones = np.array([[int(h[i:i + 2], 16) for i in (1, 3, 5)] for h in spec["tones"]], dtype=np.float32)
+    return tones, float(spec.get("jitter", 0.0))
+
+
+class UVRegions:
+    """The body texture's region map (T x T, row 0 = v 1), built once per body topology."""
+
+    def __init__(self, faces: np.ndarray, face_uvs: np.ndarray, face_parts: np.ndarray,
+                 rest_vertices: np.ndarray, waist_z: float, size: int = 512):
+        self.size = size
+        centres = rest_vertices[faces].mean(1)
+        region_long = np.full(len(faces), SKIN, np.uint8)   # with long sleeves / legs
+        part_name = {v: k for k, v in PART_IDS.items()}
+        names = np.array([part_name[int(p)] for p in face_parts])
+        torso = names == "torso"
+        region_long[torso & (centres[:, 2] > waist_z)] = UPPER
+        region_long[torso & (centres[:, 2] <= waist_z)] = LOWER
+        arms_upper = np.char.endswith(names.astype(str), "upper_arm")
+        forearm = np.char.endswith(names.astype(str), "forearm")
+        thigh = np.char.endswith(names.astype(str), "thigh")
+        lower_leg = np.char.endswith(names.astype(str), "lower_leg")
+        foot = np.char.endswith(names.astype(str), "foot")
+        region_long[arms_upper | forearm] = UPPER
+        region_long[thigh | lower_leg] = LOWER
+        region_long[foot] = SHOES
+        head = names == "head"
+        head_top = rest_vertices[faces[head]][:, :, 2].max()
+        head_centre_y = rest_vertices[faces[head]][:, :, 1].mean()
+        hair = head & ((centres[:, 2] > head_top - 0.05)
+                       | ((centres[:, 2] > head_top - 0.17) & (centres[:, 1] > head_centre_y + 0.02)))
+        region_long[hair] = HAIR
+        self.long = self._raster(face_uvs, region_long)
+        short = region_long.copy()
+        short[forearm] = SKIN
+        short[lower_leg] = SKIN
+        self.short_sleeve_skin = (self._raster(face_uvs, short) == SKIN) & (self.long == UPPER)
+        self.short_leg_skin = (self._raster(face_uvs, short) == SKIN) & (self.long == LOWER)
+
+    def _raster(self, face_uvs: np.ndarray, region: np.ndarray) -> np.ndarray:
+        T = self.size
+        img = np.zeros((T, T), np.uint8)
+        px = face_uvs.copy()
+        px[..., 0] = px[..., 0] * T - 0.5
+        px[..., 1] = (1.0 - px[..., 1]) * T - 0.5
+        pts = np.round(px * 16).astype(np.int32)   # 4 fractional bits for sub-pixel accuracy
+        for r in range(1, len(REGION_NAMES)):
+            polys = list(pts[region == r])
+            if polys:
+                cv2.fillPoly(img, polys, int(r), lineType=cv2.LINE_8, shift=4)
+        return img
+
+
+def _photo_layer(path: Path, size: int, rng: np.random.Generator) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("RGB", "L"):
+                raise InputError(f"{path}: garment image mode {im.mode} is not RGB")
+            arr = np.asarray(im.convert("RGB"))
+    except (OSError, SyntaxError) as e:
+        raise InputError(f"{path}: unreadable garment image ({e.__class__.__name__})") from None
+    h, w = arr.shape[:2]
+    # The garment fills the photo's centre; its border is the surface it lies on.
+    frac = rng.uniform(0.35, 0.55)
+    ch, cw = int(h * frac), int(w * frac)
+    y0 = (h - ch) // 2 + int(rng.integers(-h // 20, h // 20 + 1))
+    x0 = (w - cw) // 2 + int(rng.integers(-w // 20, w // 20 + 1))
+    crop = arr[max(0, y0):y0 + ch, max(0, x0):x0 + cw]
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def make_texture(regions: UVRegions, lib: dict[str, list[Garment]], skin_tones: np.ndarray,
+                 skin_jitter: float, flat_probability: float, mode: str,
+                 rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """One body texture (T, T, 3 uint8) and what it is made of (for the labels)."""
+    T = regions.size
+    tone_index = int(rng.integers(len(skin_tones)))
+    skin = np.clip(skin_tones[tone_index] * (1 + rng.uniform(-skin_jitter, skin_jitter, 3)), 0, 255)
+    # low-frequency shading so skin is not a flat fill
+    noise = cv2.resize(rng.normal(0, 1, (8, 8)).astype(np.float32), (T, T), interpolation=cv2.INTER_CUBIC)
+    tex = np.clip(skin[None, None, :] * (1 + 0.04 * noise[..., None]), 0, 255)
+    flat = mode == "flat" or rng.random() < flat_probability
+    garments = []
+    for region_name, region_id in (("upper", UPPER), ("lower", LOWER)):
+        g = lib[region_name][int(rng.integers(len(lib[region_name])))]
+        if flat:
+            colour = rng.uniform(20, 235, 3)
+            layer = np.broadcast_to(colour, (T, T, 3))
+            garments.append({"id": f"flat:{region_name}:" + "".join(f"{int(c):02x}" for c in colour),
+                             "region": region_name, "kind": "flat", "colour": [int(c) for c in colour]})
+        else:
+            layer = _photo_layer(g.path, T, rng)
+            garments.append({"id": g.id, "region": region_name, "kind": "photo", "category": g.category})
+        cover = regions.long == region_id
+        if region_name == "upper" and not flat and g.category not in LONG_SLEEVES:
+            cover &= ~regions.short_sleeve_skin
+        if region_name == "lower" and not flat and g.category not in LONG_LEGS:
+            cover &= ~regions.short_leg_skin
+        tex[cover] = layer[cover]
+    shoe = rng.uniform(10, 120, 3) if rng.random() < 0.7 else rng.uniform(120, 240, 3)
+    tex[regions.long == SHOES] = shoe
+    hair = np.array([rng.uniform(10, 60), rng.uniform(8, 45), rng.uniform(5, 35)]) * rng.uniform(0.8, 2.5)
+    tex[regions.long == HAIR] = np.clip(hair, 0, 255)
+    info = {"skin_tone": {"monk_index": tone_index + 1, "rgb": [int(c) for c in skin]},
+            "garments": garments}
+    return tex.astype(np.uint8), info
