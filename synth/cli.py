@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from synth.config import ConfigError, data_dir, dump, load_config
+from synth.config import ConfigError, cache_dir, data_dir, dump, load_config
 from synth.io_utils import InputError
 from synth.body.model import BodyModelError
 
@@ -62,7 +62,7 @@ def cmd_sample_poses(args) -> int:
     pc = cfg["poses"]
     rng = np.random.default_rng(cfg["seed"])
     poses = sample_poses(data_dir(cfg), pc["n"], rng, subjects=pc["subjects"], fps=pc["fps"],
-                         min_distance=pc["min_pose_distance"])
+                         min_distance=pc["min_pose_distance"], cache_dir=cache_dir(cfg) / "poses")
     out = Path(args.out)
     save_poses(out, poses)
     dump(cfg, out.with_suffix(".config.yaml"))

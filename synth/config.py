@@ -174,9 +174,13 @@ def validate(cfg: dict) -> None:
 
 
 def data_dir(cfg: dict) -> Path:
-    """The data directory: $SYNTH_DATA when set, else the configured one."""
-    env = os.environ.get("SYNTH_DATA")
-    return Path(env) if env else Path(cfg["data_dir"])
+    """The data directory: config `data_dir` when set, else $SYNTH_DATA, else ./data."""
+    return Path(cfg.get("data_dir") or os.environ.get("SYNTH_DATA") or "data")
+
+
+def cache_dir(cfg: dict) -> Path:
+    """Derived caches: config `cache_dir` when set, else $SYNTH_CACHE, else ~/.cache/synth."""
+    return Path(cfg.get("cache_dir") or os.environ.get("SYNTH_CACHE") or Path.home() / ".cache" / "synth")
 
 
 def dump(cfg: dict, path: str | os.PathLike) -> None:

@@ -54,12 +54,16 @@ class AnnyBody(BodyModel):
 
     def rest(self, phenotype: dict) -> dict:
         """Rest skeleton and vertices for a phenotype (numpy)."""
-        torch = self._torch
         m = self.model
         _, ph, lc, fa = m.get_tensor_inputs(None, phenotype, None, None)
         coeffs = m._get_phenotype_blendshape_coefficients(ph, lc, fa)
         rest = m.get_rest_model(coeffs)
-        return {k: (v if isinstance(v, torch.Tensor) else v) for k, v in rest.items()}
+        return rest
+
+    def neutral_rest(self) -> tuple[np.ndarray, float]:
+        rest = self.rest({k: 0.5 for k in self.phenotype_labels})
+        waist = float(rest["rest_bone_heads"][0, POSE_BONES.index("Spine"), 2])
+        return rest["rest_vertices"][0].numpy(), waist
 
     def pose(self, rotations: np.ndarray, rest_directions: np.ndarray, phenotype: dict) -> BodyMesh:
         torch = self._torch

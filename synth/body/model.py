@@ -63,6 +63,11 @@ class BodyModel(ABC):
         phenotype: the backend's shape parameters.
         """
 
+    @abstractmethod
+    def neutral_rest(self) -> tuple[np.ndarray, float]:
+        """Rest-pose vertices (V, 3) of an average body and its waist height (m), from which the
+        texture stage splits the UV map into garment regions."""
+
 
 def faces_parts_from_weights(faces: np.ndarray, vertex_bone_indices: np.ndarray,
                              vertex_bone_weights: np.ndarray, bone_part_ids: np.ndarray) -> np.ndarray:

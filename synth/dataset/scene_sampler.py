@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from synth.body import create_body_model, sample_phenotype
-from synth.config import PROJECT_ROOT, data_dir as config_data_dir
+from synth.config import PROJECT_ROOT, cache_dir, data_dir as config_data_dir
 from synth.io_utils import InputError
 from synth.scene import JOINTS, Camera, Environment, Light, SceneSpec
 from synth.textures.simple import UVRegions, garment_library, load_skin_tones, make_texture
@@ -120,10 +120,7 @@ class SceneSampler:
         self.width, self.height = cfg["render"]["image_size"]
         self.poses = poses if poses is not None else self._load_poses()
         self.body = create_body_model(cfg)
-        rest = self.body.rest({k: 0.5 for k in self.body.phenotype_labels})
-        rest_vertices = rest["rest_vertices"][0].numpy()
-        heads = rest["rest_bone_heads"][0].numpy()
-        waist_z = float(heads[list(self.body.model.bone_labels).index("Spine")][2])
+        rest_vertices, waist_z = self.body.neutral_rest()
         self.regions = UVRegions(self.body.faces, self.body.face_uvs, self.body.face_parts,
                                  rest_vertices, waist_z=waist_z)
         self.garments = garment_library(self.data_dir)
@@ -141,7 +138,7 @@ class SceneSampler:
             return load_poses(Path(pose_file))
         pc = self.cfg["poses"]
         return load_pool(self.data_dir, subjects=pc["subjects"], fps=pc["fps"],
-                         min_distance=pc["min_pose_distance"])
+                         min_distance=pc["min_pose_distance"], cache_dir=cache_dir(self.cfg) / "poses")
 
     def scene(self, shard: int, index: int, attempt: int = 0) -> tuple[SceneSpec, dict]:
         """The scene of one sample and the per-stage times (pose, body, textures...)."""

@@ -1,0 +1,205 @@
+"""The render stage end to end on real components: dataset layout, the independent checker,
+resume, determinism by (seed, shard), bad input, the CLI."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import CHECKER, small_config
+from synth.config import ConfigError, load_config
+from synth.dataset.render_job import parse_shard_selection, render_dataset
+from synth.dataset.scene_sampler import SceneSampler
+from synth.io_utils import InputError
+from synth.scene import JOINTS, PARTS
+
+
+def _members(tar_path: Path) -> dict[str, dict[str, bytes]]:
+    out: dict[str, dict[str, bytes]] = {}
+    with tarfile.open(tar_path) as tf:
+        for m in tf.getmembers():
+            key, _, field = m.name.partition(".")
+            out.setdefault(key, {})[field] = tf.extractfile(m).read()
+    return out
+
+
+def test_rendered_dataset_passes_the_independent_checker(rendered_dataset):
+    r = subprocess.run([sys.executable, str(CHECKER), str(rendered_dataset)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "check_dataset: OK (6 samples in 2 shards)" in r.stdout
+
+
+def test_dataset_layout_and_labels(rendered_dataset):
+    meta = json.loads((rendered_dataset / "dataset.json").read_text())
+    assert meta["schema"] == "synth-pose/1" and meta["joints"] == JOINTS
+    assert [meta["parts"][str(i + 1)] for i in range(len(PARTS))] == PARTS
+    assert meta["image_size"] == [96, 96] and meta["num_shards"] == 2 and meta["samples_per_shard"] == 3
+    assert meta["config"]["seed"] == meta["seed"]
+    assert (rendered_dataset / "config.yaml").is_file()
+    for s in range(2):
+        tar = rendered_dataset / "shards" / f"shard-{s:06d}.tar"
+        side = json.loads((rendered_dataset / "shards" / f"shard-{s:06d}.json").read_text())
+        samples = _members(tar)
+        assert sorted(samples) == side["keys"] and side["num_samples"] == 3
+        for key, m in samples.items():
+            assert "." not in key
+            assert set(m) == {"rgb.jpg", "mask.png", "parts.png", "depth.png", "json"}
+            lab = json.loads(m["json"])
+            for field in ("joints_3d_cam", "joints_2d", "K", "cam_R", "cam_t", "body", "pose", "garments",
+                          "background", "lights", "seed"):
+                assert field in lab, field
+            assert lab["body"]["backend"] == "anny" and 0 <= lab["body"]["height"] <= 1
+            assert lab["pose"]["source"] == "cmu" and lab["pose"]["id"].startswith("cmu/16_")
+            assert {g["region"] for g in lab["garments"]} == {"upper", "lower"}
+            assert (Path(os.environ.get("SYNTH_TEST_DATA", "")) / lab["background"]["id"]).is_file() or \
+                lab["background"]["id"].startswith("backgrounds/")
+            depth = np.asarray(Image.open(io.BytesIO(m["depth.png"])))
+            assert depth.dtype == np.uint16
+            z = np.asarray(lab["joints_3d_cam"])[:, 2]
+            assert 500 < np.median(depth[depth > 0]) < 20000
+            assert abs(np.median(depth[depth > 0]) / 1000 - z.mean()) < 0.5
+
+
+def test_rerun_skips_complete_shards(rendered_dataset, shared_data, cache_dir):
+    cfg = small_config(shared_data, cache_dir)
+    before = {p.name: p.stat().st_mtime_ns for p in (rendered_dataset / "shards").glob("*.tar")}
+    summary = render_dataset(cfg, rendered_dataset, progress=False)
+    assert summary["skipped_complete"] == 2 and summary["rendered"] == []
+    after = {p.name: p.stat().st_mtime_ns for p in (rendered_dataset / "shards").glob("*.tar")}
+    assert before == after
+
+
+def test_shard_content_depends_on_seed_and_index_only(rendered_dataset, shared_data, cache_dir, tmp_path):
+    """Shard 1 rendered alone, by a fresh worker, equals shard 1 of the full run."""
+    cfg = small_config(shared_data, cache_dir)
+    render_dataset(cfg, tmp_path / "alone", shards=[1], progress=False)
+    assert not (tmp_path / "alone" / "shards" / "shard-000000.tar").exists()
+    a = _members(rendered_dataset / "shards" / "shard-000001.tar")
+    b = _members(tmp_path / "alone" / "shards" / "shard-000001.tar")
+    assert sorted(a) == sorted(b)
+    for key in a:
+        assert json.loads(a[key]["json"]) == json.loads(b[key]["json"])
+        for f in ("mask.png", "parts.png", "depth.png", "rgb.jpg"):
+            assert np.array_equal(np.asarray(Image.open(io.BytesIO(a[key][f]))),
+                                  np.asarray(Image.open(io.BytesIO(b[key][f])))), (key, f)
+
+
+def test_a_different_configuration_cannot_reuse_an_output(rendered_dataset, shared_data, cache_dir):
+    cfg = small_config(shared_data, cache_dir, seed=7)
+    with pytest.raises(InputError, match=r"dataset\.json.*different configuration.*seed"):
+        render_dataset(cfg, rendered_dataset, progress=False)
+
+
+def _data_dir_with_bad_background(shared_data: Path, tmp_path: Path, image: Image.Image, name: str) -> Path:
+    d = tmp_path / "data"
+    d.mkdir()
+    for sub in ("cmu_mocap", "clothing", "hdri"):
+        (d / sub).symlink_to(shared_data / sub)
+    (d / "backgrounds").mkdir()
+    image.save(d / "backgrounds" / name)
+    return d / "backgrounds" / name
+
+
+def test_non_rgb_background_is_a_one_line_error_and_no_shard_is_left(shared_data, cache_dir, tmp_path):
+    bad = _data_dir_with_bad_background(shared_data, tmp_path, Image.new("L", (64, 48), 128), "grey.jpg")
+    cfg = small_config(tmp_path / "data", cache_dir)
+    with pytest.raises(InputError) as e:
+        render_dataset(cfg, tmp_path / "out", progress=False)
+    msg = str(e.value)
+    assert str(bad) in msg and "not RGB" in msg and "\n" not in msg
+    assert not list((tmp_path / "out").rglob("*shard-*"))
+
+
+def test_unreadable_background_is_a_one_line_error(shared_data, cache_dir, tmp_path):
+    d = _data_dir_with_bad_background(shared_data, tmp_path, Image.new("RGB", (64, 48)), "broken.jpg")
+    d.write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    cfg = small_config(tmp_path / "data", cache_dir)
+    with pytest.raises(InputError, match=r"broken\.jpg: unreadable background image"):
+        SceneSampler(cfg)
+
+
+def test_missing_data_dir_is_a_clear_error(cache_dir, tmp_path):
+    cfg = small_config(tmp_path / "nowhere", cache_dir)
+    with pytest.raises(InputError, match=r"nowhere: data directory not found"):
+        SceneSampler(cfg)
+
+
+def test_a_failing_render_leaves_no_complete_shard(shared_data, cache_dir, tmp_path, monkeypatch):
+    """A crash in the middle of a shard (here: the process is interrupted while writing) leaves
+    neither shard-000000.tar nor its partial under a final name."""
+    import synth.dataset.render_job as job
+    cfg = small_config(shared_data, cache_dir, **{"dataset.shards": 1})
+    calls = {"n": 0}
+    real = job.encode_png
+
+    def interrupted(arr):
+        calls["n"] += 1
+        if calls["n"] == 6:        # the second sample's encoding
+            raise KeyboardInterrupt
+        return real(arr)
+
+    monkeypatch.setattr(job, "encode_png", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        render_dataset(cfg, tmp_path / "out", progress=False)
+    shards = tmp_path / "out" / "shards"
+    assert list(shards.glob("shard-*.tar")) == [] and list(shards.glob("*.json")) == []
+    assert list(shards.glob(".*partial")) == []
+
+
+def test_invalid_config_values_name_the_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"render\.samples"):
+        load_config(None, ["render.samples=0"])
+    with pytest.raises(ConfigError, match=r"unknown config key 'render\.sampels'"):
+        load_config(None, ["render.sampels=8"])
+    with pytest.raises(ConfigError, match=r"render\.image_size"):
+        load_config(None, ["render.image_size=[96]"])
+    with pytest.raises(ConfigError, match=r"'seed' must be a non-negative integer"):
+        load_config(None, ["seed=-1"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("render:\n  samples: [1\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
+        load_config(bad)
+    user = tmp_path / "user.yaml"
+    user.write_text("render:\n  samples: 32\n  camera:\n    azimuth_std_deg: 30\n")
+    cfg = load_config(user, ["render.samples=8"])
+    assert cfg["render"]["samples"] == 8 and cfg["render"]["camera"]["azimuth_std_deg"] == 30
+    assert cfg["render"]["camera"]["elevation_std_deg"] == 15
+
+
+def test_shard_selection():
+    assert parse_shard_selection(10) == list(range(10))
+    assert parse_shard_selection(10, shard_index=3) == [3]
+    assert parse_shard_selection(10, shard_range="2:5") == [2, 3, 4]
+    for kwargs in ({"shard_index": 10}, {"shard_range": "5:2"}, {"shard_range": "x"}):
+        with pytest.raises(InputError):
+            parse_shard_selection(10, **kwargs)
+
+
+def _synth(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "synth.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("cmd", ["assets", "sample-poses", "render", "train", "eval", "gallery"])
+def test_every_subcommand_has_help(cmd):
+    r = _synth(cmd, "--help")
+    assert r.returncode == 0 and "usage: synth" in r.stdout
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    r = _synth("render", "--out", str(tmp_path / "o"), "render.samples=many")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "render.samples" in lines[0] and "must be a number" in lines[0]
+    r = _synth("render", "--out", str(tmp_path / "o"), f"data_dir={tmp_path / 'missing'}")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert "data directory not found" in lines[-1] and str(tmp_path / "missing") in lines[-1]
