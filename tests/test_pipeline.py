@@ -203,3 +203,20 @@ def test_cli_errors_are_one_line(tmp_path):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert "data directory not found" in lines[-1] and str(tmp_path / "missing") in lines[-1]
+
+
+def test_sample_poses_then_render_from_the_pose_file(shared_data, cache_dir, tmp_path):
+    env = {"SYNTH_CACHE": str(cache_dir)}
+    out = tmp_path / "poses.npz"
+    r = _synth("sample-poses", "--n", "20", "--out", str(out), f"data_dir={shared_data}",
+               "poses.subjects=['16']", "--seed", "5", env=env)
+    assert r.returncode == 0, r.stderr
+    from synth.poses.posefile import load_poses
+    poses = load_poses(out)
+    assert len(poses) == 20 and poses.joints_3d.shape == (20, 15, 3)
+    assert (out.with_suffix(".config.yaml")).is_file()
+    cfg = small_config(shared_data, cache_dir, **{"dataset.shards": 1, "dataset.samples_per_shard": 2,
+                                                  "dataset.pose_file": str(out)})
+    render_dataset(cfg, tmp_path / "ds", progress=False)
+    ids = {json.loads(m["json"])["pose"]["id"] for m in _members(tmp_path / "ds" / "shards" / "shard-000000.tar").values()}
+    assert ids <= set(poses.pose_id.tolist())
