@@ -1,0 +1,4 @@
+"""Rendering with Blender/Cycles: the only package that imports bpy."""
+from synth.render.blender_scene import Renderer, camera_intrinsics_to_blender, camera_matrix_world
+
+__all__ = ["Renderer", "camera_intrinsics_to_blender", "camera_matrix_world"]

@@ -1,0 +1,550 @@
+"""Blender/Cycles renderer: turns a `SceneSpec` into a `RenderOutput`.
+
+The Blender scene is built once per `Renderer` and updated per sample: one body mesh (topology
+built on the first render, vertex positions replaced later), texture pixels replaced in place (two
+images used in turn, see `_build_static_scene`), a pool of reused lights, one camera and one
+world with cached HDRIs. bpy holds global state, so only one
+`Renderer` may be alive in a process at a time (close() it, or use it as a context manager).
+
+Readback: Cycles writes one uncompressed multilayer OpenEXR per render (Combined RGBA, Depth,
+Material Index) into a private temp dir, read back with `synth.render.exr` (no compositor needed).
+
+Outputs:
+- parts: the Material Index pass (one material slot per part, pass_index = part id). Cycles writes
+  this data pass from one sample per pixel, so it is not anti-aliased (the tests check that no
+  blended ids appear at part/part and part/background edges).
+- mask: 255 where parts > 0, so mask and parts agree exactly.
+- depth_mm: Cycles' Depth pass, which is planar camera z (tests/test_render.py checks it with a
+  fronto-parallel plane off the optical axis), in millimetres where parts > 0.
+- rgb: the render's premultiplied linear RGBA composited over `SceneSpec.background` in linear
+  light (background sRGB -> linear, out = C + (1 - A) * bg, -> sRGB). The Combined pass in an
+  EXR is scene-linear with no view transform; the Standard view transform is set anyway so that
+  any display conversion Blender does is the plain sRGB curve.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+import weakref
+from pathlib import Path
+
+import bpy
+import mathutils
+import numpy as np
+
+from synth.io_utils import InputError
+from synth.render.exr import read_exr_channels
+from synth.scene import PARTS, RenderOutput, SceneSpec
+
+log = logging.getLogger(__name__)
+
+_LIGHT_KINDS = ("POINT", "AREA", "SUN", "SPOT")
+_SENSOR_WIDTH_MM = 36.0
+# Cycles' pixel filter (Blackman-Harris) width in pixels: small so the single-sample data passes
+# (parts, depth) and the anti-aliased colour stay within a fraction of a pixel of each other.
+_FILTER_WIDTH_PX = 0.5
+_ROUGHNESS = 0.6
+_SPOT_CONE_RAD = math.radians(60.0)   # Light has no cone angle; a wide fixed cone
+_DEPTH_MAX_MM = 65535
+_WORLD_MAP_RESOLUTION = 256
+
+_active_renderer: "Renderer | None" = None
+
+
+def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def _linear_to_srgb(c: np.ndarray) -> np.ndarray:
+    c = np.clip(c, 0.0, 1.0)
+    return np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(c, 1.0 / 2.4) - 0.055)
+
+
+_SRGB8_TO_LINEAR = _srgb_to_linear(np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
+
+
+class _QuietOutput:
+    """Sends the process's stdout/stderr (fds 1 and 2) to a log file while Blender works, so its
+    progress lines do not flood the console; error and warning lines are re-logged (the CUDA/HIP
+    loader's "initialization failed" on machines without those drivers only at debug level)."""
+
+    _EXPECTED_WITHOUT_GPU = ("CUEW initialization failed", "HIPEW initialization failed")
+
+    def __init__(self, log_path: Path, remove: bool = False):
+        self.log_path = log_path
+        self.remove = remove
+        self._libc = ctypes.CDLL(None)
+
+    def __enter__(self):
+        self._libc.fflush(None)
+        self._file = open(self.log_path, "wb")
+        self._saved = [os.dup(1), os.dup(2)]
+        os.dup2(self._file.fileno(), 1)
+        os.dup2(self._file.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        self._libc.fflush(None)
+        os.dup2(self._saved[0], 1)
+        os.dup2(self._saved[1], 2)
+        for fd in self._saved:
+            os.close(fd)
+        self._file.close()
+        text = self.log_path.read_text(errors="replace")
+        if self.remove:
+            self.log_path.unlink(missing_ok=True)
+        for line in text.splitlines():
+            low = line.lower()
+            if "error" in low or "warning" in low:
+                expected = any(s in line for s in self._EXPECTED_WITHOUT_GPU)
+                log.log(logging.DEBUG if expected else logging.WARNING, "blender: %s", line.strip())
+        return False
+
+
+def _enable_gpu(scene) -> str:
+    """Enable every OptiX (preferred) or CUDA device Cycles sees; CUDA_VISIBLE_DEVICES is honoured
+    by the drivers themselves. Returns the backend name or raises RuntimeError."""
+    prefs = bpy.context.preferences.addons["cycles"].preferences
+    for backend in ("OPTIX", "CUDA"):
+        try:
+            prefs.compute_device_type = backend
+        except TypeError:      # backend not compiled into this build
+            continue
+        prefs.refresh_devices()
+        gpus = [d for d in prefs.devices if d.type == backend]
+        if not gpus:
+            continue
+        for dev in prefs.devices:
+            dev.use = dev.type == backend
+        scene.cycles.device = "GPU"
+        return backend
+    prefs.compute_device_type = "NONE"
+    raise RuntimeError("no CUDA/OptiX GPU found for --device gpu (Cycles sees none; "
+                       "check the driver and CUDA_VISIBLE_DEVICES, or use --device cpu)")
+
+
+def _rotation_looking_along(direction: np.ndarray) -> mathutils.Matrix:
+    """Rotation whose local -Z (where Blender lights and cameras point) is `direction`."""
+    d = np.asarray(direction, dtype=np.float64)
+    n = np.linalg.norm(d)
+    d = d / n if n > 1e-12 else np.array([0.0, 0.0, -1.0])
+    z_axis = -d
+    helper = np.array([0.0, 0.0, 1.0]) if abs(z_axis[2]) < 0.99 else np.array([0.0, 1.0, 0.0])
+    x_axis = np.cross(helper, z_axis)
+    x_axis /= np.linalg.norm(x_axis)
+    y_axis = np.cross(z_axis, x_axis)
+    return mathutils.Matrix(np.stack([x_axis, y_axis, z_axis], axis=1).tolist())
+
+
+def camera_matrix_world(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """OpenCV world->camera (R, t) -> Blender camera object's 4x4 matrix_world.
+
+    Blender cameras look along local -Z with +Y up, OpenCV cameras along +Z with +Y down, so the
+    Blender camera axes in world coordinates are R^T @ diag(1, -1, -1); the centre is -R^T t."""
+    R = np.asarray(R, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64).reshape(3)
+    M = np.eye(4)
+    M[:3, :3] = R.T @ np.diag([1.0, -1.0, -1.0])
+    M[:3, 3] = -R.T @ t
+    return M
+
+
+def camera_intrinsics_to_blender(K: np.ndarray, width: int, height: int) -> dict:
+    """OpenCV K -> Blender camera lens/sensor/shift (sensor_fit HORIZONTAL, square pixels).
+
+    With a horizontal sensor fit Blender measures shifts in units of the image width, and its
+    pixel centres sit at i + 0.5 while OpenCV's sit at i, so cx = (W - 1) / 2 is no shift; the
+    image's v axis points down while Blender's shift_y points up."""
+    K = np.asarray(K, dtype=np.float64)
+    fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
+    if abs(fx - fy) > 1e-4 * fx or abs(K[0, 1]) > 1e-9:
+        raise InputError(f"camera K: non-square pixels or skew are not supported (fx={fx}, fy={fy}, skew={K[0, 1]})")
+    return {
+        "sensor_fit": "HORIZONTAL",
+        "sensor_width": _SENSOR_WIDTH_MM,
+        "lens": fx * _SENSOR_WIDTH_MM / width,
+        "shift_x": ((width - 1) / 2.0 - cx) / width,
+        "shift_y": (cy - (height - 1) / 2.0) / width,
+    }
+
+
+class Renderer:
+    """Cycles renderer for `SceneSpec`s at a fixed image size. See the module docstring."""
+
+    def __init__(self, width: int, height: int, samples: int = 16, denoise: bool = True,
+                 device: str = "cpu", threads: int = 0):
+        global _active_renderer
+        if _active_renderer is not None:
+            raise RuntimeError("a Renderer is already open in this process (bpy is global state); close() it first")
+        if device not in ("cpu", "gpu"):
+            raise ValueError(f"device must be 'cpu' or 'gpu', not {device!r}")
+        if width < 1 or height < 1 or samples < 1:
+            raise ValueError(f"bad render size or samples: {width}x{height}, {samples} samples")
+        self.width, self.height = int(width), int(height)
+        self._closed = False
+
+        with _QuietOutput(Path(tempfile.gettempdir()) / f"synth-render-init-{os.getpid()}.log", remove=True):
+            bpy.ops.wm.read_factory_settings(use_empty=True)
+            scene = bpy.context.scene
+            self.scene = scene
+            scene.render.engine = "CYCLES"
+            self.gpu_backend = _enable_gpu(scene) if device == "gpu" else None
+            if device == "cpu":
+                scene.cycles.device = "CPU"
+            # Cycles probes its devices (and prints about missing CUDA/HIP) on first use.
+            scene.cycles.denoiser = "OPENIMAGEDENOISE"
+        self._tmpdir = Path(tempfile.mkdtemp(prefix="synth-render-"))
+        self._exr_path = self._tmpdir / "render.exr"
+        # The temp dir goes even if the caller never closes the Renderer.
+        self._tmp_finalizer = weakref.finalize(self, shutil.rmtree, str(self._tmpdir), True)
+        _active_renderer = self
+        self._configure_render(samples, denoise, threads)
+        self._build_static_scene()
+
+        self._mesh_obj = None
+        self._mesh_key = None          # (faces, face_uvs, face_parts) of the current topology
+        self._lights: list = []
+        self._hdri_cache: dict[str, bpy.types.Image] = {}
+
+    # ---------------------------------------------------------------- setup
+    def _configure_render(self, samples: int, denoise: bool, threads: int) -> None:
+        scene = self.scene
+        r = scene.render
+        r.resolution_x, r.resolution_y, r.resolution_percentage = self.width, self.height, 100
+        r.pixel_aspect_x = r.pixel_aspect_y = 1.0
+        r.film_transparent = True
+        r.use_persistent_data = True       # keep Cycles' scene between renders; only deltas resync
+        r.use_compositing = False
+        r.use_sequencer = False
+        r.threads_mode = "FIXED" if threads > 0 else "AUTO"
+        if threads > 0:
+            r.threads = threads
+        r.filepath = str(self._exr_path)
+        r.use_file_extension = False
+        fmt = r.image_settings
+        fmt.media_type = "MULTI_LAYER_IMAGE"     # Blender 5.0: multilayer EXR is a media type
+        fmt.file_format = "OPEN_EXR_MULTILAYER"
+        fmt.color_depth = "32"
+        fmt.exr_codec = "NONE"             # read back with the tiny reader in synth.render.exr
+        fmt.use_exr_interleave = True      # one part with all channels, not Blender 5's multi-part
+        scene.view_settings.view_transform = "Standard"
+        scene.view_settings.look = "None"
+        scene.view_settings.exposure = 0.0
+        scene.view_settings.gamma = 1.0
+
+        c = scene.cycles
+        c.samples = samples
+        c.use_adaptive_sampling = False     # fixed sample count: same cost and noise for every sample
+        c.use_denoising = bool(denoise)
+        if denoise:
+            c.denoiser = "OPENIMAGEDENOISE"
+            c.denoising_input_passes = "RGB_ALBEDO_NORMAL"
+            c.denoising_prefilter = "FAST"
+        c.use_animated_seed = False
+        c.pixel_filter_type = "BLACKMAN_HARRIS"
+        c.filter_width = _FILTER_WIDTH_PX
+        c.max_bounces = 4
+        c.diffuse_bounces = 2
+        c.glossy_bounces = 2
+        c.transmission_bounces = 2
+        c.volume_bounces = 0
+        c.transparent_max_bounces = 4
+        c.caustics_reflective = False
+        c.caustics_refractive = False
+        c.sample_clamp_indirect = 10.0       # fireflies from a few samples
+        c.use_auto_tile = False
+
+        vl = scene.view_layers[0]
+        vl.use_pass_combined = True
+        vl.use_pass_z = True
+        vl.use_pass_material_index = True
+
+    def _build_static_scene(self) -> None:
+        scene = self.scene
+        # Camera
+        cam_data = bpy.data.cameras.new("camera")
+        cam_data.clip_start = 0.01
+        cam_data.clip_end = 1000.0
+        self._camera = bpy.data.objects.new("camera", cam_data)
+        scene.collection.objects.link(self._camera)
+        scene.camera = self._camera
+
+        # Texture and the shared shader (a node group used by one material per part)
+        # Two texture images used in turn: with persistent data Cycles keeps an image it already
+        # holds and never re-reads its pixels, but it drops an image no shader uses any more, so
+        # switching the node to the other image makes Cycles load the new pixels.
+        self._textures = []
+        for i in range(2):
+            img = bpy.data.images.new(f"body_texture_{i}", 4, 4, alpha=False, float_buffer=False)
+            img.colorspace_settings.name = "sRGB"
+            self._textures.append(img)
+        group = bpy.data.node_groups.new("body_shader", "ShaderNodeTree")
+        group.interface.new_socket(name="Shader", in_out="OUTPUT", socket_type="NodeSocketShader")
+        uv = group.nodes.new("ShaderNodeUVMap")
+        uv.uv_map = "UVMap"
+        tex = group.nodes.new("ShaderNodeTexImage")
+        tex.image = self._textures[0]
+        self._texture_node = tex
+        tex.interpolation = "Linear"
+        tex.extension = "EXTEND"
+        bsdf = group.nodes.new("ShaderNodeBsdfPrincipled")
+        bsdf.inputs["Roughness"].default_value = _ROUGHNESS
+        out = group.nodes.new("NodeGroupOutput")
+        group.links.new(uv.outputs["UV"], tex.inputs["Vector"])
+        group.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+        group.links.new(bsdf.outputs["BSDF"], out.inputs["Shader"])
+        self._materials = []
+        for part_id, part_name in enumerate(PARTS, start=1):
+            mat = bpy.data.materials.new(f"part_{part_id:02d}_{part_name}")
+            if mat.node_tree is None:
+                mat.use_nodes = True
+            nt = mat.node_tree
+            for node in list(nt.nodes):
+                nt.nodes.remove(node)
+            gnode = nt.nodes.new("ShaderNodeGroup")
+            gnode.node_tree = group
+            mout = nt.nodes.new("ShaderNodeOutputMaterial")
+            nt.links.new(gnode.outputs["Shader"], mout.inputs["Surface"])
+            mat.pass_index = part_id
+            self._materials.append(mat)
+
+        # World: environment texture (rotated by a Mapping node) or a uniform colour
+        world = bpy.data.worlds.new("world")
+        scene.world = world
+        if world.node_tree is None:
+            world.use_nodes = True
+        nt = world.node_tree
+        for node in list(nt.nodes):
+            nt.nodes.remove(node)
+        coord = nt.nodes.new("ShaderNodeTexCoord")
+        self._world_mapping = nt.nodes.new("ShaderNodeMapping")
+        self._world_env = nt.nodes.new("ShaderNodeTexEnvironment")
+        self._world_bg = nt.nodes.new("ShaderNodeBackground")
+        wout = nt.nodes.new("ShaderNodeOutputWorld")
+        nt.links.new(coord.outputs["Generated"], self._world_mapping.inputs["Vector"])
+        nt.links.new(self._world_mapping.outputs["Vector"], self._world_env.inputs["Vector"])
+        nt.links.new(self._world_bg.outputs["Background"], wout.inputs["Surface"])
+        # Cycles rebuilds the world's importance map on each render that touches shaders; at the
+        # automatic resolution (1024 for a 1k HDRI) that costs ~2 s on 2 cores, at 256 ~nothing.
+        world.cycles.sampling_method = "MANUAL"
+        world.cycles.sample_map_resolution = _WORLD_MAP_RESOLUTION
+        self._world = world
+
+    # ---------------------------------------------------------------- per-sample updates
+    def _update_mesh(self, body) -> None:
+        verts = np.ascontiguousarray(body.vertices, dtype=np.float32).reshape(-1, 3)
+        faces = np.ascontiguousarray(body.faces, dtype=np.int32).reshape(-1, 3)
+        face_uvs = np.ascontiguousarray(body.face_uvs, dtype=np.float32).reshape(-1, 3, 2)
+        face_parts = np.ascontiguousarray(body.face_parts, dtype=np.uint8).reshape(-1)
+        n_faces = len(faces)
+        if len(face_uvs) != n_faces or len(face_parts) != n_faces:
+            raise InputError(f"body mesh: {n_faces} faces but {len(face_uvs)} face_uvs and {len(face_parts)} face_parts")
+        if n_faces and (faces.min() < 0 or faces.max() >= len(verts)):
+            raise InputError("body mesh: face vertex index out of range")
+        if n_faces and (face_parts.min() < 1 or face_parts.max() > len(PARTS)):
+            raise InputError(f"body mesh: face part ids must be 1..{len(PARTS)}, got {face_parts.min()}..{face_parts.max()}")
+        if not np.isfinite(verts).all():
+            raise InputError("body mesh: non-finite vertex positions")
+
+        key = self._mesh_key
+        same_topology = (self._mesh_obj is not None and len(verts) == len(self._mesh_obj.data.vertices)
+                         and key is not None and np.array_equal(key[0], faces))
+        if not same_topology:
+            self._build_mesh(verts, faces, face_uvs, face_parts)
+            return
+        mesh = self._mesh_obj.data
+        mesh.vertices.foreach_set("co", verts.ravel())
+        if not np.array_equal(key[1], face_uvs):
+            mesh.uv_layers["UVMap"].data.foreach_set("uv", face_uvs.ravel())
+        if not np.array_equal(key[2], face_parts):
+            mesh.polygons.foreach_set("material_index", face_parts.astype(np.int32) - 1)
+        self._mesh_key = (faces, face_uvs.copy(), face_parts.copy())
+        mesh.update()
+
+    def _build_mesh(self, verts, faces, face_uvs, face_parts) -> None:
+        mesh = bpy.data.meshes.new("body")
+        mesh.vertices.add(len(verts))
+        mesh.vertices.foreach_set("co", verts.ravel())
+        mesh.loops.add(faces.size)
+        mesh.loops.foreach_set("vertex_index", faces.ravel())
+        mesh.polygons.add(len(faces))
+        mesh.polygons.foreach_set("loop_start", np.arange(0, faces.size, 3, dtype=np.int32))
+        uv_layer = mesh.uv_layers.new(name="UVMap")
+        uv_layer.data.foreach_set("uv", face_uvs.ravel())
+        for mat in self._materials:
+            mesh.materials.append(mat)
+        mesh.polygons.foreach_set("material_index", face_parts.astype(np.int32) - 1)
+        mesh.update()
+        mesh.shade_smooth()
+        if self._mesh_obj is None:
+            self._mesh_obj = bpy.data.objects.new("body", mesh)
+            self.scene.collection.objects.link(self._mesh_obj)
+        else:
+            old = self._mesh_obj.data
+            self._mesh_obj.data = mesh
+            bpy.data.meshes.remove(old)      # no orphan meshes: memory stays flat
+        self._mesh_key = (faces.copy(), face_uvs.copy(), face_parts.copy())
+
+    def _update_texture(self, texture: np.ndarray) -> None:
+        tex = np.asarray(texture)
+        if tex.ndim != 3 or tex.shape[2] != 3 or tex.dtype != np.uint8:
+            raise InputError(f"texture: expected (H, W, 3) uint8, got {tex.shape} {tex.dtype}")
+        h, w = tex.shape[:2]
+        img = self._textures[1] if self._texture_node.image == self._textures[0] else self._textures[0]
+        if tuple(img.size) != (w, h):
+            img.scale(w, h)
+        rgba = np.empty((h, w, 4), dtype=np.float32)
+        rgba[..., :3] = tex[::-1]            # Blender stores the bottom row first
+        rgba[..., :3] *= 1.0 / 255.0
+        rgba[..., 3] = 1.0
+        img.pixels.foreach_set(rgba.ravel())
+        img.update()
+        self._texture_node.image = img
+
+    def _update_camera(self, camera) -> None:
+        if (camera.width, camera.height) != (self.width, self.height):
+            raise InputError(f"camera is {camera.width}x{camera.height} but the renderer is {self.width}x{self.height}")
+        R = np.asarray(camera.R, dtype=np.float64)
+        if R.shape != (3, 3) or not np.allclose(R @ R.T, np.eye(3), atol=1e-5) or np.linalg.det(R) < 0:
+            raise InputError("camera R: not a rotation matrix")
+        self._camera.matrix_world = mathutils.Matrix(camera_matrix_world(R, camera.t).tolist())
+        cam = self._camera.data
+        for name, value in camera_intrinsics_to_blender(camera.K, self.width, self.height).items():
+            setattr(cam, name, value)
+
+    def _update_lights(self, lights) -> None:
+        while len(self._lights) < len(lights):
+            data = bpy.data.lights.new(f"light_{len(self._lights)}", "POINT")
+            obj = bpy.data.objects.new(data.name, data)
+            self.scene.collection.objects.link(obj)
+            self._lights.append(obj)
+        for obj, spec in zip(self._lights, lights):
+            kind = str(spec.kind).upper()
+            if kind not in _LIGHT_KINDS:
+                raise InputError(f"light kind {spec.kind!r} is not one of {_LIGHT_KINDS}")
+            if obj.data.type != kind:
+                obj.data.type = kind
+            data = obj.data                  # re-fetch: the RNA subtype follows the type
+            data.energy = float(spec.energy)
+            data.color = tuple(float(c) for c in spec.color)
+            size = float(spec.size)
+            if kind == "AREA":
+                data.shape = "SQUARE"
+                data.size = size
+            elif kind == "SUN":
+                data.angle = size
+            else:
+                data.shadow_soft_size = size
+                if kind == "SPOT":
+                    data.spot_size = _SPOT_CONE_RAD
+                    data.spot_blend = 0.3
+            M = _rotation_looking_along(spec.direction).to_4x4()
+            M.translation = mathutils.Vector([float(x) for x in np.asarray(spec.location).reshape(3)])
+            obj.matrix_world = M
+            obj.hide_render = False
+        for obj in self._lights[len(lights):]:
+            obj.hide_render = True
+
+    def _update_world(self, env) -> None:
+        nt = self._world.node_tree
+        bg = self._world_bg
+        link = next((l for l in nt.links if l.to_socket == bg.inputs["Color"]), None)
+        if env.hdri_path:
+            path = str(Path(env.hdri_path).resolve())
+            img = self._hdri_cache.get(path)
+            if img is None:
+                if not os.path.isfile(path):
+                    raise InputError(f"{path}: HDRI file not found")
+                img = bpy.data.images.load(path, check_existing=True)
+                self._hdri_cache[path] = img
+            if self._world_env.image != img:
+                self._world_env.image = img
+            # Mapping rotates the lookup direction; rotating it by -a turns the environment by +a.
+            self._world_mapping.inputs["Rotation"].default_value = (0.0, 0.0, -float(env.rotation_z))
+            if link is None:
+                nt.links.new(self._world_env.outputs["Color"], bg.inputs["Color"])
+        else:
+            if link is not None:
+                nt.links.remove(link)
+            bg.inputs["Color"].default_value = (*[float(c) for c in env.color], 1.0)
+        bg.inputs["Strength"].default_value = float(env.strength)
+
+    # ---------------------------------------------------------------- render
+    def render(self, scene: SceneSpec) -> RenderOutput:
+        if self._closed:
+            raise RuntimeError("Renderer is closed")
+        timings = {}
+        t0 = time.perf_counter()
+        bg = np.asarray(scene.background)
+        if bg.shape != (self.height, self.width, 3) or bg.dtype != np.uint8:
+            raise InputError(f"background: expected ({self.height}, {self.width}, 3) uint8, got {bg.shape} {bg.dtype}")
+        self._update_camera(scene.camera)
+        self._update_mesh(scene.body)
+        self._update_texture(scene.texture)
+        self._update_lights(scene.lights)
+        self._update_world(scene.environment)
+        self.scene.cycles.seed = int(scene.seed) & 0x7FFFFFFF
+        t1 = time.perf_counter()
+        timings["scene_update"] = t1 - t0
+
+        if self._exr_path.exists():
+            self._exr_path.unlink()
+        with _QuietOutput(self._tmpdir / "blender.log"):
+            result = bpy.ops.render.render(write_still=True)
+        if "FINISHED" not in result or not self._exr_path.exists():
+            raise RuntimeError(f"Cycles render failed ({result}); see {self._tmpdir / 'blender.log'}")
+        t2 = time.perf_counter()
+        timings["render"] = t2 - t1
+
+        channels = read_exr_channels(self._exr_path)
+        t3 = time.perf_counter()
+        timings["readback"] = t3 - t2
+
+        out = self._outputs(channels, bg)
+        timings["composite"] = time.perf_counter() - t3
+        out.timings = timings
+        return out
+
+    def _outputs(self, channels: dict, background: np.ndarray) -> RenderOutput:
+        def channel(layer_pass: str, suffix: str) -> np.ndarray:
+            for name, arr in channels.items():
+                if name.endswith(f"{layer_pass}.{suffix}"):
+                    return arr
+            raise RuntimeError(f"render EXR lacks the {layer_pass}.{suffix} channel (has {sorted(channels)})")
+
+        parts = np.rint(channel("Material Index", "X")).astype(np.int32)
+        parts = np.clip(parts, 0, len(PARTS)).astype(np.uint8)
+        on_body = parts > 0
+        mask = np.where(on_body, 255, 0).astype(np.uint8)
+        z = channel("Depth", "Z")
+        depth_mm = np.where(on_body, np.clip(np.rint(z * 1000.0), 1, _DEPTH_MAX_MM), 0).astype(np.uint16)
+
+        rgb_lin = np.stack([channel("Combined", c) for c in "RGB"], axis=-1)
+        alpha = np.clip(channel("Combined", "A"), 0.0, 1.0)[..., None]
+        bg_lin = _SRGB8_TO_LINEAR[background]
+        comp = rgb_lin + (1.0 - alpha) * bg_lin          # Cycles' colour is premultiplied
+        rgb = np.rint(_linear_to_srgb(comp) * 255.0).astype(np.uint8)
+        return RenderOutput(rgb=rgb, mask=mask, parts=parts, depth_mm=depth_mm)
+
+    # ---------------------------------------------------------------- lifetime
+    def close(self) -> None:
+        global _active_renderer
+        if self._closed:
+            return
+        self._closed = True
+        if _active_renderer is self:
+            _active_renderer = None
+        self._tmp_finalizer()
+        # Drop the scene, meshes, images and Cycles' persistent data.
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+
+    def __enter__(self) -> "Renderer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
