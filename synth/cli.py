@@ -35,16 +35,18 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def cmd_assets(args) -> int:
     cfg = _config(args)
-    from synth.assets import fetch, verify
-    dest = data_dir(cfg)
+    from synth.assets import fetch, verify, write_index
     sets = args.sets.split(",") if args.sets else cfg["assets"]["sets"]
     if args.action == "fetch":
-        mirror = args.mirror or cfg["assets"]["mirror"]
-        report = fetch(dest, sets=sets, mirror=Path(mirror) if mirror else None, base_url=args.base_url,
-                       timeout=cfg["assets"]["timeout_s"], link=args.link)
+        result = fetch(cfg, sets=sets, mirror=Path(args.mirror) if args.mirror else None,
+                       base_url=args.base_url, link=args.link, deep_verify=args.deep)
+        print(result.summary())
+    elif args.action == "verify":
+        report = verify(data_dir(cfg), sets, deep=args.deep)
+        print(report.summary())
+        return 0 if report.ok else 1
     else:
-        report = verify(dest, sets)
-    print(json.dumps(report, indent=2, default=str))
+        print(f"wrote {write_index(data_dir(cfg), sets)}")
     return 0
 
 
@@ -104,7 +106,8 @@ def cmd_eval(args) -> int:
 
 def cmd_gallery(args) -> int:
     from synth.gallery import write_gallery
-    path = write_gallery(Path(args.dataset), Path(args.out) if args.out else None, max_samples=args.max_samples)
+    out = Path(args.out) if args.out else (Path(args.dataset) / "gallery" / args.page if args.page else None)
+    path = write_gallery(Path(args.dataset), out, max_samples=args.max_samples)
     print(f"gallery: {path}")
     return 0
 
@@ -115,11 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("assets", help="fill or check the data directory")
-    p.add_argument("action", choices=["fetch", "verify"])
+    p.add_argument("action", choices=["fetch", "verify", "index"],
+                   help="fetch: fill the data directory; verify: check it; index: write MANIFEST.json so "
+                        "that the folder can be served as a --base-url mirror")
     p.add_argument("--mirror", help="a local folder laid out like shared/data")
     p.add_argument("--base-url", help="an HTTP server serving such a mirror (instead of upstream URLs)")
     p.add_argument("--sets", help="comma-separated asset sets (default: config assets.sets)")
     p.add_argument("--link", action="store_true", help="symlink files from the mirror instead of copying")
+    p.add_argument("--deep", action="store_true", help="also check md5s and decode every image")
     _common(p)
     p.set_defaults(func=cmd_assets)
 
@@ -160,12 +166,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", help="dataset directory")
     p.add_argument("--out", help="HTML file (default: DATASET/gallery/index.html)")
     p.add_argument("--max-samples", type=int, default=64)
+    p.add_argument("--page", help="page name inside DATASET/gallery/ (default index.html)")
     p.set_defaults(func=cmd_gallery)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # key=value overrides may stand anywhere after the subcommand (argparse would otherwise give
+    # them to the first positional argument only)
+    args, extra = parser.parse_known_args(argv)
+    unknown = [x for x in extra if x.startswith("-") or "=" not in x]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if extra:
+        if not hasattr(args, "overrides"):
+            parser.error(f"{args.command} takes no key=value overrides: {' '.join(extra)}")
+        args.overrides = list(args.overrides or []) + extra
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

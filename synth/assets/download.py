@@ -1,0 +1,162 @@
+"""HTTP(S) downloads that never leave a half-written file under the final name.
+
+A download streams into a hidden `.NAME.partial` sibling and is renamed when complete (and its
+size / md5 checked). An interrupted download is resumed with an HTTP Range request when the server
+supports it (else restarted). Transient faults (timeouts, connection resets, HTTP 5xx/408/429) are
+retried with a growing pause; permanent ones (404 etc.) fail at once. Every failure is an
+`AssetError` whose one-line message names the URL and the fault.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from synth.io_utils import InputError
+
+CHUNK = 1 << 16
+USER_AGENT = "synth-assets/0.1 (+https://github.com/; research data fetcher)"
+
+
+class AssetError(InputError):
+    """A fetch or verification fault; one line naming the URL or file and the fault."""
+
+
+def md5_file(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def is_complete(path: Path, size: int | None = None, md5: str | None = None) -> bool:
+    """A file already there counts as complete when it matches what is known of it."""
+    if not path.is_file():
+        return False
+    if size is not None and path.stat().st_size != size:
+        return False
+    if md5 is not None and md5_file(path) != md5:
+        return False
+    return True
+
+
+def _fault(e: BaseException) -> tuple[str, bool]:
+    """(one-line description, worth retrying)."""
+    if isinstance(e, urllib.error.HTTPError):
+        return f"HTTP {e.code} {e.reason}", e.code in (408, 429) or e.code >= 500
+    if isinstance(e, (socket.timeout, TimeoutError)):
+        return "timed out", True
+    if isinstance(e, urllib.error.URLError):
+        reason = e.reason
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            return "timed out", True
+        return f"cannot connect ({reason})", True
+    if isinstance(e, (ConnectionError, OSError)):
+        return f"connection failed ({e.__class__.__name__}: {e})", True
+    return f"{e.__class__.__name__}: {e}", False
+
+
+def download(url: str, dest: Path, *, timeout_s: float = 60.0, retries: int = 3,
+             size: int | None = None, md5: str | None = None, progress: bool = False,
+             desc: str | None = None) -> bool:
+    """Fetch `url` into `dest`. Returns False when `dest` was already complete (nothing fetched).
+
+    `size`/`md5`, when given, decide whether an existing file is complete and are checked after
+    the download (a mismatch is a fault, the partial file is removed).
+    """
+    dest = Path(dest)
+    if dest.exists() and is_complete(dest, size, md5):
+        return False
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(f".{dest.name}.partial")
+    last = "no attempt"
+    for attempt in range(max(1, retries)):
+        if attempt:
+            time.sleep(min(2.0 ** (attempt - 1), 10.0))
+        try:
+            _fetch_once(url, partial, timeout_s, progress, desc or dest.name)
+        except AssetError:
+            raise
+        except BaseException as e:  # noqa: BLE001 - classified below, re-raised as one line
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            last, transient = _fault(e)
+            if not transient:
+                break
+            continue
+        got = partial.stat().st_size
+        if size is not None and got != size:
+            partial.unlink(missing_ok=True)
+            raise AssetError(f"{url}: got {got} bytes, expected {size}")
+        if md5 is not None:
+            digest = md5_file(partial)
+            if digest != md5:
+                partial.unlink(missing_ok=True)
+                raise AssetError(f"{url}: md5 {digest} does not match the expected {md5}")
+        os.replace(partial, dest)
+        return True
+    tries = f" after {retries} tries" if retries > 1 and last != "no attempt" else ""
+    raise AssetError(f"{url}: {last}{tries} (timeout {timeout_s:g} s)" if last == "timed out"
+                     else f"{url}: {last}{tries}")
+
+
+def _fetch_once(url: str, partial: Path, timeout_s: float, progress: bool, desc: str) -> None:
+    have = partial.stat().st_size if partial.exists() else 0
+    headers = {"User-Agent": USER_AGENT}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    req = urllib.request.Request(url, headers=headers)
+    try:
+        resp = urllib.request.urlopen(req, timeout=timeout_s)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:          # the partial file is already whole (or stale): restart
+            partial.unlink(missing_ok=True)
+            raise ConnectionError("range not satisfiable, restarting") from None
+        raise
+    with resp:
+        if have and resp.status != 206:     # server ignores Range: start over
+            have = 0
+        length = resp.headers.get("Content-Length")
+        total = int(length) + have if length is not None else None
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=desc, leave=False)
+        try:
+            with open(partial, "ab" if have else "wb") as f:
+                while True:
+                    block = resp.read(CHUNK)
+                    if not block:
+                        break
+                    f.write(block)
+                    if bar is not None:
+                        bar.update(len(block))
+        finally:
+            if bar is not None:
+                bar.close()
+    if total is not None and partial.stat().st_size < total:
+        raise ConnectionError(f"connection closed after {partial.stat().st_size} of {total} bytes")
+
+
+def fetch_bytes(url: str, *, timeout_s: float = 60.0, retries: int = 3) -> bytes:
+    """A small file (an index) straight into memory, with the same retries and errors."""
+    last = ""
+    for attempt in range(max(1, retries)):
+        if attempt:
+            time.sleep(min(2.0 ** (attempt - 1), 10.0))
+        try:
+            req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+                return resp.read()
+        except BaseException as e:  # noqa: BLE001
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            last, transient = _fault(e)
+            if not transient:
+                break
+    raise AssetError(f"{url}: {last}")
