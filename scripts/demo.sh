@@ -13,9 +13,9 @@ mkdir -p "$OUT"
 set -x
 synth assets fetch --mirror "$MIRROR" --link "$@"
 synth sample-poses --n 2000 --out "$OUT/poses.npz" "$@"
-synth render --out "$OUT/dataset" --poses "$OUT/poses.npz" --shards 4 --samples-per-shard 12 "$@"
+synth render --out "$OUT/dataset" --poses "$OUT/poses.npz" --shards 8 --samples-per-shard 32 "$@"
 python "$MIRROR/../tools/check_dataset.py" "$OUT/dataset" --json "$OUT/dataset/check.json"
-synth train --data "$OUT/dataset" --out "$OUT/run" train.epochs=3 "$@"
+synth train --data "$OUT/dataset" --out "$OUT/run" train.epochs=15 train.width=32 "$@"
 synth eval --run "$OUT/run" --data "$OUT/dataset"
 synth gallery "$OUT/dataset"
 set +x

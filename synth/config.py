@@ -163,6 +163,7 @@ def validate(cfg: dict) -> None:
     _check_range(cfg, "poses.n", 1)
     _check_choice(cfg, "train.backbone", ("resnet18", "resnet34", "resnet50"))
     _check_choice(cfg, "train.device", ("auto", "cpu", "cuda"))
+    _check_choice(cfg, "train.loss", ("l1", "l2"))
     _check_range(cfg, "train.batch_size", 1)
     _check_range(cfg, "train.epochs", 1)
     _check_range(cfg, "train.lr", 0.0)

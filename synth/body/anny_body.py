@@ -30,7 +30,6 @@ class AnnyBody(BodyModel):
         except ImportError as e:  # pragma: no cover - anny is a hard dependency
             raise BodyModelError(f"body.backend=anny needs the 'anny' package ({e})") from None
         self._torch = torch
-        torch.set_grad_enabled(False)
         self.model = anny.Anny(rig="cmu_mb").to(dtype=torch.float32)
         labels = list(self.model.bone_labels)
         if labels != POSE_BONES:
@@ -53,7 +52,11 @@ class AnnyBody(BodyModel):
         self._head_top_index = JOINTS.index("head_top")
 
     def rest(self, phenotype: dict) -> dict:
-        """Rest skeleton and vertices for a phenotype (numpy)."""
+        """Rest skeleton and vertices (tensors, no autograd) for a phenotype."""
+        with self._torch.no_grad():
+            return self._rest(phenotype)
+
+    def _rest(self, phenotype: dict) -> dict:
         m = self.model
         _, ph, lc, fa = m.get_tensor_inputs(None, phenotype, None, None)
         coeffs = m._get_phenotype_blendshape_coefficients(ph, lc, fa)
@@ -66,6 +69,10 @@ class AnnyBody(BodyModel):
         return rest["rest_vertices"][0].numpy(), waist
 
     def pose(self, rotations: np.ndarray, rest_directions: np.ndarray, phenotype: dict) -> BodyMesh:
+        with self._torch.no_grad():
+            return self._pose(rotations, rest_directions, phenotype)
+
+    def _pose(self, rotations: np.ndarray, rest_directions: np.ndarray, phenotype: dict) -> BodyMesh:
         torch = self._torch
         m = self.model
         missing = set(self.phenotype_labels) - set(phenotype)

@@ -1,0 +1,294 @@
+"""Reading a rendered dataset (../shared/SPEC.md, "A rendered dataset") for training.
+
+A map-style `torch.utils.data.Dataset` over the WebDataset tar shards. The shards are indexed
+once with `tarfile` (headers only); samples are then read with `os.pread` at the recorded byte
+offsets, so a file descriptor inherited by forked DataLoader workers is safe to share (pread has
+no file position) and random access costs one read per member.
+
+Each item is the RGB crop around the person (a square box around the 2D joints, with a margin,
+resized to `input_size`), the 3D target (root-relative, normalised so that the skeleton's bone
+lengths sum to `skeleton_length`, as in Chen et al. 2016) and the scale that undoes it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from synth.io_utils import InputError
+from synth.scene import JOINTS
+
+ROOT_JOINT = "pelvis"
+# The 14 bones of the 15-joint skeleton (Chen et al. 2016: LSP's 14 joints plus the pelvis),
+# as (parent, child) names; a tree rooted at the pelvis.
+BONES: list[tuple[str, str]] = [
+    ("pelvis", "neck"), ("neck", "head_top"),
+    ("neck", "right_shoulder"), ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
+    ("neck", "left_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+    ("pelvis", "right_hip"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+    ("pelvis", "left_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
+]
+# The crop's side is this many times the larger side of the joints' bounding box: joints sit
+# inside the body, so hands, feet and hair reach beyond them.
+CROP_MARGIN = 1.25
+MIN_CROP_SIDE_PX = 8.0
+# ImageNet statistics: the usual input normalisation for ResNets.
+RGB_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+RGB_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+SHARD_GLOB = "shard-*.tar"
+
+
+def bone_indices(joint_names: list[str]) -> np.ndarray:
+    """(14, 2) indices of `BONES` in the given joint order."""
+    pos = {n: i for i, n in enumerate(joint_names)}
+    return np.array([(pos[a], pos[b]) for a, b in BONES], dtype=np.int64)
+
+
+def normalise_pose(joints_3d: np.ndarray, joint_names: list[str] = JOINTS,
+                   skeleton_length: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Root-relative joints scaled so that the bone lengths sum to `skeleton_length`.
+
+    joints_3d: (..., J, 3) in metres. Returns (normalised (..., J, 3), scale (...,)) where
+    `normalised * scale[..., None, None]` is the root-relative pose in metres again.
+    """
+    joints_3d = np.asarray(joints_3d, dtype=np.float64)
+    bones = bone_indices(joint_names)
+    root = joints_3d[..., joint_names.index(ROOT_JOINT):joint_names.index(ROOT_JOINT) + 1, :]
+    rel = joints_3d - root
+    total = np.linalg.norm(rel[..., bones[:, 1], :] - rel[..., bones[:, 0], :], axis=-1).sum(-1)
+    if np.any(total <= 0):
+        raise ValueError("skeleton with zero total bone length cannot be normalised")
+    scale = total / skeleton_length
+    return rel / scale[..., None, None], scale
+
+
+def crop_box(joints_2d: np.ndarray, margin: float = CROP_MARGIN) -> tuple[float, float, float]:
+    """Square box (centre x, centre y, side) around the 2D joints, in pixels."""
+    lo, hi = joints_2d.min(0), joints_2d.max(0)
+    cx, cy = (lo + hi) / 2.0
+    side = max(float((hi - lo).max()) * margin, MIN_CROP_SIDE_PX)
+    return float(cx), float(cy), side
+
+
+def crop_and_resize(image: np.ndarray, box: tuple[float, float, float], size: int) -> np.ndarray:
+    """The square `box` of `image` resized to size×size; outside the image is black.
+
+    Cut on whole pixels, padded where the box leaves the image, then resized with area
+    averaging when shrinking (no aliasing) and bilinear when enlarging.
+    """
+    cx, cy, side = box
+    h, w = image.shape[:2]
+    side_px = max(int(round(side)), 1)
+    # Pixel centres are on whole numbers, so the box [cx - side/2, cx + side/2) starts at this pixel.
+    x0 = int(math.floor(cx - side_px / 2.0 + 0.5))
+    y0 = int(math.floor(cy - side_px / 2.0 + 0.5))
+    x1, y1 = x0 + side_px, y0 + side_px
+    inner = image[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)]
+    if inner.size == 0:
+        patch = np.zeros((side_px, side_px) + image.shape[2:], dtype=image.dtype)
+    else:
+        patch = cv2.copyMakeBorder(inner, max(-y0, 0), max(y1 - h, 0), max(-x0, 0), max(x1 - w, 0),
+                                   cv2.BORDER_CONSTANT, value=0)
+    interp = cv2.INTER_AREA if side_px > size else cv2.INTER_LINEAR
+    return cv2.resize(patch, (size, size), interpolation=interp)
+
+
+def list_shards(data_dir: Path) -> list[Path]:
+    """The shard tars of a rendered dataset, in name order; InputError names what is missing."""
+    data_dir = Path(data_dir)
+    if not (data_dir / "dataset.json").is_file():
+        raise InputError(f"{data_dir}: no dataset.json (not a rendered dataset)")
+    shards = sorted((data_dir / "shards").glob(SHARD_GLOB))
+    if not shards:
+        raise InputError(f"{data_dir / 'shards'}: no {SHARD_GLOB} shards")
+    return shards
+
+
+def read_dataset_meta(data_dir: Path) -> dict:
+    path = Path(data_dir) / "dataset.json"
+    if not path.is_file():
+        raise InputError(f"{data_dir}: no dataset.json (not a rendered dataset)")
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON ({e})") from None
+    names = meta.get("joints") if isinstance(meta, dict) else None
+    if not isinstance(names, list) or sorted(map(str, names)) != sorted(JOINTS):
+        raise InputError(f"{path}: 'joints' must list the 15 SPEC joints, got {names!r}")
+    return meta
+
+
+def split_shards(shards: list[Path], val_fraction: float) -> tuple[list[Path], list[Path]]:
+    """(train, val) by whole shards: the last ceil(val_fraction × n) shards are held out.
+
+    With two or more shards at least one is held out and at least one is kept for training;
+    a single shard is all training (val is empty).
+    """
+    n = len(shards)
+    if n < 2:
+        return list(shards), []
+    # The small tolerance keeps e.g. 0.1 × 30 = 3.0000000000000004 at three shards.
+    n_val = min(max(math.ceil(val_fraction * n - 1e-9), 1), n - 1)
+    return list(shards[:n - n_val]), list(shards[n - n_val:])
+
+
+@dataclass(frozen=True)
+class SampleRef:
+    """Where one sample's members lie in its shard: (byte offset, size) of each."""
+    shard: int
+    key: str
+    rgb: tuple[int, int]
+    label: tuple[int, int]
+
+
+def index_shard(path: Path, shard_id: int) -> list[SampleRef]:
+    """Scan a tar's headers; InputError naming the shard when it is corrupt or incomplete."""
+    members: dict[str, dict[str, tuple[int, int]]] = {}
+    try:
+        file_size = path.stat().st_size
+        with tarfile.open(path, mode="r:") as tf:
+            for m in tf:
+                if not m.isfile():
+                    continue
+                if m.offset_data + m.size > file_size:
+                    raise InputError(f"{path}: truncated tar (member {m.name} runs past the end)")
+                key, _, field = Path(m.name).name.partition(".")
+                members.setdefault(key, {})[field] = (m.offset_data, m.size)
+            end = tf.offset
+        # tarfile stops quietly at a bad header after the first one; a sound archive ends
+        # in zero blocks (the end-of-archive marker) right where reading stopped.
+        with open(path, "rb") as f:
+            f.seek(end)
+            tail = f.read(512)
+        if len(tail) < 512 or tail.count(0) != 512:
+            raise InputError(f"{path}: corrupt or truncated tar (no valid header or end marker "
+                             f"at byte {end})")
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise InputError(f"{path}: not a readable tar shard ({e.__class__.__name__}: {e})") from None
+    refs = []
+    for key in sorted(members):
+        fields = members[key]
+        rgb = fields.get("rgb.jpg") or fields.get("rgb.png")
+        if rgb is None or "json" not in fields:
+            missing = "rgb.jpg/rgb.png" if rgb is None else "json"
+            raise InputError(f"{path}: sample '{key}' has no {missing} member")
+        refs.append(SampleRef(shard_id, key, rgb, fields["json"]))
+    if not refs:
+        raise InputError(f"{path}: shard holds no samples")
+    return refs
+
+
+class PoseShardDataset(Dataset):
+    """Map-style dataset over whole shards of a rendered dataset.
+
+    Items are dicts of tensors: `image` (3, S, S) float32 normalised RGB crop, `target`
+    (J, 3) float32 normalised root-relative joints, `scale` () float32 metres per normalised
+    unit, `joints_3d` (J, 3) camera-frame joints in metres, `joints_2d_crop` (J, 2) joints in
+    crop pixels, and `key` (str).
+    """
+
+    def __init__(self, data_dir: Path, shards: list[Path], input_size: int,
+                 skeleton_length: float = 1.0):
+        self.data_dir = Path(data_dir)
+        meta = read_dataset_meta(self.data_dir)
+        self.joint_names: list[str] = [str(n) for n in meta["joints"]]
+        self.root_index = self.joint_names.index(ROOT_JOINT)
+        self.shards = [Path(s) for s in shards]
+        self.input_size = int(input_size)
+        self.skeleton_length = float(skeleton_length)
+        self.samples: list[SampleRef] = []
+        for i, shard in enumerate(self.shards):
+            self.samples.extend(index_shard(shard, i))
+        self._fds: dict[int, int] = {}
+        self._fd_pid = os.getpid()
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getstate__(self):
+        # File descriptors do not travel to spawned workers; each process opens its own.
+        state = self.__dict__.copy()
+        state["_fds"] = {}
+        return state
+
+    def _read(self, shard: int, span: tuple[int, int]) -> bytes:
+        if self._fd_pid != os.getpid():
+            self._fds, self._fd_pid = {}, os.getpid()
+        fd = self._fds.get(shard)
+        if fd is None:
+            fd = self._fds[shard] = os.open(self.shards[shard], os.O_RDONLY)
+        data = os.pread(fd, span[1], span[0])
+        if len(data) != span[1]:
+            raise InputError(f"{self.shards[shard]}: short read (shard changed or truncated)")
+        return data
+
+    def load_raw(self, index: int) -> tuple[np.ndarray, dict]:
+        """(RGB image (H, W, 3) uint8, labels dict) of one sample."""
+        ref = self.samples[index]
+        shard = self.shards[ref.shard]
+        buf = np.frombuffer(self._read(ref.shard, ref.rgb), dtype=np.uint8)
+        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise InputError(f"{shard}: sample '{ref.key}' has an undecodable RGB image")
+        try:
+            labels = json.loads(self._read(ref.shard, ref.label))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"{shard}: sample '{ref.key}' has invalid JSON labels ({e})") from None
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), labels
+
+    def __getitem__(self, index: int) -> dict:
+        ref = self.samples[index]
+        rgb, labels = self.load_raw(index)
+        n = len(self.joint_names)
+        try:
+            j3d = np.asarray(labels["joints_3d_cam"], dtype=np.float64).reshape(n, 3)
+            j2d = np.asarray(labels["joints_2d"], dtype=np.float64).reshape(n, 2)
+        except (KeyError, ValueError, TypeError) as e:
+            raise InputError(f"{self.shards[ref.shard]}: sample '{ref.key}' lacks valid "
+                             f"joints_3d_cam (15×3) / joints_2d (15×2) labels ({e})") from None
+        if not (np.isfinite(j3d).all() and np.isfinite(j2d).all()):
+            raise InputError(f"{self.shards[ref.shard]}: sample '{ref.key}' has non-finite joints")
+        box = crop_box(j2d)
+        crop = crop_and_resize(rgb, box, self.input_size)
+        target, scale = normalise_pose(j3d, self.joint_names, self.skeleton_length)
+        image = (crop.astype(np.float32) / 255.0 - RGB_MEAN) / RGB_STD
+        cx, cy, side = box
+        j2d_crop = (j2d - [cx - side / 2.0, cy - side / 2.0]) * (self.input_size / side)
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+            "target": torch.from_numpy(target.astype(np.float32)),
+            "scale": torch.tensor(float(scale), dtype=torch.float32),
+            "joints_3d": torch.from_numpy(j3d.astype(np.float32)),
+            "joints_2d_crop": torch.from_numpy(j2d_crop.astype(np.float32)),
+            "key": ref.key,
+        }
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds = {}
+
+    def __del__(self):
+        try:
+            if self._fd_pid == os.getpid():
+                self.close()
+        except Exception:
+            pass
+
+
+def train_val_datasets(data_dir: Path, train_cfg: dict) -> tuple[PoseShardDataset, PoseShardDataset | None]:
+    """The training and held-out datasets for a `train:` config section."""
+    shards = list_shards(data_dir)
+    train_shards, val_shards = split_shards(shards, float(train_cfg["val_fraction"]))
+    size, length = int(train_cfg["input_size"]), float(train_cfg["skeleton_length"])
+    train_ds = PoseShardDataset(data_dir, train_shards, size, length)
+    val_ds = PoseShardDataset(data_dir, val_shards, size, length) if val_shards else None
+    return train_ds, val_ds

@@ -1,0 +1,155 @@
+"""Training and evaluation on a real rendered dataset (the `rendered_dataset` fixture of
+tests/conftest.py): data items, a short training run, exact resume, evaluation, bad input."""
+import csv
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from synth.config import ConfigError, load_config
+from synth.io_utils import InputError
+from synth.train.data import (BONES, PoseShardDataset, list_shards, read_dataset_meta,
+                              split_shards, train_val_datasets)
+from synth.train.trainer import evaluate, load_checkpoint, train
+
+TINY = ["train.backbone=resnet18", "train.width=8", "train.input_size=64", "train.batch_size=4",
+        "train.workers=0", "train.device=cpu", "train.lr=0.001", "train.val_fraction=0.5"]
+
+
+def tiny_cfg(*more: str) -> dict:
+    return load_config(None, TINY + list(more))
+
+
+@pytest.fixture(scope="module")
+def two_shard_dataset(rendered_dataset, tmp_path_factory) -> Path:
+    """The rendered dataset itself when it has two or more shards; otherwise a copy whose one
+    shard is duplicated under the next name, so that a whole shard can be held out."""
+    shards = list_shards(rendered_dataset)
+    if len(shards) >= 2:
+        return Path(rendered_dataset)
+    out = tmp_path_factory.mktemp("two_shards")
+    shutil.copy(rendered_dataset / "dataset.json", out / "dataset.json")
+    (out / "shards").mkdir()
+    shutil.copy(shards[0], out / "shards" / "shard-000000.tar")
+    shutil.copy(shards[0], out / "shards" / "shard-000001.tar")
+    return out
+
+
+def test_items_are_crops_with_normalised_targets(two_shard_dataset):
+    cfg = tiny_cfg("train.skeleton_length=2.0")
+    train_ds, val_ds = train_val_datasets(two_shard_dataset, cfg["train"])
+    shards = list_shards(two_shard_dataset)
+    assert val_ds is not None and val_ds.shards == split_shards(shards, 0.5)[1]
+    assert set(train_ds.shards).isdisjoint(val_ds.shards)
+    names = read_dataset_meta(two_shard_dataset)["joints"]
+    idx = {n: i for i, n in enumerate(names)}
+    for i in range(min(len(train_ds), 3)):
+        item = train_ds[i]
+        assert item["image"].shape == (3, 64, 64) and item["image"].dtype == torch.float32
+        assert item["image"].std() > 0.05                       # a picture, not a blank
+        target = item["target"].numpy().astype(np.float64)
+        assert np.abs(target[idx["pelvis"]]).max() == 0.0
+        bone_sum = sum(np.linalg.norm(target[idx[b]] - target[idx[a]]) for a, b in BONES)
+        assert bone_sum == pytest.approx(2.0, rel=1e-5)
+        # The scale undoes the normalisation: back to the labelled root-relative metres.
+        j3d = item["joints_3d"].numpy()
+        np.testing.assert_allclose(target * float(item["scale"]), j3d - j3d[idx["pelvis"]], atol=1e-5)
+        # The person fills the crop: joints inside, spanning most of it.
+        j2d = item["joints_2d_crop"].numpy()
+        assert j2d.min() >= -0.5 and j2d.max() <= 64
+        assert (j2d.max(0) - j2d.min(0)).max() > 0.6 * 64
+
+
+def test_dataloader_workers_give_the_same_batches(two_shard_dataset):
+    cfg = tiny_cfg()
+    ds, _ = train_val_datasets(two_shard_dataset, cfg["train"])
+    serial = [b for b in DataLoader(ds, batch_size=4, num_workers=0)]
+    parallel = [b for b in DataLoader(ds, batch_size=4, num_workers=2)]
+    assert len(serial) == len(parallel) > 0
+    for a, b in zip(serial, parallel):
+        assert a["key"] == b["key"]
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["target"], b["target"])
+
+
+def test_train_writes_outputs_and_evaluate_reports(two_shard_dataset, tmp_path):
+    cfg = tiny_cfg("train.epochs=2")
+    run = tmp_path / "run"
+    summary = train(cfg, two_shard_dataset, run, resume=False)
+    assert summary["epochs_completed"] == 2 and np.isfinite(summary["train_loss"])
+    assert summary["val"] is not None and summary["val"]["samples"] == summary["val_samples"] > 0
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.yaml", "log.csv"]
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert all(float(r["val_mpjpe_mm"]) > 0 and float(r["train_loss"]) > 0 for r in rows)
+    assert load_config(run / "config.yaml")["train"]["width"] == 8
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert ckpt["epoch"] == 2 and ckpt["config"]["seed"] == cfg["seed"]
+
+    result = evaluate(run / "checkpoint.pt", two_shard_dataset, tmp_path / "eval.json")
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    assert saved["mpjpe_mm"] == pytest.approx(result["mpjpe_mm"])
+    assert result["split"] == "val" and result["samples"] == summary["val_samples"]
+    # The checkpoint reproduces the trainer's own last validation numbers.
+    assert result["mpjpe_mm"] == pytest.approx(summary["val"]["mpjpe_mm"], rel=1e-6)
+    assert np.isfinite(result["pa_mpjpe_mm"]) and result["pa_mpjpe_mm"] > 0
+    assert 0.0 <= result["auc"] <= result["pck150"] <= 1.0
+    assert result["per_joint_mpjpe_mm"]["pelvis"] == 0.0
+    assert len(result["per_joint_mpjpe_mm"]) == 15
+
+
+def test_resume_gives_the_same_weights_as_one_run(two_shard_dataset, tmp_path):
+    straight = train(tiny_cfg("train.epochs=2"), two_shard_dataset, tmp_path / "a", resume=False)
+    first = train(tiny_cfg("train.epochs=1"), two_shard_dataset, tmp_path / "b", resume=False)
+    assert first["epochs_completed"] == 1
+    resumed = train(tiny_cfg("train.epochs=2"), two_shard_dataset, tmp_path / "b", resume=True)
+    assert resumed["resumed_from_epoch"] == 1
+    a = load_checkpoint(tmp_path / "a" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    assert a["epoch"] == b["epoch"] == 2
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    assert resumed["train_loss"] == pytest.approx(straight["train_loss"], rel=1e-9)
+    rows = list(csv.DictReader(open(tmp_path / "b" / "log.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    # A resumed run must keep the architecture of its checkpoint.
+    with pytest.raises(ConfigError, match="train.width"):
+        train(tiny_cfg("train.epochs=3", "train.width=16"), two_shard_dataset, tmp_path / "b")
+
+
+def test_bad_data_dirs_are_named(rendered_dataset, tmp_path):
+    cfg = tiny_cfg()
+    with pytest.raises(InputError, match=re.escape(str(tmp_path))):
+        train(cfg, tmp_path, tmp_path / "run")
+    shutil.copy(rendered_dataset / "dataset.json", tmp_path / "dataset.json")
+    with pytest.raises(InputError, match="shards"):
+        train(cfg, tmp_path, tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("damage", ["garbage_header", "truncated"])
+def test_corrupt_shard_is_named(rendered_dataset, tmp_path, damage):
+    shutil.copy(rendered_dataset / "dataset.json", tmp_path / "dataset.json")
+    (tmp_path / "shards").mkdir()
+    source = list_shards(rendered_dataset)[0]
+    good = tmp_path / "shards" / "shard-000000.tar"
+    bad = tmp_path / "shards" / "shard-000001.tar"
+    shutil.copy(source, good)
+    data = bytearray(source.read_bytes())
+    if damage == "garbage_header":
+        # Overwrite the second member's header: tarfile alone would stop there quietly.
+        import tarfile
+        with tarfile.open(source) as tf:
+            second = tf.getmembers()[1].offset
+        data[second:second + 512] = b"\xff" * 512
+    else:
+        data = data[: len(data) // 2]
+    bad.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="shard-000001.tar"):
+        PoseShardDataset(tmp_path, [good, bad], 64)
+    with pytest.raises(InputError, match="shard-000001.tar"):
+        train(tiny_cfg(), tmp_path, tmp_path / "run")
