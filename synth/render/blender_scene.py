@@ -173,6 +173,16 @@ def camera_intrinsics_to_blender(K: np.ndarray, width: int, height: int) -> dict
     }
 
 
+
+def _empty_node_tree(idblock):
+    """The node tree of a new material or world, emptied of Blender's default nodes."""
+    if idblock.node_tree is None:
+        idblock.use_nodes = True
+    nt = idblock.node_tree
+    for node in list(nt.nodes):
+        nt.nodes.remove(node)
+    return nt
+
 class Renderer:
     """Cycles renderer for `SceneSpec`s at a fixed image size. See the module docstring."""
 
@@ -301,11 +311,7 @@ class Renderer:
         self._materials = []
         for part_id, part_name in enumerate(PARTS, start=1):
             mat = bpy.data.materials.new(f"part_{part_id:02d}_{part_name}")
-            if mat.node_tree is None:
-                mat.use_nodes = True
-            nt = mat.node_tree
-            for node in list(nt.nodes):
-                nt.nodes.remove(node)
+            nt = _empty_node_tree(mat)
             gnode = nt.nodes.new("ShaderNodeGroup")
             gnode.node_tree = group
             mout = nt.nodes.new("ShaderNodeOutputMaterial")
@@ -316,11 +322,7 @@ class Renderer:
         # World: environment texture (rotated by a Mapping node) or a uniform colour
         world = bpy.data.worlds.new("world")
         scene.world = world
-        if world.node_tree is None:
-            world.use_nodes = True
-        nt = world.node_tree
-        for node in list(nt.nodes):
-            nt.nodes.remove(node)
+        nt = _empty_node_tree(world)
         coord = nt.nodes.new("ShaderNodeTexCoord")
         self._world_mapping = nt.nodes.new("ShaderNodeMapping")
         self._world_env = nt.nodes.new("ShaderNodeTexEnvironment")
