@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from synth.config import ConfigError, cache_dir, data_dir, dump, load_config
@@ -185,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = list(args.overrides or []) + extra
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    # reported-and-skipped input problems (e.g. a bad MoCap clip) print as one line each
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"synth {args.command}: warning: {msg}\n"
+    warnings.simplefilter("always", UserWarning)   # every skipped file, not only the first
     try:
         return args.func(args)
     except (ConfigError, InputError, BodyModelError) as e:

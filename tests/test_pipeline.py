@@ -220,3 +220,25 @@ def test_sample_poses_then_render_from_the_pose_file(shared_data, cache_dir, tmp
     render_dataset(cfg, tmp_path / "ds", progress=False)
     ids = {json.loads(m["json"])["pose"]["id"] for m in _members(tmp_path / "ds" / "shards" / "shard-000000.tar").values()}
     assert ids <= set(poses.pose_id.tolist())
+
+
+def test_sample_poses_reports_and_skips_bad_clips_one_line_each(shared_data, tmp_path):
+    """A truncated AMC and an AMC whose subject has no ASF: each reported on one line naming the
+    file, the good clip still used."""
+    mocap = tmp_path / "data" / "cmu_mocap"
+    (mocap / "asf").mkdir(parents=True)
+    (mocap / "amc" / "16").mkdir(parents=True)
+    (mocap / "amc" / "02").mkdir(parents=True)
+    (mocap / "asf" / "16.asf").write_bytes((shared_data / "cmu_mocap/asf/16.asf").read_bytes())
+    good = (shared_data / "cmu_mocap/amc/16/16_03.amc").read_bytes()
+    (mocap / "amc/16/16_03.amc").write_bytes(good)
+    text = (shared_data / "cmu_mocap/amc/16/16_02.amc").read_text()
+    (mocap / "amc/16/16_02.amc").write_text(text[: len(text) // 2].rsplit("\n", 3)[0] + "\n")
+    (mocap / "amc/02/02_01.amc").write_bytes(good)
+    r = _synth("sample-poses", "--n", "5", "--out", str(tmp_path / "p.npz"), f"data_dir={tmp_path / 'data'}",
+               f"cache_dir={tmp_path / 'cache'}")
+    assert r.returncode == 0, r.stderr
+    warnings = [ln for ln in r.stderr.replace("\r", "\n").splitlines() if "warning:" in ln]
+    assert len(warnings) == 2
+    assert any("16_02.amc" in w for w in warnings)
+    assert any("02_01.amc" in w and "no ASF" in w and "02.asf" in w for w in warnings)
