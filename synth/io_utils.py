@@ -38,8 +38,3 @@ def atomic_write_text(path: Path, text: str) -> None:
 def atomic_write_json(path: Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
-
-def tmp_path_for(path: Path) -> Path:
-    """A temporary sibling name for a file written in several steps, then renamed with os.replace."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}.partial")

@@ -35,23 +35,28 @@ def list_backgrounds(data_dir: Path) -> list[Path]:
     return files
 
 
-def check_background(path: Path) -> None:
-    """Header check (no decode): the file opens as an RGB image."""
+def _open_rgb(path: Path):
+    """The image at `path`, which must open as RGB (InputError naming the file otherwise)."""
     try:
-        with Image.open(path) as im:
-            mode = im.mode
+        im = Image.open(path)
     except (OSError, SyntaxError) as e:
         raise InputError(f"{path}: unreadable background image ({e.__class__.__name__})") from None
-    if mode != "RGB":
-        raise InputError(f"{path}: background image mode {mode} is not RGB")
+    if im.mode != "RGB":
+        im.close()
+        raise InputError(f"{path}: background image mode {im.mode} is not RGB")
+    return im
+
+
+def check_background(path: Path) -> None:
+    """Header check (no decode): the file opens as an RGB image."""
+    _open_rgb(path).close()
 
 
 def load_background(path: Path, width: int, height: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """A random crop of the photo at the target aspect, scaled to cover W x H, maybe mirrored."""
-    check_background(path)
     try:
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGB"))
+        with _open_rgb(path) as im:
+            arr = np.asarray(im)
     except (OSError, SyntaxError) as e:
         raise InputError(f"{path}: unreadable background image ({e.__class__.__name__})") from None
     h, w = arr.shape[:2]

@@ -20,15 +20,15 @@ The file also holds `joint_names` and `bone_names`; loading checks them against 
 """
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from synth.io_utils import InputError
+from synth.io_utils import InputError, atomic_write_bytes
 from synth.poses.kinematics import BONE_NAMES
 from synth.scene import JOINTS
 
@@ -123,29 +123,13 @@ def _frame_index(pose_id: str) -> int:
 def save_poses(path: str | os.PathLike, poses: PoseSet) -> None:
     """Write `poses` to `path` (.npz), atomically: a temporary file in the same folder, then rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {name: getattr(poses, name) for name in (*_FLOAT_FIELDS, *_STR_FIELDS)}
     arrays["joint_names"] = np.array(poses.joint_names, dtype=str)
     arrays["bone_names"] = np.array(poses.bone_names, dtype=str)
     arrays["format"] = np.array(FORMAT)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)    # a file object: np.savez does not append ".npz" to it
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())       # mkstemp makes 0600; a pose file is ordinary data
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)    # a file object: np.savez does not append ".npz" to it
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def load_poses(path: str | os.PathLike) -> PoseSet:
