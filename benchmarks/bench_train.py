@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synth.train.data import PoseShardDataset, list_shards  # noqa: E402
-from synth.train.models import PoseRegressor, count_parameters  # noqa: E402
+from synth.train.models import PoseNet, count_parameters  # noqa: E402
 
 
 def loader_throughput(ds: PoseShardDataset, samples: int, workers: int, batch: int) -> float:
@@ -37,7 +37,7 @@ def loader_throughput(ds: PoseShardDataset, samples: int, workers: int, batch: i
 @torch.enable_grad()
 def train_step_throughput(ds: PoseShardDataset, input_size: int, batch: int, steps: int) -> tuple[float, int]:
     torch.manual_seed(0)
-    model = PoseRegressor("resnet18", 64).train()
+    model = PoseNet("resnet18", 64).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = DataLoader(ds, batch_size=batch, shuffle=False, drop_last=len(ds) >= batch)
     data = next(iter(loader))

@@ -60,31 +60,43 @@ def cmd_sample_poses(args) -> int:
     args.overrides = overrides
     cfg = _config(args)
     import numpy as np
+    from synth.io_utils import atomic_write_json
     from synth.poses.posefile import save_poses
-    from synth.poses.sampling import sample_poses
-    pc = cfg["poses"]
+    from synth.poses.sources import format_report, sample_pose_set
     rng = np.random.default_rng(cfg["seed"])
-    poses = sample_poses(data_dir(cfg), pc["n"], rng, subjects=pc["subjects"], fps=pc["fps"],
-                         min_distance=pc["min_pose_distance"], cache_dir=cache_dir(cfg) / "poses")
+    poses, report = sample_pose_set(cfg, cfg["poses"]["n"], rng, progress=not args.quiet)
     out = Path(args.out)
     save_poses(out, poses)
     dump(cfg, out.with_suffix(".config.yaml"))
-    print(f"wrote {len(poses)} poses to {out} (config: {out.with_suffix('.config.yaml')})")
+    atomic_write_json(out.with_suffix(".report.json"), report)
+    print(format_report(report))
+    print(f"wrote {len(poses)} poses to {out} (config: {out.with_suffix('.config.yaml')}, "
+          f"report: {out.with_suffix('.report.json')})")
     return 0
 
 
 def cmd_render(args) -> int:
     overrides = list(args.overrides or [])
     for flag, key in ((args.shards, "dataset.shards"), (args.samples_per_shard, "dataset.samples_per_shard"),
-                      (args.device, "render.device"), (args.poses, "dataset.pose_file")):
+                      (args.device, "render.device"), (args.poses, "dataset.pose_file"),
+                      (args.executor, "executor.kind"), (args.workers, "executor.workers"),
+                      (args.cpus_per_worker, "executor.cpus_per_worker"),
+                      (args.gpus_per_worker, "executor.gpus_per_worker"),
+                      (args.shard_retries, "executor.shard_retries")):
         if flag is not None:
             overrides.append(f"{key}={flag}")
+    if args.address is not None:   # quoted: YAML would read some HOST:PORT forms as numbers
+        overrides.append(f"executor.address={json.dumps(args.address)}")
     args.overrides = overrides
     cfg = _config(args)
     from synth.dataset.render_job import parse_shard_selection, render_dataset
     shards = parse_shard_selection(cfg["dataset"]["shards"], args.shard_index, args.shard_range)
     summary = render_dataset(cfg, Path(args.out), shards, progress=not args.quiet, threads=args.threads)
     print(json.dumps(summary, indent=2))
+    if summary.get("failed"):
+        print(f"synth render: error: {len(summary['failed'])} shard(s) failed after retries: "
+              f"{', '.join(summary['failed'])}; run the same command again to retry them", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -98,18 +110,48 @@ def cmd_train(args) -> int:
 
 def cmd_eval(args) -> int:
     from synth.train import evaluate
+    if not args.data and not args.real:
+        raise InputError("synth eval: give --data DATASET and/or --real LSPDIR[:a-b]")
     run = Path(args.run)
     ckpt = run / "checkpoint.pt" if run.is_dir() else run
     out_json = Path(args.json) if args.json else (run / "eval.json" if run.is_dir() else None)
-    evaluate(ckpt, Path(args.data), out_json)
+    evaluate(ckpt, Path(args.data) if args.data else None, out_json, device=args.device,
+             real_dirs=args.real or [])
+    return 0
+
+
+def cmd_dress(args) -> int:
+    cfg = _config(args)
+    from synth.textures.library import write_library
+    index = write_library(cfg, Path(args.out), args.n, progress=not args.quiet)
+    rejected = index.get("rejected_photos", {})
+    print(json.dumps({"library": str(args.out), "n": index["n"], "written": index["written"],
+                      "photos_segmented": index.get("photos_segmented"), "photos_rejected": len(rejected),
+                      "summary": index["summary"]}, indent=2))
     return 0
 
 
 def cmd_gallery(args) -> int:
+    if args.dress:
+        from synth.gallery.dressing import write_dressing_page
+        path = write_dressing_page(Path(args.dataset), Path(args.out) if args.out else None,
+                                   max_bodies=args.max_samples)
+        print(f"dressing gallery: {path}")
+        return 0
     from synth.gallery import write_gallery
     out = Path(args.out) if args.out else (Path(args.dataset) / "gallery" / args.page if args.page else None)
     path = write_gallery(Path(args.dataset), out, max_samples=args.max_samples)
     print(f"gallery: {path}")
+    return 0
+
+
+def cmd_pose_gallery(args) -> int:
+    cfg = _config(args)
+    from synth.gallery.pose_space import write_pose_space_page
+    ns = tuple(int(x) for x in args.coverage_n.split(",")) if args.coverage_n else (1000, 10000, 100000)
+    path = write_pose_space_page(cfg, Path(args.out), Path(args.poses) if args.poses else None,
+                                 tsne=not args.no_tsne, coverage_ns=ns, progress=not args.quiet)
+    print(f"pose-space page: {path}")
     return 0
 
 
@@ -130,12 +172,23 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_assets)
 
-    p = sub.add_parser("sample-poses", help="draw MoCap poses into a pose file (.npz)")
+    p = sub.add_parser("sample-poses", help="draw poses (MoCap, lifted LSP, prior samples) into a pose file (.npz)")
     p.add_argument("--n", type=int, help="number of poses (config poses.n)")
-    p.add_argument("--sources", help="comma-separated sources (available: cmu)")
-    p.add_argument("--out", required=True, help="output .npz")
+    p.add_argument("--sources", help="comma-separated sources: cmu, lsp, prior (config poses.sources; "
+                                     "shares: poses.mix)")
+    p.add_argument("--out", required=True, help="output .npz (a .report.json and .config.yaml are written beside it)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     _common(p)
     p.set_defaults(func=cmd_sample_poses)
+
+    p = sub.add_parser("pose-gallery", help="write the pose-space page (embedding, sampled skeletons, coverage)")
+    p.add_argument("--out", required=True, help="folder for pose_space.html")
+    p.add_argument("--poses", help="a pose file from `synth sample-poses` whose report to show")
+    p.add_argument("--coverage-n", help="comma-separated N of the coverage table (default 1000,10000,100000)")
+    p.add_argument("--no-tsne", action="store_true", help="PCA only (t-SNE takes tens of seconds)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _common(p)
+    p.set_defaults(func=cmd_pose_gallery)
 
     p = sub.add_parser("render", help="render a sharded dataset (or some of its shards)")
     p.add_argument("--out", required=True, help="dataset directory")
@@ -145,7 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard-range", help="render shards A..B-1, as A:B")
     p.add_argument("--poses", help="a pose file from `synth sample-poses` (default: MoCap on the fly)")
     p.add_argument("--device", choices=["cpu", "gpu"])
-    p.add_argument("--threads", type=int, default=0, help="Cycles CPU threads (0 = all cores)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="Cycles CPU threads per worker (0 = all cores / the cores of each worker)")
+    p.add_argument("--executor", choices=["local", "ray"],
+                   help="local: this machine (config executor.kind); ray: a Ray cluster")
+    p.add_argument("--workers", type=int,
+                   help="local: worker processes (default: render in this process); ray: at most this "
+                        "many (default: one per free slot of the cluster)")
+    p.add_argument("--address", help="ray: join this cluster (auto, HOST:PORT, ray://HOST:10001) "
+                                     "instead of starting a local one")
+    p.add_argument("--cpus-per-worker", type=float, help="ray: CPU cores reserved per worker")
+    p.add_argument("--gpus-per-worker", type=float, help="GPUs per worker with --device gpu (default 1)")
+    p.add_argument("--shard-retries", type=int, help="times a failed shard is rendered again (default 2)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _common(p)
     p.set_defaults(func=cmd_render)
@@ -157,9 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="evaluate a trained run on the held-out shards")
+    p = sub.add_parser("eval", help="evaluate a trained run: held-out shards (3D) and LSP-format photos (PCK@0.2)")
     p.add_argument("--run", required=True, help="run directory or checkpoint file")
-    p.add_argument("--data", required=True, help="dataset directory")
+    p.add_argument("--data", help="dataset directory (3D metrics on its held-out shards)")
+    p.add_argument("--real", action="append", metavar="LSPDIR[:a-b]",
+                   help="an LSP-format folder, optionally images a..b (1-based); repeatable")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--json", help="write the figures here (default: RUN/eval.json)")
     p.set_defaults(func=cmd_eval)
 
@@ -168,7 +235,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="HTML file (default: DATASET/gallery/index.html)")
     p.add_argument("--max-samples", type=int, default=64)
     p.add_argument("--page", help="page name inside DATASET/gallery/ (default index.html)")
+    p.add_argument("--dress", action="store_true",
+                   help="DATASET is a `synth dress` library: write its dressing page (photo, mask, matched "
+                        "contours, warp, renders front/side/back) to LIBRARY/gallery/dressing.html")
     p.set_defaults(func=cmd_gallery)
+
+    p = sub.add_parser("dress", help="write a library of dressed-body textures from garment photos")
+    p.add_argument("--n", type=int, required=True, help="number of dressed-body textures")
+    p.add_argument("--out", required=True, help="library folder (resumes: complete entries are kept)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _common(p)
+    p.set_defaults(func=cmd_dress)
     return ap
 
 

@@ -145,11 +145,31 @@ def validate(cfg: dict) -> None:
     _check_choice(cfg, "render.engine", ("CYCLES",))
     _check_choice(cfg, "render.device", ("cpu", "gpu"))
     _check_choice(cfg, "render.image_format", ("jpg", "png"))
-    _check_choice(cfg, "render.clothing.mode", ("photo", "flat"))
+    _check_choice(cfg, "render.clothing.mode", ("photo", "flat", "library"))
     _check_range(cfg, "render.samples", 1)
     _check_range(cfg, "render.jpeg_quality", 1, 100)
     _check_range(cfg, "render.lights.hdri_probability", 0.0, 1.0)
     _check_range(cfg, "render.clothing.flat_probability", 0.0, 1.0)
+    if cfg["render"]["clothing"]["mode"] == "library" and not cfg["textures"]["library"]:
+        raise ConfigError("config key 'textures.library' must name a `synth dress` folder "
+                          "with render.clothing.mode=library")
+    _check_range(cfg, "textures.size", 64, 8192)
+    _check_range(cfg, "textures.view_size", 64, 4096)
+    _check_choice(cfg, "textures.mls.mode", ("rigid", "similarity", "affine"))
+    _check_range(cfg, "textures.mls.grid_step", 1, 64)
+    _check_range(cfg, "textures.contour_points", 16, 4096)
+    _check_range(cfg, "textures.control_points", 3, 4096)
+    _check_range(cfg, "textures.region_overlap_m", 0.0, 0.3)
+    _check_range(cfg, "textures.seam.noise_m", 0.0, 0.2)
+    _check_range(cfg, "textures.seam.shift_m", 0.0, 0.2)
+    _check_range(cfg, "textures.photo_max_side", 64, 4096)
+    _check_range(cfg, "textures.max_draws", 1)
+    for key, hi in (("arm_angles_deg", 120.0), ("leg_angles_deg", 45.0)):
+        angles = cfg["textures"]["candidates"][key]
+        if (not isinstance(angles, list) or not angles
+                or not all(isinstance(a, (int, float)) and not isinstance(a, bool) and 0 <= a <= hi for a in angles)):
+            raise ConfigError(f"config key 'textures.candidates.{key}' must be a non-empty list of angles "
+                              f"in [0, {hi}], got {angles!r}")
     _check_dist(cfg, "render.camera.fov_deg", 5.0, 120.0)
     _check_dist(cfg, "render.camera.fill", 0.05, 1.0)
     _check_dist(cfg, "render.lights.count", 0, 16)
@@ -158,10 +178,37 @@ def validate(cfg: dict) -> None:
     _check_range(cfg, "dataset.shards", 1)
     _check_range(cfg, "dataset.samples_per_shard", 1)
     _check_range(cfg, "dataset.max_retries", 0)
+    _check_choice(cfg, "executor.kind", ("local", "ray"))
+    _check_range(cfg, "executor.workers", 0)
+    _check_range(cfg, "executor.cpus_per_worker", 0.01)
+    _check_range(cfg, "executor.gpus_per_worker", 0.01)
+    _check_range(cfg, "executor.shard_retries", 0)
+    if cfg["executor"]["address"] is not None and not isinstance(cfg["executor"]["address"], str):
+        raise ConfigError(f"config key 'executor.address' must be a string, got {cfg['executor']['address']!r}")
+    if (cfg["executor"]["kind"] == "local" and cfg["render"]["device"] == "gpu"
+            and cfg["executor"]["gpus_per_worker"] != int(cfg["executor"]["gpus_per_worker"])):
+        raise ConfigError("config key 'executor.gpus_per_worker' must be a whole number with executor.kind=local")
     _check_range(cfg, "poses.fps", 1, 120)
     _check_range(cfg, "poses.min_pose_distance", 0.0)
     _check_range(cfg, "poses.n", 1)
-    _check_choice(cfg, "train.backbone", ("resnet18", "resnet34", "resnet50"))
+    _check_range(cfg, "poses.validity.symmetry_tolerance", 0.0, 2.0)
+    _check_range(cfg, "poses.validity.share_margin", 0.0)
+    for k in cfg["poses"]["validity"]["radii"]:
+        _check_range(cfg, f"poses.validity.radii.{k}", 0.0, 0.5)
+    from synth.poses.lifting import validate_params as validate_lifting   # numpy only; no torch import
+    validate_lifting(cfg["poses"]["lifting"])
+    _check_choice(cfg, "train.backbone", ("resnet18", "resnet34", "resnet50", "alexnet"))
+    _check_choice(cfg, "train.head", ("regression", "integral"))
+    _check_range(cfg, "train.model.depth_bins", 2, 256)
+    _check_range(cfg, "train.model.deconv_layers", 0, 5)
+    _check_range(cfg, "train.model.deconv_channels", 1)
+    _check_range(cfg, "train.model.integral_half_extent", 0.05, 10.0)
+    _check_range(cfg, "train.augment.rotation_deg", 0.0, 180.0)
+    _check_dist(cfg, "train.augment.scale", 0.1, 10.0)
+    _check_range(cfg, "train.augment.colour_jitter", 0.0, 1.0)
+    _check_range(cfg, "train.augment.occlusion_probability", 0.0, 1.0)
+    _check_dist(cfg, "train.augment.occluder_size", 0.0, 1.0)
+    _check_range(cfg, "train.augment.cutout_share", 0.0, 1.0)
     _check_choice(cfg, "train.device", ("auto", "cpu", "cuda"))
     _check_choice(cfg, "train.loss", ("l1", "l2"))
     _check_range(cfg, "train.batch_size", 1)
@@ -169,9 +216,43 @@ def validate(cfg: dict) -> None:
     _check_range(cfg, "train.lr", 0.0)
     _check_range(cfg, "train.input_size", 32, 1024)
     _check_range(cfg, "train.val_fraction", 0.0, 0.9)
+    _check_choice(cfg, "train.lr_schedule", ("constant", "cosine", "step"))
+    _check_range(cfg, "train.lr_min_factor", 0.0, 1.0)
+    _check_range(cfg, "train.lr_step_epochs", 1)
+    _check_range(cfg, "train.lr_step_gamma", 0.0, 1.0)
+    _check_range(cfg, "train.log_every_steps", 1)
+    _check_range(cfg, "train.threads", 0)
+    _check_choice(cfg, "train.adaptation.method", ("none", "dann", "mixer", "saa"))
+    _check_range(cfg, "train.adaptation.jo2d_weight", 0.0)
+    _check_range(cfg, "train.adaptation.classifier_hidden", 1)
+    _check_range(cfg, "train.adaptation.mixer.warmup_steps", 0)
+    _check_range(cfg, "train.adaptation.mixer.classifier_steps_per_extractor_step", 0)
+    _check_range(cfg, "train.adaptation.mixer.confusion_weight", 0.0)
+    _check_range(cfg, "train.adaptation.dann.weight", 0.0)
+    _check_range(cfg, "train.adaptation.saa.layers", 1, 8)
+    _check_range(cfg, "train.adaptation.saa.hidden", 1)
+    _check_range(cfg, "train.adaptation.saa.confusion_weight", 0.0)
+    _check_range(cfg, "train.adaptation.spa.steps", 1)
+    _check_range(cfg, "train.adaptation.spa.weight", 0.0)
+    _check_range(cfg, "train.adaptation.spa.batch_size", 1)
     for s in cfg["poses"]["sources"]:
-        if s not in ("cmu",):
-            raise ConfigError(f"config key 'poses.sources': unknown source {s!r} (available: cmu)")
+        if s not in ("cmu", "lsp", "prior"):
+            raise ConfigError(f"config key 'poses.sources': unknown source {s!r} (available: cmu, lsp, prior)")
+    for s in cfg["poses"]["mix"]:
+        _check_range(cfg, f"poses.mix.{s}", 0.0)
+    for s in cfg["poses"]["prior"]["fit_mix"]:
+        _check_range(cfg, f"poses.prior.fit_mix.{s}", 0.0)
+    if sum(cfg["poses"]["mix"][s] for s in cfg["poses"]["sources"]) <= 0:
+        raise ConfigError(f"config key 'poses.mix': the chosen sources {cfg['poses']['sources']} all have share 0")
+    if sum(cfg["poses"]["prior"]["fit_mix"].values()) <= 0:
+        raise ConfigError("config key 'poses.prior.fit_mix': no source with a positive weight")
+    _check_range(cfg, "poses.prior.fit_fps", 1, 120)
+    _check_range(cfg, "poses.prior.fit_min_pose_distance", 0.0)
+    _check_range(cfg, "poses.prior.k", 1)
+    _check_range(cfg, "poses.prior.kernel_sigma", 0.0, 1.0)
+    _check_range(cfg, "poses.prior.mi_bins", 2)
+    _check_range(cfg, "poses.prior.batch", 1)
+    _check_range(cfg, "poses.prior.novelty_threshold", 0.0)
 
 
 def data_dir(cfg: dict) -> Path:

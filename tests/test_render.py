@@ -12,7 +12,7 @@ import pytest
 
 import bpy
 from synth.io_utils import InputError
-from synth.render import Renderer
+from synth.render import NoGpuError, Renderer
 from synth.render.exr import read_exr_channels
 from synth.scene import BodyMesh, Camera, Environment, Light, SceneSpec
 
@@ -316,8 +316,8 @@ def test_bad_inputs_raise_one_line_errors(renderer_factory):
 def test_gpu_device_raises_clearly_without_a_gpu():
     try:
         r = Renderer(32, 32, device="gpu")
-    except RuntimeError as e:
-        assert "no CUDA/OptiX GPU found for --device gpu" in str(e)
+    except NoGpuError as e:     # an InputError: the CLI prints one line and exits 2
+        assert str(e).startswith("--device gpu: no CUDA/OptiX GPU found")
         assert "\n" not in str(e)
     else:   # on a machine with a GPU the renderer must have picked one
         try:

@@ -7,7 +7,7 @@ from synth.scene import JOINTS
 from synth.train.data import BONES, crop_and_resize, crop_box, normalise_pose, split_shards
 from synth.train.metrics import (AUC_THRESHOLDS_MM, auc, joint_errors, mpjpe, pa_mpjpe, pck,
                                  pose_metrics, procrustes_align, to_millimetres)
-from synth.train.models import PoseRegressor
+from synth.train.models import PoseNet
 
 
 def random_rotation(rng) -> np.ndarray:
@@ -139,7 +139,7 @@ def test_split_is_by_whole_shards():
                                                      ("resnet50", 4, 128)])
 def test_resnet_output_shapes(backbone, width, channels):
     torch.manual_seed(0)
-    model = PoseRegressor(backbone, width).eval()
+    model = PoseNet(backbone, width).eval()
     assert model.backbone.out_channels == channels
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
@@ -151,7 +151,7 @@ def test_resnet_output_shapes(backbone, width, channels):
 
 def test_resnet_standard_parameter_counts():
     # Backbone sizes of the standard nets (torchvision's resnet18/34/50 without the 1000-way fc).
-    counts = {b: sum(p.numel() for p in PoseRegressor(b, 64).backbone.parameters())
+    counts = {b: sum(p.numel() for p in PoseNet(b, 64).backbone.parameters())
               for b in ("resnet18", "resnet34", "resnet50")}
     assert counts == {"resnet18": 11_689_512 - 513_000, "resnet34": 21_797_672 - 513_000,
                       "resnet50": 25_557_032 - 2_049_000}

@@ -18,7 +18,8 @@ from synth.train.data import (BONES, PoseShardDataset, list_shards, read_dataset
 from synth.train.trainer import evaluate, load_checkpoint, train
 
 TINY = ["train.backbone=resnet18", "train.width=8", "train.input_size=64", "train.batch_size=4",
-        "train.workers=0", "train.device=cpu", "train.lr=0.001", "train.val_fraction=0.5"]
+        "train.workers=0", "train.device=cpu", "train.lr=0.001", "train.val_fraction=0.5",
+        "train.real.log_pck=false"]
 
 
 def tiny_cfg(*more: str) -> dict:
@@ -82,7 +83,9 @@ def test_train_writes_outputs_and_evaluate_reports(two_shard_dataset, tmp_path):
     summary = train(cfg, two_shard_dataset, run, resume=False)
     assert summary["epochs_completed"] == 2 and np.isfinite(summary["train_loss"])
     assert summary["val"] is not None and summary["val"]["samples"] == summary["val_samples"] > 0
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.yaml", "log.csv"]
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.yaml", "log.csv", "steps.csv",
+                                                     "tensorboard"]
+    assert any((run / "tensorboard").iterdir())
     rows = list(csv.DictReader(open(run / "log.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert all(float(r["val_mpjpe_mm"]) > 0 and float(r["train_loss"]) > 0 for r in rows)
@@ -153,3 +156,28 @@ def test_corrupt_shard_is_named(rendered_dataset, tmp_path, damage):
         PoseShardDataset(tmp_path, [good, bad], 64)
     with pytest.raises(InputError, match="shard-000001.tar"):
         train(tiny_cfg(), tmp_path, tmp_path / "run")
+
+
+def test_adaptation_resume_gives_the_same_weights_as_one_run(two_shard_dataset, shared_data, tmp_path):
+    """Exact resume with the extra modules, both optimisers, the real-image stream, the mixer's
+    stage counter (a stage-1 step in epoch 1, a stage-2 step in epoch 2) and the SPA head."""
+    more = [f"data_dir={shared_data}", "train.adaptation.method=mixer", "train.adaptation.jo2d=true",
+            "train.adaptation.mixer.warmup_steps=1", "train.adaptation.mixer.classifier_steps_per_extractor_step=0",
+            "train.real.train_range=[0,8]", "train.real.eval_range=[8,12]", "train.real.log_pck=true",
+            "train.adaptation.spa.enabled=true", "train.adaptation.spa.steps=5", "train.log_every_steps=1"]
+    straight = train(tiny_cfg("train.epochs=2", *more), two_shard_dataset, tmp_path / "a", resume=False)
+    train(tiny_cfg("train.epochs=1", *more), two_shard_dataset, tmp_path / "b", resume=False)
+    resumed = train(tiny_cfg("train.epochs=2", *more), two_shard_dataset, tmp_path / "b", resume=True)
+    assert resumed["resumed_from_epoch"] == 1
+    a = load_checkpoint(tmp_path / "a" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    assert a["step"] == b["step"] == 2
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    for name, tensor in a["modules"]["domain_classifier"].items():
+        assert torch.equal(tensor, b["modules"]["domain_classifier"][name]), name
+    for name, tensor in a["spa"]["state"].items():
+        assert torch.equal(tensor, b["spa"]["state"][name]), name
+    steps = list(csv.DictReader(open(tmp_path / "b" / "steps.csv")))
+    assert [s["stage"] for s in steps] == ["1", "2"]
+    assert resumed["real_pck02"] == pytest.approx(straight["real_pck02"])

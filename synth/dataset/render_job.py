@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
+from contextlib import ExitStack
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +23,7 @@ from synth.dataset.shards import (ShardWriter, complete_shards, encode_png, enco
 from synth.io_utils import InputError
 
 log = logging.getLogger("synth.render")
-STAGES = ["pose", "body", "texture", "scene_sample", "scene_update", "render", "readback", "composite",
+STAGES = ["pose", "body", "texture", "scene_sample", "prepare", "scene_update", "render", "readback", "composite",
           "encode", "write"]
 
 
@@ -60,94 +63,194 @@ def sample_labels(spec, key: str, attempt: int) -> dict:
     }
 
 
+class _SampleFailed(Exception):
+    """A sample's scene or render failed for a reason other than bad input: retry it."""
+
+
 def render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: dict,
                  progress: tqdm | None = None) -> dict:
+    """Render one shard into a hidden temp file, renamed when complete; returns the sidecar.
+
+    Three stages overlap: a `prepare` thread draws sample i+1's scene (pose, body, texture,
+    camera, lights, background) and converts it for Blender, the calling thread updates Blender
+    and renders sample i (bpy releases the GIL while Cycles renders), and a `finish` thread
+    composites, encodes and writes sample i-1. Each stage runs in one thread, in sample order,
+    and every random draw depends on (seed, shard, index, attempt) only, so the shard is the same
+    as a sequential render's, byte for byte.
+    """
     n = cfg["dataset"]["samples_per_shard"]
+    max_retries = cfg["dataset"]["max_retries"]
     rc = cfg["render"]
     writer = ShardWriter(out / "shards", shard)
     times = {s: 0.0 for s in STAGES}
     retries = 0
     failures: list[str] = []
+    prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="synth-prepare")
+    finish_pool = ThreadPoolExecutor(1, thread_name_prefix="synth-finish")
+
+    def prepare(i: int, attempt: int):
+        try:
+            spec, t = sampler.scene(shard, i, attempt)
+            t0 = time.perf_counter()
+            prep = renderer.prepare(spec)
+            t["prepare"] = time.perf_counter() - t0
+            return prep, t
+        except InputError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a degenerate sample: retried with a new seed
+            raise _SampleFailed(f"{e.__class__.__name__}: {e}") from e
+
+    def finish(passes, prep, key: str, attempt: int, t_scene: dict) -> None:
+        result = renderer.finish(passes)
+        t0 = time.perf_counter()
+        labels = sample_labels(prep.spec, key, attempt)
+        members = {
+            f"rgb.{rc['image_format']}": encode_rgb(result.rgb, rc["image_format"], rc["jpeg_quality"]),
+            "mask.png": encode_png(result.mask),
+            "parts.png": encode_png(result.parts),
+            "depth.png": encode_png(result.depth_mm),
+            "json": json.dumps(labels).encode(),
+        }
+        t1 = time.perf_counter()
+        writer.add(key, members)
+        t_all = {**t_scene, **result.timings, "encode": t1 - t0, "write": time.perf_counter() - t1}
+        for k, v in t_all.items():
+            times[k] = times.get(k, 0.0) + v
+        if progress is not None:
+            progress.update(1)
+
+    finished: deque = deque()
+    t_start = time.perf_counter()
+    renderer.reset_persistent_data()
     try:
+        next_future = prepare_pool.submit(prepare, 0, 0) if n else None
         for i in range(n):
             key = sample_key(shard, i)
-            for attempt in range(cfg["dataset"]["max_retries"] + 1):
+            future, next_future, attempt = next_future, None, 0
+            while True:
                 try:
-                    spec, t_scene = sampler.scene(shard, i, attempt)
-                    result = renderer.render(spec)
+                    prep, t_scene = future.result()
+                    if next_future is None and i + 1 < n:   # draw the next scene while this one renders
+                        next_future = prepare_pool.submit(prepare, i + 1, 0)
+                    try:
+                        passes = renderer.render_passes(prep)
+                    except InputError:
+                        raise
+                    except Exception as e:  # noqa: BLE001 - a Blender error: retried with a new seed
+                        raise _SampleFailed(f"{e.__class__.__name__}: {e}") from e
                     break
-                except InputError:
-                    raise
-                except Exception as e:  # a degenerate sample or a Blender error: retry with a new seed
+                except _SampleFailed as e:
                     retries += 1
-                    failures.append(f"{key} attempt {attempt}: {e.__class__.__name__}: {e}")
+                    failures.append(f"{key} attempt {attempt}: {e}")
                     log.warning("sample %s attempt %d failed: %s", key, attempt, e)
-            else:
-                raise RuntimeError(f"{shard_name(shard)}: sample {key} failed {attempt + 1} times: {failures[-1]}")
-            for k, v in {**t_scene, **result.timings}.items():
-                times[k] = times.get(k, 0.0) + v
-            t0 = time.perf_counter()
-            labels = sample_labels(spec, key, attempt)
-            members = {
-                f"rgb.{rc['image_format']}": encode_rgb(result.rgb, rc["image_format"], rc["jpeg_quality"]),
-                "mask.png": encode_png(result.mask),
-                "parts.png": encode_png(result.parts),
-                "depth.png": encode_png(result.depth_mm),
-                "json": json.dumps(labels).encode(),
-            }
-            times["encode"] += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            writer.add(key, members)
-            times["write"] += time.perf_counter() - t0
-            if progress is not None:
-                progress.update(1)
+                    if attempt >= max_retries:
+                        raise RuntimeError(f"{shard_name(shard)}: sample {key} failed {attempt + 1} times: "
+                                           f"{failures[-1]}") from None
+                    attempt += 1
+                    future = prepare_pool.submit(prepare, i, attempt)
+            finished.append(finish_pool.submit(finish, passes, prep, key, attempt, t_scene))
+            # collect finished samples (raising their errors now); at most two wait, which bounds memory
+            while finished and (finished[0].done() or len(finished) > 2):
+                finished.popleft().result()
+        while finished:
+            finished.popleft().result()
         t0 = time.perf_counter()
         writer.commit()
         times["write"] += time.perf_counter() - t0
     except BaseException:
+        prepare_pool.shutdown(wait=True, cancel_futures=True)
+        finish_pool.shutdown(wait=True, cancel_futures=True)
         writer.abort()
         raise
+    prepare_pool.shutdown()
+    finish_pool.shutdown()
+    wall = time.perf_counter() - t_start
     sidecar = {"shard": shard, "keys": writer.keys, "num_samples": len(writer.keys), "retries": retries,
-               "failures": failures, "seconds_per_sample": {k: v / n for k, v in times.items()}}
+               "failures": failures, "seconds_per_sample": {k: v / n for k, v in times.items()},
+               "wall_seconds_per_sample": wall / max(n, 1)}
     write_sidecar(out / "shards", shard, sidecar)
     return sidecar
 
 
-def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progress: bool = True,
-                   threads: int = 0) -> dict:
-    """Render the selected shards into `out` (all by default); returns a summary."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_or_check_meta(out, cfg)
-    from synth.config import dump
-    dump(cfg, out / "config.yaml")
-    num = cfg["dataset"]["shards"]
-    shards = list(range(num)) if shards is None else shards
-    done = complete_shards(out)
-    todo = [s for s in shards if s not in done]
-    summary = {"requested": len(shards), "skipped_complete": len(shards) - len(todo), "rendered": [],
-               "seconds": 0.0}
-    if not todo:
-        return summary
-    t_start = time.perf_counter()
-    sampler = SceneSampler(cfg)
+def open_renderer(cfg: dict, threads: int = 0):
+    """The Renderer for `cfg` (one per process). No usable GPU for render.device=gpu is bad input
+    (one line, exit 2), not a crash."""
     from synth.render import Renderer
     rc = cfg["render"]
     W, H = rc["image_size"]
-    renderer = Renderer(W, H, samples=rc["samples"], denoise=rc["denoise"], device=rc["device"],
-                        threads=threads)
-    n = cfg["dataset"]["samples_per_shard"]
-    bar = tqdm(total=len(todo) * n, desc="render", unit="sample", disable=not progress)
-    stage_sum: dict[str, float] = {}
-    try:
-        for s in todo:
-            side = render_shard(sampler, renderer, out, s, cfg, bar)
-            summary["rendered"].append(s)
-            for k, v in side["seconds_per_sample"].items():
-                stage_sum[k] = stage_sum.get(k, 0.0) + v
-    finally:
-        bar.close()
-        renderer.close()
+    # no usable GPU raises NoGpuError, an InputError: one line, exit 2
+    return Renderer(W, H, samples=rc["samples"], denoise=rc["denoise"], device=rc["device"], threads=threads)
+
+
+def dataset_identity(cfg: dict) -> dict:
+    """The configuration that decides a dataset's content: all but the `executor` block, so a
+    re-run (or another node of a job array) may use other workers and still add to the output."""
+    return {k: v for k, v in cfg.items() if k != "executor"}
+
+
+def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progress: bool = True,
+                   threads: int = 0) -> dict:
+    """Render the selected shards into `out` (all by default), skipping complete ones; returns a
+    summary. `executor.kind`/`executor.workers` pick where: this process (local, 1 worker), worker
+    processes on this machine (local, K workers) or a Ray cluster (synth.dataset.executors)."""
+    out = Path(out)
+    ex = cfg["executor"]
+    pooled = ex["kind"] == "ray" or ex["workers"] > 1
+    with ExitStack() as stack:
+        # a missing GPU (or Ray cluster) fails before anything is written: dataset.json records
+        # render.device, so a failed GPU attempt must not pin the output to it
+        renderer = ray_session = None
+        if pooled:
+            from synth.dataset import executors
+            if ex["kind"] == "ray":
+                ray_session = stack.enter_context(executors.ray_session(cfg))
+            else:
+                executors.local_gpu_sets(cfg, ex["workers"])
+        elif cfg["render"]["device"] == "gpu":
+            renderer = open_renderer(cfg, threads)
+            stack.callback(renderer.close)
+        out.mkdir(parents=True, exist_ok=True)
+        write_or_check_meta(out, dataset_identity(cfg))
+        from synth.config import dump
+        dump(cfg, out / "config.yaml")
+        num = cfg["dataset"]["shards"]
+        shards = list(range(num)) if shards is None else shards
+        done = complete_shards(out)
+        todo = [s for s in shards if s not in done]
+        summary = {"requested": len(shards), "skipped_complete": len(shards) - len(todo), "rendered": [],
+                   "failed": {}, "seconds": 0.0, "executor": ex["kind"]}
+        if not todo:
+            return summary
+        t_start = time.perf_counter()
+        n = cfg["dataset"]["samples_per_shard"]
+        bar = stack.enter_context(tqdm(total=len(todo) * n, desc="render", unit="sample",
+                                       disable=not progress))
+        sidecars: dict[int, dict] = {}
+        if pooled:
+            if ray_session is not None:
+                result = executors.run_ray(ray_session, cfg, out, todo, threads, bar)
+            else:
+                result = executors.run_local(cfg, out, todo, ex["workers"], threads, bar)
+            sidecars = result.sidecars
+            summary["workers"] = result.workers
+            summary["failed"] = {str(s): msg for s, msg in sorted(result.failed.items())}
+            summary["shard_attempts"] = {str(s): a for s, a in sorted(result.attempts.items()) if a > 1}
+            summary["shard_errors"] = result.errors
+        else:
+            if renderer is None:
+                renderer = open_renderer(cfg, threads)
+                stack.callback(renderer.close)
+            sampler = SceneSampler(cfg)
+            for s in todo:
+                sidecars[s] = render_shard(sampler, renderer, out, s, cfg, bar)
+            summary["workers"] = 1
+    summary["rendered"] = sorted(sidecars)
+    summary["sample_retries"] = sum(side["retries"] for side in sidecars.values())
     summary["seconds"] = time.perf_counter() - t_start
-    summary["seconds_per_sample"] = {k: v / len(summary["rendered"]) for k, v in stage_sum.items()}
+    stage_sum: dict[str, float] = {}
+    for side in sidecars.values():
+        for k, v in side["seconds_per_sample"].items():
+            stage_sum[k] = stage_sum.get(k, 0.0) + v
+    if sidecars:
+        summary["seconds_per_sample"] = {k: v / len(sidecars) for k, v in stage_sum.items()}
     return summary

@@ -129,6 +129,11 @@ class SceneSampler:
         self.regions = UVRegions(self.body.faces, self.body.face_uvs, self.body.face_parts,
                                  rest_vertices, waist_z=waist_z)
         self.garments = garment_library(self.data_dir)
+        # render.clothing.mode=library: dressed-body textures from `synth dress` (textures.library)
+        self.texture_library = None
+        if cfg["render"]["clothing"]["mode"] == "library":
+            from synth.textures.library import TextureLibrary
+            self.texture_library = TextureLibrary(Path(cfg["textures"]["library"]))
         self.skin_tones, self.skin_jitter = load_skin_tones(PROJECT_ROOT / cfg["render"]["skin"]["tones"])
         self.backgrounds = list_backgrounds(self.data_dir)
         for b in self.backgrounds:
@@ -164,8 +169,11 @@ class SceneSampler:
 
         t0 = time.perf_counter()
         rc = cfg["render"]
-        texture, tex_info = make_texture(self.regions, self.garments, self.skin_tones, self.skin_jitter,
-                                         rc["clothing"]["flat_probability"], rc["clothing"]["mode"], rng)
+        if self.texture_library is not None:
+            texture, tex_info = self.texture_library.draw(rng)
+        else:
+            texture, tex_info = make_texture(self.regions, self.garments, self.skin_tones, self.skin_jitter,
+                                             rc["clothing"]["flat_probability"], rc["clothing"]["mode"], rng)
         times["texture"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -180,6 +188,7 @@ class SceneSampler:
             "pose": pose_label,
             "garments": tex_info["garments"],
             "skin_tone": tex_info["skin_tone"],
+            **({"texture_library": tex_info["texture_library"]} if "texture_library" in tex_info else {}),
             "background": {"id": str(bg_path.relative_to(self.data_dir)), **bg_info},
             "lights": light_info,
             "camera": cam_info,

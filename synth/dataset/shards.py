@@ -132,10 +132,15 @@ def write_sidecar(shards_dir: Path, index: int, sidecar: dict) -> None:
 
 
 def complete_shards(out: Path) -> set[int]:
+    """Shards whose tar and sidecar are both in place. The sidecar is written after the tar is
+    renamed, so a run killed between the two leaves a tar without sidecar: that shard is rendered
+    again (to the same bytes) rather than left without its sidecar for good."""
     done = set()
     for p in (out / "shards").glob("shard-*.tar"):
         try:
-            done.add(int(p.stem.split("-")[1]))
+            index = int(p.stem.split("-")[1])
         except (IndexError, ValueError):
             continue
+        if p.with_suffix(".json").is_file():
+            done.add(index)
     return done

@@ -28,22 +28,35 @@ POOL_VERSION = 1
 
 
 def find_clips(data_dir: str | Path, subjects=None) -> list[Path]:
-    """AMC files of the data directory (sorted), optionally only those of `subjects` ("01", ...)."""
+    """Clip files of the data directory (sorted): AMC files data_dir/cmu_mocap/amc/SS/*.amc, and BVH
+    files anywhere under data_dir/cmu_mocap/bvh/ or beside the AMC files (subject: the folder when it
+    is a number, else the file name up to "_"). Optionally only those of `subjects` ("01", ...)."""
+    from synth.poses.bvh import bvh_subject
     amc_root = Path(data_dir) / "cmu_mocap" / "amc"
-    if not amc_root.is_dir():
+    bvh_root = Path(data_dir) / "cmu_mocap" / "bvh"
+    if not amc_root.is_dir() and not bvh_root.is_dir():
         raise InputError(f"{amc_root}: CMU MoCap folder not found (fetch the cmu_mocap asset set)")
     wanted = None if subjects is None else {_subject_id(s) for s in subjects}
     clips = []
-    for folder in sorted(p for p in amc_root.iterdir() if p.is_dir()):
-        if wanted is not None and folder.name not in wanted:
-            continue
-        clips.extend(sorted(folder.glob("*.amc")))
+    if amc_root.is_dir():
+        for folder in sorted(p for p in amc_root.iterdir() if p.is_dir()):
+            if wanted is not None and folder.name not in wanted:
+                continue
+            clips.extend(sorted([*folder.glob("*.amc"), *folder.glob("*.bvh")]))
+    if bvh_root.is_dir():
+        clips.extend(p for p in sorted(bvh_root.rglob("*.bvh"))
+                     if wanted is None or bvh_subject(p) in wanted)
     if wanted is not None:
-        found = {p.parent.name for p in clips}
+        found = {_clip_subject(p) for p in clips}
         missing = sorted(wanted - found)
         if missing:
             raise InputError(f"{amc_root}: no clips for subject(s) {', '.join(missing)}")
     return clips
+
+
+def _clip_subject(path: Path) -> str:
+    from synth.poses.bvh import bvh_subject
+    return bvh_subject(path) if path.suffix == ".bvh" else path.parent.name
 
 
 def _subject_id(s) -> str:
@@ -100,6 +113,10 @@ def load_clips(data_dir: str | Path, subjects=None, fps: float = 30, progress: b
     for amc in tqdm(clips, desc="CMU clips", unit="clip", disable=not progress):
         clip = amc.stem
         try:
+            if amc.suffix == ".bvh":
+                from synth.poses.bvh import bvh_clip_poses
+                sets.append(bvh_clip_poses(amc, fps, source=SOURCE))
+                continue
             subject = amc.parent.name
             if subject not in skeletons:
                 try:
@@ -170,7 +187,7 @@ def _pool_key(data_dir: Path, clips: list[Path], fps: float, min_distance: float
     for amc in clips:
         subject = amc.parent.name
         asf = data_dir / "cmu_mocap" / "asf" / f"{subject}.asf"
-        for p in (amc, asf):
+        for p in ((amc,) if amc.suffix == ".bvh" else (amc, asf)):
             try:
                 st = p.stat()
                 files.append([str(p.relative_to(data_dir)), st.st_size, st.st_mtime_ns])

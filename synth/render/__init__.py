@@ -1,4 +1,5 @@
 """Rendering with Blender/Cycles: the only package that imports bpy."""
-from synth.render.blender_scene import Renderer, camera_intrinsics_to_blender, camera_matrix_world
+from synth.render.blender_scene import (DegenerateSceneError, NoGpuError, Renderer, camera_intrinsics_to_blender,
+                                        camera_matrix_world)
 
-__all__ = ["Renderer", "camera_intrinsics_to_blender", "camera_matrix_world"]
+__all__ = ["DegenerateSceneError", "NoGpuError", "Renderer", "camera_intrinsics_to_blender", "camera_matrix_world"]

@@ -31,6 +31,7 @@ import shutil
 import tempfile
 import time
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
@@ -54,6 +55,38 @@ _DEPTH_MAX_MM = 65535
 _WORLD_MAP_RESOLUTION = 256
 
 _active_renderer: "Renderer | None" = None
+
+
+class NoGpuError(InputError):
+    """--device gpu on a machine (or in a process) where Cycles sees no CUDA/OptiX device."""
+
+
+class DegenerateSceneError(RuntimeError):
+    """A drawn scene Blender cannot take (non-finite vertices, a camera that is not a rotation).
+    Not bad input: a render loop retries the sample with a derived seed."""
+
+
+@dataclass
+class PreparedScene:
+    """A `SceneSpec` checked and converted into the buffers Blender takes (`Renderer.prepare`).
+
+    Preparing touches no Blender state, so a render loop can prepare the next sample in a thread
+    while Cycles renders the current one (bpy releases the GIL while it renders)."""
+    spec: SceneSpec
+    vertices: np.ndarray      # (V*3,) float32
+    faces: np.ndarray         # (F, 3) int32
+    face_uvs: np.ndarray      # (F, 3, 2) float32
+    face_parts: np.ndarray    # (F,) uint8
+    texture_rgba: np.ndarray  # (H*W*4,) float32, bottom row first, as Image.pixels takes it
+    texture_size: tuple[int, int]   # (W, H)
+
+
+@dataclass
+class RenderPasses:
+    """The raw passes of one render (`Renderer.render_passes`), before compositing (`finish`)."""
+    channels: dict
+    background: np.ndarray
+    timings: dict
 
 
 def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
@@ -124,8 +157,8 @@ def _enable_gpu(scene) -> str:
         scene.cycles.device = "GPU"
         return backend
     prefs.compute_device_type = "NONE"
-    raise RuntimeError("no CUDA/OptiX GPU found for --device gpu (Cycles sees none; "
-                       "check the driver and CUDA_VISIBLE_DEVICES, or use --device cpu)")
+    raise NoGpuError("--device gpu: no CUDA/OptiX GPU found (Cycles sees none; "
+                     "check the driver and CUDA_VISIBLE_DEVICES, or use --device cpu)")
 
 
 def _rotation_looking_along(direction: np.ndarray) -> mathutils.Matrix:
@@ -338,29 +371,16 @@ class Renderer:
         self._world = world
 
     # ---------------------------------------------------------------- per-sample updates
-    def _update_mesh(self, body) -> None:
-        verts = np.ascontiguousarray(body.vertices, dtype=np.float32).reshape(-1, 3)
-        faces = np.ascontiguousarray(body.faces, dtype=np.int32).reshape(-1, 3)
-        face_uvs = np.ascontiguousarray(body.face_uvs, dtype=np.float32).reshape(-1, 3, 2)
-        face_parts = np.ascontiguousarray(body.face_parts, dtype=np.uint8).reshape(-1)
-        n_faces = len(faces)
-        if len(face_uvs) != n_faces or len(face_parts) != n_faces:
-            raise InputError(f"body mesh: {n_faces} faces but {len(face_uvs)} face_uvs and {len(face_parts)} face_parts")
-        if n_faces and (faces.min() < 0 or faces.max() >= len(verts)):
-            raise InputError("body mesh: face vertex index out of range")
-        if n_faces and (face_parts.min() < 1 or face_parts.max() > len(PARTS)):
-            raise InputError(f"body mesh: face part ids must be 1..{len(PARTS)}, got {face_parts.min()}..{face_parts.max()}")
-        if not np.isfinite(verts).all():
-            raise InputError("body mesh: non-finite vertex positions")
-
+    def _update_mesh(self, prep: PreparedScene) -> None:
+        verts, faces, face_uvs, face_parts = prep.vertices, prep.faces, prep.face_uvs, prep.face_parts
         key = self._mesh_key
-        same_topology = (self._mesh_obj is not None and len(verts) == len(self._mesh_obj.data.vertices)
+        same_topology = (self._mesh_obj is not None and len(verts) == 3 * len(self._mesh_obj.data.vertices)
                          and key is not None and np.array_equal(key[0], faces))
         if not same_topology:
             self._build_mesh(verts, faces, face_uvs, face_parts)
             return
         mesh = self._mesh_obj.data
-        mesh.vertices.foreach_set("co", verts.ravel())
+        mesh.vertices.foreach_set("co", verts)
         if not np.array_equal(key[1], face_uvs):
             mesh.uv_layers["UVMap"].data.foreach_set("uv", face_uvs.ravel())
         if not np.array_equal(key[2], face_parts):
@@ -370,8 +390,8 @@ class Renderer:
 
     def _build_mesh(self, verts, faces, face_uvs, face_parts) -> None:
         mesh = bpy.data.meshes.new("body")
-        mesh.vertices.add(len(verts))
-        mesh.vertices.foreach_set("co", verts.ravel())
+        mesh.vertices.add(len(verts) // 3)
+        mesh.vertices.foreach_set("co", verts)
         mesh.loops.add(faces.size)
         mesh.loops.foreach_set("vertex_index", faces.ravel())
         mesh.polygons.add(len(faces))
@@ -392,19 +412,12 @@ class Renderer:
             bpy.data.meshes.remove(old)      # no orphan meshes: memory stays flat
         self._mesh_key = (faces.copy(), face_uvs.copy(), face_parts.copy())
 
-    def _update_texture(self, texture: np.ndarray) -> None:
-        tex = np.asarray(texture)
-        if tex.ndim != 3 or tex.shape[2] != 3 or tex.dtype != np.uint8:
-            raise InputError(f"texture: expected (H, W, 3) uint8, got {tex.shape} {tex.dtype}")
-        h, w = tex.shape[:2]
+    def _update_texture(self, prep: PreparedScene) -> None:
+        w, h = prep.texture_size
         img = self._textures[1] if self._texture_node.image == self._textures[0] else self._textures[0]
         if tuple(img.size) != (w, h):
             img.scale(w, h)
-        rgba = np.empty((h, w, 4), dtype=np.float32)
-        rgba[..., :3] = tex[::-1]            # Blender stores the bottom row first
-        rgba[..., :3] *= 1.0 / 255.0
-        rgba[..., 3] = 1.0
-        img.pixels.foreach_set(rgba.ravel())
+        img.pixels.foreach_set(prep.texture_rgba)
         img.update()
         self._texture_node.image = img
 
@@ -413,7 +426,7 @@ class Renderer:
             raise InputError(f"camera is {camera.width}x{camera.height} but the renderer is {self.width}x{self.height}")
         R = np.asarray(camera.R, dtype=np.float64)
         if R.shape != (3, 3) or not np.allclose(R @ R.T, np.eye(3), atol=1e-5) or np.linalg.det(R) < 0:
-            raise InputError("camera R: not a rotation matrix")
+            raise DegenerateSceneError("camera R: not a rotation matrix")
         self._camera.matrix_world = mathutils.Matrix(camera_matrix_world(R, camera.t).tolist())
         cam = self._camera.data
         for name, value in camera_intrinsics_to_blender(camera.K, self.width, self.height).items():
@@ -463,6 +476,9 @@ class Renderer:
                 if not os.path.isfile(path):
                     raise InputError(f"{path}: HDRI file not found")
                 img = bpy.data.images.load(path, check_existing=True)
+                if img.size[0] == 0 or img.size[1] == 0:     # Cycles would log and render without it
+                    bpy.data.images.remove(img)
+                    raise InputError(f"{path}: unreadable HDRI (not a Radiance/EXR image Blender can load)")
                 self._hdri_cache[path] = img
             if self._world_env.image != img:
                 self._world_env.image = img
@@ -476,18 +492,63 @@ class Renderer:
             bg.inputs["Color"].default_value = (*[float(c) for c in env.color], 1.0)
         bg.inputs["Strength"].default_value = float(env.strength)
 
+    def reset_persistent_data(self) -> None:
+        """Drop Cycles' persistent data (kept between renders for speed). A render with persistent
+        data depends slightly on the scene rendered before it (measured: up to 25/255 on a
+        2-sample render), so a render loop calls this before each shard's first sample: a shard's
+        pixels then depend on the shard alone, not on what its worker rendered before."""
+        r = self.scene.render
+        if r.use_persistent_data:
+            r.use_persistent_data = False
+            r.use_persistent_data = True
+
     # ---------------------------------------------------------------- render
-    def render(self, scene: SceneSpec) -> RenderOutput:
-        if self._closed:
-            raise RuntimeError("Renderer is closed")
-        timings = {}
-        t0 = time.perf_counter()
+    def prepare(self, scene: SceneSpec) -> PreparedScene:
+        """Check `scene` and convert its arrays for Blender. Thread-safe: no bpy calls."""
+        body = scene.body
+        verts = np.ascontiguousarray(body.vertices, dtype=np.float32).reshape(-1, 3)
+        faces = np.ascontiguousarray(body.faces, dtype=np.int32).reshape(-1, 3)
+        face_uvs = np.ascontiguousarray(body.face_uvs, dtype=np.float32).reshape(-1, 3, 2)
+        face_parts = np.ascontiguousarray(body.face_parts, dtype=np.uint8).reshape(-1)
+        n_faces = len(faces)
+        if len(face_uvs) != n_faces or len(face_parts) != n_faces:
+            raise InputError(f"body mesh: {n_faces} faces but {len(face_uvs)} face_uvs and {len(face_parts)} face_parts")
+        if n_faces and (faces.min() < 0 or faces.max() >= len(verts)):
+            raise InputError("body mesh: face vertex index out of range")
+        if n_faces and (face_parts.min() < 1 or face_parts.max() > len(PARTS)):
+            raise InputError(f"body mesh: face part ids must be 1..{len(PARTS)}, got {face_parts.min()}..{face_parts.max()}")
+        if not np.isfinite(verts).all():
+            raise DegenerateSceneError("body mesh: non-finite vertex positions")
         bg = np.asarray(scene.background)
         if bg.shape != (self.height, self.width, 3) or bg.dtype != np.uint8:
             raise InputError(f"background: expected ({self.height}, {self.width}, 3) uint8, got {bg.shape} {bg.dtype}")
+        if (scene.camera.width, scene.camera.height) != (self.width, self.height):
+            raise InputError(f"camera is {scene.camera.width}x{scene.camera.height} but the renderer is "
+                             f"{self.width}x{self.height}")
+        R = np.asarray(scene.camera.R, dtype=np.float64)
+        if (R.shape != (3, 3) or not np.isfinite(R).all() or not np.allclose(R @ R.T, np.eye(3), atol=1e-5)
+                or np.linalg.det(R) < 0 or not np.isfinite(np.asarray(scene.camera.t, dtype=np.float64)).all()):
+            raise DegenerateSceneError("camera R: not a rotation matrix (or t not finite)")
+        tex = np.asarray(scene.texture)
+        if tex.ndim != 3 or tex.shape[2] != 3 or tex.dtype != np.uint8:
+            raise InputError(f"texture: expected (H, W, 3) uint8, got {tex.shape} {tex.dtype}")
+        h, w = tex.shape[:2]
+        rgba = np.empty((h, w, 4), dtype=np.float32)
+        np.multiply(tex[::-1], np.float32(1.0 / 255.0), out=rgba[..., :3])   # Blender: bottom row first
+        rgba[..., 3] = 1.0
+        return PreparedScene(spec=scene, vertices=verts.ravel(), faces=faces, face_uvs=face_uvs,
+                             face_parts=face_parts, texture_rgba=rgba.ravel(), texture_size=(w, h))
+
+    def render_passes(self, prep: PreparedScene) -> RenderPasses:
+        """Update the Blender scene, render, read the passes back. Main thread only."""
+        if self._closed:
+            raise RuntimeError("Renderer is closed")
+        scene = prep.spec
+        timings = {}
+        t0 = time.perf_counter()
         self._update_camera(scene.camera)
-        self._update_mesh(scene.body)
-        self._update_texture(scene.texture)
+        self._update_mesh(prep)
+        self._update_texture(prep)
         self._update_lights(scene.lights)
         self._update_world(scene.environment)
         self.scene.cycles.seed = int(scene.seed) & 0x7FFFFFFF
@@ -504,12 +565,23 @@ class Renderer:
         timings["render"] = t2 - t1
 
         channels = read_exr_channels(self._exr_path)
-        t3 = time.perf_counter()
-        timings["readback"] = t3 - t2
+        timings["readback"] = time.perf_counter() - t2
+        return RenderPasses(channels=channels, background=np.asarray(scene.background), timings=timings)
 
-        out = self._outputs(channels, bg)
-        timings["composite"] = time.perf_counter() - t3
-        out.timings = timings
+    def finish(self, passes: RenderPasses) -> RenderOutput:
+        """Composite the passes into the outputs. Thread-safe: no bpy calls."""
+        t0 = time.perf_counter()
+        out = self._outputs(passes.channels, passes.background)
+        out.timings = {**passes.timings, "composite": time.perf_counter() - t0}
+        return out
+
+    def render(self, scene: SceneSpec) -> RenderOutput:
+        """prepare + render_passes + finish, in this thread."""
+        t0 = time.perf_counter()
+        prep = self.prepare(scene)
+        t_prep = time.perf_counter() - t0
+        out = self.finish(self.render_passes(prep))
+        out.timings["scene_update"] += t_prep
         return out
 
     def _outputs(self, channels: dict, background: np.ndarray) -> RenderOutput:

@@ -1,5 +1,7 @@
-"""Training a 3D pose network on rendered shards: data loading, ResNets, metrics, trainer."""
+"""Training a 3D pose network on rendered shards: data loading (synthetic and real photos),
+augmentation, backbones and heads, metrics, trainer and evaluation."""
 
-from synth.train.trainer import evaluate, train
+from synth.train.evaluate import evaluate, format_table
+from synth.train.trainer import train
 
-__all__ = ["evaluate", "train"]
+__all__ = ["evaluate", "format_table", "train"]

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from synth.io_utils import InputError
 from synth.scene import JOINTS
+from synth.train.augment import apply_affine, box_to_crop_matrix
 
 ROOT_JOINT = "pelvis"
 # The 14 bones of the 15-joint skeleton (Chen et al. 2016: LSP's 14 joints plus the pelvis),
@@ -189,14 +190,19 @@ def index_shard(path: Path, shard_id: int) -> list[SampleRef]:
 class PoseShardDataset(Dataset):
     """Map-style dataset over whole shards of a rendered dataset.
 
-    Items are dicts of tensors: `image` (3, S, S) float32 normalised RGB crop, `target`
-    (J, 3) float32 normalised root-relative joints, `scale` () float32 metres per normalised
-    unit, `joints_3d` (J, 3) camera-frame joints in metres, `joints_2d_crop` (J, 2) joints in
-    crop pixels, and `key` (str).
+    Items are dicts (`make_item`): `image` (3, S, S) float32 normalised RGB crop, `target`
+    (J, 3) float32 normalised root-relative joints, `has_3d` True, `scale` () float32 metres per
+    normalised unit, `joints_3d` (J, 3) camera-frame joints in metres (as labelled, not
+    augmented), `joints_2d_crop` (J, 2) joints in crop pixels, `visible_2d` (J,) 1 for joints
+    inside the crop, `domain` 0 (synthetic) and `key` (str).
+
+    With an `augment` (synth.train.augment.Augmenter) each item is augmented with parameters
+    drawn from (augmenter seed, `epoch`, index): call `set_epoch` before each epoch's loader.
+    Occluders are cut from another sample of the dataset, chosen by the same generator.
     """
 
     def __init__(self, data_dir: Path, shards: list[Path], input_size: int,
-                 skeleton_length: float = 1.0):
+                 skeleton_length: float = 1.0, augment=None):
         self.data_dir = Path(data_dir)
         meta = read_dataset_meta(self.data_dir)
         self.joint_names: list[str] = [str(n) for n in meta["joints"]]
@@ -209,9 +215,16 @@ class PoseShardDataset(Dataset):
             self.samples.extend(index_shard(shard, i))
         self._fds: dict[int, int] = {}
         self._fd_pid = os.getpid()
+        self.augment = augment
+        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch whose augmentations items get (set before creating the epoch's loader:
+        worker processes copy the dataset when the loader's iterator starts)."""
+        self.epoch = int(epoch)
 
     def __getstate__(self):
         # File descriptors do not travel to spawned workers; each process opens its own.
@@ -257,19 +270,21 @@ class PoseShardDataset(Dataset):
         if not (np.isfinite(j3d).all() and np.isfinite(j2d).all()):
             raise InputError(f"{self.shards[ref.shard]}: sample '{ref.key}' has non-finite joints")
         box = crop_box(j2d)
-        crop = crop_and_resize(rgb, box, self.input_size)
         target, scale = normalise_pose(j3d, self.joint_names, self.skeleton_length)
-        image = (crop.astype(np.float32) / 255.0 - RGB_MEAN) / RGB_STD
-        cx, cy, side = box
-        j2d_crop = (j2d - [cx - side / 2.0, cy - side / 2.0]) * (self.input_size / side)
-        return {
-            "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
-            "target": torch.from_numpy(target.astype(np.float32)),
-            "scale": torch.tensor(float(scale), dtype=torch.float32),
-            "joints_3d": torch.from_numpy(j3d.astype(np.float32)),
-            "joints_2d_crop": torch.from_numpy(j2d_crop.astype(np.float32)),
-            "key": ref.key,
-        }
+        if self.augment is None:
+            crop, m = crop_and_resize(rgb, box, self.input_size), box_to_crop_matrix(box, self.input_size)
+            j2d_crop = apply_affine(m, j2d)
+        else:
+            rng = self.augment.item_rng(self.epoch, index)
+            crop, j2d_crop, target, _ = self.augment(rgb, box, self.input_size, j2d, target, rng,
+                                                     self._occluder_image)
+        item = make_item(crop, target, True, float(scale), j2d_crop,
+                         inside_crop(j2d_crop, self.input_size), 0, ref.key)
+        item["joints_3d"] = torch.from_numpy(j3d.astype(np.float32))
+        return item
+
+    def _occluder_image(self, rng: np.random.Generator) -> np.ndarray:
+        return self.load_raw(int(rng.integers(len(self))))[0]
 
     def close(self) -> None:
         for fd in self._fds.values():
@@ -284,11 +299,37 @@ class PoseShardDataset(Dataset):
             pass
 
 
-def train_val_datasets(data_dir: Path, train_cfg: dict) -> tuple[PoseShardDataset, PoseShardDataset | None]:
-    """The training and held-out datasets for a `train:` config section."""
+def inside_crop(joints_2d_crop: np.ndarray, size: int) -> np.ndarray:
+    """(J,) 1.0 where a joint's pixel centre lies on the size×size crop, else 0.0."""
+    j = np.asarray(joints_2d_crop)
+    return ((j >= -0.5) & (j <= size - 0.5)).all(-1).astype(np.float32)
+
+
+def make_item(crop: np.ndarray, target: np.ndarray, has_3d: bool, scale: float,
+              joints_2d_crop: np.ndarray, visible_2d: np.ndarray, domain: int, key: str) -> dict:
+    """One training item in the batch interface shared by synthetic and real datasets: `image`
+    float32 (3, S, S) normalised, `target` float32 (J, 3) (zeros without 3D), `has_3d` bool,
+    `scale` float32 (1 without 3D), `joints_2d_crop` float32 (J, 2) crop pixels (x right,
+    y down), `visible_2d` float32 (J,), `domain` int64 (0 synthetic, 1 real), `key` str."""
+    image = (crop.astype(np.float32) / 255.0 - RGB_MEAN) / RGB_STD
+    return {
+        "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
+        "target": torch.from_numpy(np.asarray(target, dtype=np.float32)),
+        "has_3d": torch.tensor(bool(has_3d)),
+        "scale": torch.tensor(float(scale), dtype=torch.float32),
+        "joints_2d_crop": torch.from_numpy(np.asarray(joints_2d_crop, dtype=np.float32)),
+        "visible_2d": torch.from_numpy(np.asarray(visible_2d, dtype=np.float32)),
+        "domain": torch.tensor(int(domain), dtype=torch.int64),
+        "key": key,
+    }
+
+
+def train_val_datasets(data_dir: Path, train_cfg: dict, augment=None) -> tuple[PoseShardDataset, PoseShardDataset | None]:
+    """The training and held-out datasets for a `train:` config section; `augment` (an
+    Augmenter, see synth.train.augment.build_augmenter) applies to the training set only."""
     shards = list_shards(data_dir)
     train_shards, val_shards = split_shards(shards, float(train_cfg["val_fraction"]))
     size, length = int(train_cfg["input_size"]), float(train_cfg["skeleton_length"])
-    train_ds = PoseShardDataset(data_dir, train_shards, size, length)
+    train_ds = PoseShardDataset(data_dir, train_shards, size, length, augment)
     val_ds = PoseShardDataset(data_dir, val_shards, size, length) if val_shards else None
     return train_ds, val_ds

@@ -100,3 +100,96 @@ def pose_metrics(pred_mm, gt_mm, joint_names: list[str] | None = None) -> dict:
         "per_joint_mpjpe_mm": {n: float(v) for n, v in zip(names, err.mean(0))},
         "samples": int(err.shape[0]),
     }
+
+
+# --- 2D metrics on real photos ----------------------------------------------------------------
+#
+# PCK@0.2 of a 3D prediction against 2D labels (the standard LSP protocol after alignment): the
+# predicted root-relative pose is projected orthographically (its camera-frame x, y: the image's
+# x right, y down) and moved onto the labels by the scale s >= 0 and translation t that minimise
+# sum over the visible joints of ||s p + t - g||^2 (closed form: centre both point sets on their
+# visible means, s = <p0, g0> / |p0|^2). A joint is correct when its aligned position lies within
+# 0.2 × the torso size of its label; the torso size is the distance between the right shoulder and
+# the left hip (the definition used by the LSP PCK evaluations, e.g. Yang & Ramanan's code).
+
+PCK2D_THRESHOLD = 0.2
+# The 2D loss's floor on the prediction/label correlation (aligned_2d_residual explains it).
+MIN_ALIGN_CORRELATION = 0.1
+TORSO_JOINTS = ("right_shoulder", "left_hip")
+
+
+def _torso_indices(joint_names) -> tuple[int, int]:
+    from synth.scene import JOINTS
+    names = list(joint_names) if joint_names is not None else JOINTS
+    return names.index(TORSO_JOINTS[0]), names.index(TORSO_JOINTS[1])
+
+
+def align_2d(pred_xy, gt_2d, visible) -> np.ndarray:
+    """(N, J, 2) predictions moved by the best scale (>= 0) and translation onto the visible
+    labels; a sample with fewer than two visible joints is only translated."""
+    p, g, v = _np(pred_xy), _np(gt_2d), _np(visible)
+    w = v[..., None]
+    n = np.maximum(v.sum(1), 1e-12)[:, None, None]
+    mp, mg = (p * w).sum(1, keepdims=True) / n, (g * w).sum(1, keepdims=True) / n
+    p0, g0 = (p - mp) * w, (g - mg) * w
+    den = (p0 ** 2).sum((1, 2))
+    s = np.where(den > 1e-12, (p0 * g0).sum((1, 2)) / np.maximum(den, 1e-12), 0.0).clip(min=0.0)
+    s = np.where(v.sum(1) >= 2, s, 1.0)
+    return s[:, None, None] * (p - mp) + mg
+
+
+def pck_2d_aligned(pred_3d, gt_2d, visible, threshold: float = PCK2D_THRESHOLD,
+                   joint_names: list[str] | None = None) -> dict:
+    """Torso-normalised PCK of (N, J, 3) root-relative predictions against (N, J, 2) labels,
+    counted over the joints where `visible` (N, J) is nonzero (which are also the joints the
+    alignment fits). Returns {"pck": overall, "per_joint": {name: pck or None}, "samples": N,
+    "joints_counted": total}."""
+    pred, gt, vis = _np(pred_3d), _np(gt_2d), _np(visible) > 0
+    if pred.shape[:2] != gt.shape[:2] or pred.shape[-1] != 3 or gt.shape[-1] != 2 or vis.shape != gt.shape[:2]:
+        raise ValueError(f"pred {pred.shape}, gt {gt.shape}, visible {vis.shape}: need (N,J,3), (N,J,2), (N,J)")
+    from synth.scene import JOINTS
+    names = list(joint_names) if joint_names is not None else JOINTS
+    rs, lh = _torso_indices(names)
+    aligned = align_2d(pred[..., :2], gt, vis)
+    torso = np.linalg.norm(gt[:, rs] - gt[:, lh], axis=-1)
+    correct = np.linalg.norm(aligned - gt, axis=-1) <= threshold * torso[:, None]
+    counted = vis.sum(0)
+    per_joint = {n: (float((correct[:, j] & vis[:, j]).sum() / counted[j]) if counted[j] else None)
+                 for j, n in enumerate(names)}
+    total = int(vis.sum())
+    return {"pck": float((correct & vis).sum() / total) if total else float("nan"),
+            "per_joint": per_joint, "samples": int(pred.shape[0]), "joints_counted": total,
+            "threshold": float(threshold)}
+
+
+def aligned_2d_residual(pred_3d, gt_2d, visible, joint_names: list[str] | None = None,
+                        torso_normalised: bool = False):
+    """Differentiable (torch) (B, J, 2) residual between the aligned orthographic projection of
+    (B, J, 3) predictions and (B, J, 2) labels, zero where `visible` (B, J) is 0: the 2D loss of
+    joint 2D/3D training. Gradients flow through the closed-form alignment.
+
+    The least-squares scale is s = (|g0| / |p0|) · cos θ, θ the angle between the centred point
+    sets. Wherever cos θ >= MIN_ALIGN_CORRELATION this is `align_2d`'s scale exactly. Below, the
+    metric's scale would be clamped at 0 and the residual would then be constant, with no gradient
+    to correct a prediction that starts anti-correlated or collapsed; the loss instead keeps the
+    small positive scale (|g0| / |p0|) · MIN_ALIGN_CORRELATION, whose residual pulls the projection
+    towards the labels. With `torso_normalised` the residual is divided by each sample's label
+    torso size (right shoulder to left hip), which makes it independent of the crop size."""
+    import torch
+    v = visible.to(pred_3d.dtype)
+    w = v.unsqueeze(-1)
+    p, g = pred_3d[..., :2], gt_2d.to(pred_3d.dtype)
+    n = v.sum(1).clamp(min=1e-6)[:, None, None]
+    mp, mg = (p * w).sum(1, keepdim=True) / n, (g * w).sum(1, keepdim=True) / n
+    p0, g0 = (p - mp) * w, (g - mg) * w
+    p_norm = torch.sqrt((p0 ** 2).sum((1, 2)) + 1e-12)
+    g_norm = torch.sqrt((g0 ** 2).sum((1, 2)) + 1e-12)
+    cos = (p0 * g0).sum((1, 2)) / (p_norm * g_norm)
+    s = g_norm / p_norm * cos.clamp(min=MIN_ALIGN_CORRELATION)
+    s = torch.where(v.sum(1) >= 2, s, torch.ones_like(s))
+    residual = (s[:, None, None] * (p - mp) + mg - g) * w
+    if torso_normalised:
+        rs, lh = _torso_indices(joint_names)
+        torso = (g[:, rs] - g[:, lh]).norm(dim=-1).clamp(min=1e-6)
+        residual = residual / torso[:, None, None]
+    return residual

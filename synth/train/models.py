@@ -1,7 +1,22 @@
-"""ResNet backbones (He et al. 2016) and a direct 3D pose regression head.
+"""Backbones and heads of the 3D pose network, written here so the package needs only torch.
 
-Written here rather than taken from torchvision so the package needs only torch; shapes follow
-the standard resnet18/34/50 with a configurable base width (64 = the standard network).
+Backbones (He et al. 2016 ResNets in the standard resnet18/34/50 shapes with a configurable base
+width, 64 = the standard network; and a small AlexNet-like net, the baseline of Chen et al. 2016)
+all map an image to a feature map at 1/32 of the input size. Heads map that feature map to J×3
+normalised root-relative camera-frame joints (synth.train.data.normalise_pose):
+
+- `regression`: global average pool and one linear layer (direct regression, Chen et al. 2016).
+- `integral`: optional deconvolutions, a 1×1 conv to J×D volumetric heatmaps over (depth bin,
+  row, column), a softmax over each joint's volume and its expectation (soft-argmax; Sun et al.
+  2018, "Integral Human Pose Regression"). The volume spans a cube of half-extent
+  `integral_half_extent × skeleton_length` in the normalised target space, x along the heatmap
+  columns (image right), y along its rows (image down), z along the depth bins (camera forward).
+  Measured on the CMU pose pool, no joint of a normalised pose lies farther than 0.249 skeleton
+  lengths from the pelvis (99.9th percentile of each pose's farthest joint: 0.249), so the
+  default 0.3 holds every target with room to spare, in any orientation.
+
+`PoseNet.extract(images)` gives the backbone's feature map, `PoseNet.regress(fmap)` the pose:
+domain adaptation attaches its discriminators to the feature map between the two.
 """
 from __future__ import annotations
 
@@ -14,6 +29,12 @@ RESNET_LAYOUTS = {
     "resnet34": ("basic", (3, 4, 6, 3)),
     "resnet50": ("bottleneck", (3, 4, 6, 3)),
 }
+BACKBONES = tuple(RESNET_LAYOUTS) + ("alexnet",)
+HEADS = ("regression", "integral")
+# Defaults of the `train.model` config block (synth/defaults.yaml documents them).
+MODEL_DEFAULTS = {"depth_bins": 32, "deconv_layers": 2, "deconv_channels": 256,
+                  "integral_half_extent": 0.3}
+FEATURE_STRIDE = 32
 
 
 def conv3x3(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
@@ -77,6 +98,17 @@ class Bottleneck(nn.Module):
         return self.bn3
 
 
+def _init_conv_bn(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class ResNet(nn.Module):
     """Stem (7×7/2 conv, 3×3/2 max-pool), four stages at widths w, 2w, 4w, 8w (×4 for
     bottlenecks), strides 1, 2, 2, 2: features at 1/32 of the input size."""
@@ -98,12 +130,7 @@ class ResNet(nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
         self.out_channels = c_in
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        _init_conv_bn(self)
         # Zero the last BN of each residual branch so every block starts as the identity
         # (Goyal et al. 2017): trains better from scratch, which is how these nets are trained.
         for m in self.modules():
@@ -114,30 +141,149 @@ class ResNet(nn.Module):
         return self.stages(self.stem(x))
 
 
-class PoseRegressor(nn.Module):
-    """Backbone, global average pool, one linear layer to J×3 normalised root-relative joints."""
+class AlexNetLike(nn.Module):
+    """Five convolutions with AlexNet's kernels and channel ratios (11×11/4, 5×5, three 3×3;
+    64, 192, 384, 256, 256 at width 64) and three 3×3/2 max-pools. Batch normalisation after
+    each convolution, which the 2012 net did not have, because it is trained from scratch here;
+    the paddings are chosen so the features are exactly 1/32 of the input (as the ResNets')."""
 
-    def __init__(self, backbone: str = "resnet18", width: int = 64, num_joints: int = 15):
+    def __init__(self, width: int = 64):
         super().__init__()
-        if backbone not in RESNET_LAYOUTS:
-            raise ValueError(f"unknown backbone {backbone!r} (available: {sorted(RESNET_LAYOUTS)})")
-        block, layers = RESNET_LAYOUTS[backbone]
-        self.num_joints = num_joints
-        self.backbone = ResNet(block, layers, width)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.head = nn.Linear(self.backbone.out_channels, num_joints * 3)
-        # Start near the mean pose (zero) so early losses are the targets' own scale.
-        nn.init.normal_(self.head.weight, std=1e-3)
-        nn.init.zeros_(self.head.bias)
+        c = [max(int(round(k * width / 64)), 4) for k in (64, 192, 384, 256, 256)]
+
+        def conv(c_in, c_out, k, stride=1):
+            return [nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, bias=False),
+                    nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+        pool = lambda: nn.MaxPool2d(3, stride=2, padding=1)  # noqa: E731
+        self.features = nn.Sequential(
+            *conv(3, c[0], 11, stride=4), pool(),
+            *conv(c[0], c[1], 5), pool(),
+            *conv(c[1], c[2], 3), *conv(c[2], c[3], 3), *conv(c[3], c[4], 3), pool())
+        self.out_channels = c[4]
+        _init_conv_bn(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.pool(self.backbone(x)).flatten(1)
-        return self.head(f).view(-1, self.num_joints, 3)
+        return self.features(x)
 
 
-def build_model(train_cfg: dict, num_joints: int = 15) -> PoseRegressor:
-    """The model a `train:` config section describes."""
-    return PoseRegressor(train_cfg["backbone"], int(train_cfg["width"]), num_joints)
+def make_backbone(name: str, width: int = 64) -> nn.Module:
+    if name == "alexnet":
+        return AlexNetLike(width)
+    if name not in RESNET_LAYOUTS:
+        raise ValueError(f"unknown backbone {name!r} (available: {list(BACKBONES)})")
+    block, layers = RESNET_LAYOUTS[name]
+    return ResNet(block, layers, width)
+
+
+class RegressionHead(nn.Module):
+    """Global average pool, one linear layer to J×3 (Chen et al. 2016)."""
+
+    def __init__(self, channels: int, num_joints: int):
+        super().__init__()
+        self.num_joints = num_joints
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(channels, num_joints * 3)
+        # Start near the mean pose (zero) so early losses are the targets' own scale.
+        nn.init.normal_(self.fc.weight, std=1e-3)
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, fmap: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(fmap).flatten(1)).view(-1, self.num_joints, 3)
+
+
+def soft_argmax_3d(logits: torch.Tensor) -> torch.Tensor:
+    """Expected (x, y, z) of the softmax of volumetric logits (B, J, D, H, W).
+
+    Coordinates are the cell centres on [-1, 1]: x across the W columns, y across the H rows,
+    z across the D depth bins. The softmax runs over each joint's whole volume (in float32, so it
+    is safe under autocast), and the expectation is taken from the three marginals.
+    """
+    b, j, d, h, w = logits.shape
+    prob = torch.softmax(logits.float().reshape(b, j, -1), dim=-1).reshape(b, j, d, h, w)
+
+    def centres(n: int) -> torch.Tensor:
+        return (torch.arange(n, device=logits.device, dtype=torch.float32) * 2 + 1) / n - 1
+
+    x = (prob.sum((2, 3)) * centres(w)).sum(-1)
+    y = (prob.sum((2, 4)) * centres(h)).sum(-1)
+    z = (prob.sum((3, 4)) * centres(d)).sum(-1)
+    return torch.stack([x, y, z], dim=-1)
+
+
+class IntegralHead(nn.Module):
+    """Deconvolutions (4×4/2 transposed conv, BN, ReLU) upsampling the feature map, a 1×1 conv
+    to J×D heatmap channels, soft-argmax, and the map from [-1, 1]^3 to the target cube."""
+
+    def __init__(self, channels: int, num_joints: int, depth_bins: int = 32, deconv_layers: int = 2,
+                 deconv_channels: int = 256, half_extent: float = 0.3):
+        super().__init__()
+        self.num_joints, self.depth_bins, self.half_extent = num_joints, depth_bins, float(half_extent)
+        layers, c_in = [], channels
+        for _ in range(deconv_layers):
+            layers += [nn.ConvTranspose2d(c_in, deconv_channels, 4, stride=2, padding=1, bias=False),
+                       nn.BatchNorm2d(deconv_channels), nn.ReLU(inplace=True)]
+            c_in = deconv_channels
+        self.upsample = nn.Sequential(*layers)
+        _init_conv_bn(self.upsample)
+        self.heatmaps = nn.Conv2d(c_in, num_joints * depth_bins, 1)
+        # Small weights: the first volumes are near uniform, so the first output is the cube's
+        # centre (the mean pose), as with the regression head.
+        nn.init.normal_(self.heatmaps.weight, std=1e-3)
+        nn.init.zeros_(self.heatmaps.bias)
+        self.upsample_factor = 2 ** deconv_layers
+
+    def volumes(self, fmap: torch.Tensor) -> torch.Tensor:
+        """Heatmap logits (B, J, D, H', W')."""
+        hm = self.heatmaps(self.upsample(fmap))
+        b, _, h, w = hm.shape
+        return hm.view(b, self.num_joints, self.depth_bins, h, w)
+
+    def forward(self, fmap: torch.Tensor) -> torch.Tensor:
+        return soft_argmax_3d(self.volumes(fmap)) * self.half_extent
+
+
+class PoseNet(nn.Module):
+    """Backbone and head: `forward(x) = regress(extract(x))`, (B, J, 3) normalised joints.
+
+    `feature_channels` and `feature_stride` describe the feature map `extract` returns."""
+
+    def __init__(self, backbone: str = "resnet18", width: int = 64, num_joints: int = 15,
+                 head: str = "regression", depth_bins: int = 32, deconv_layers: int = 2,
+                 deconv_channels: int = 256, half_extent: float = 0.3):
+        super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"unknown head {head!r} (available: {list(HEADS)})")
+        self.num_joints = num_joints
+        self.backbone = make_backbone(backbone, width)
+        self.feature_channels = self.backbone.out_channels
+        self.feature_stride = FEATURE_STRIDE
+        self.head_kind = head
+        if head == "regression":
+            self.head = RegressionHead(self.feature_channels, num_joints)
+        else:
+            self.head = IntegralHead(self.feature_channels, num_joints, depth_bins, deconv_layers,
+                                     deconv_channels, half_extent)
+
+    def extract(self, images: torch.Tensor) -> torch.Tensor:
+        return self.backbone(images)
+
+    def regress(self, fmap: torch.Tensor) -> torch.Tensor:
+        return self.head(fmap)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.regress(self.extract(images))
+
+
+def build_model(train_cfg: dict, num_joints: int = 15) -> PoseNet:
+    """The model a `train:` config section describes (`backbone`, `width`, `head`, `model`).
+
+    Sections written before the integral head existed have no `head`/`model`: a regression net."""
+    opts = {**MODEL_DEFAULTS, **(train_cfg.get("model") or {})}
+    half = float(opts["integral_half_extent"]) * float(train_cfg.get("skeleton_length", 1.0))
+    return PoseNet(train_cfg["backbone"], int(train_cfg["width"]), num_joints,
+                   str(train_cfg.get("head", "regression")), int(opts["depth_bins"]),
+                   int(opts["deconv_layers"]), int(opts["deconv_channels"]), half)
 
 
 def count_parameters(model: nn.Module) -> int:

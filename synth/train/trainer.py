@@ -1,11 +1,20 @@
-"""Training and evaluation of the 3D pose regressor on a rendered dataset.
+"""The config-driven training loop: synthetic pose training, domain adaptation to real photos
+(synth.train.adaptation: DANN, domain mixer, SAA, Jo2D) and skeletal pose adaptation (SPA).
 
 `train` is deterministic for a given config and dataset on CPU: the model is initialised from
-`seed`, and each epoch's sample order comes from a generator seeded by (seed, epoch) alone, so
-training N epochs in one go or stopping and resuming from a checkpoint gives the same weights.
+`seed`, each epoch's synthetic order comes from a generator seeded by (seed, epoch) and its real
+order from one seeded by (seed, epoch, pass over the real set), the learning rate is a function of
+the global step, and the checkpoint carries every module, optimiser, the grad scaler, the step
+counter and the RNG states; so training N epochs in one go or stopping after any epoch and
+resuming gives the same weights.
+
+On CUDA the steps run under `torch.autocast` (float16) with a GradScaler (`train.amp`); on the
+CPU in float32. (The CUDA path is written to the PyTorch AMP recipe; it has not been run on a GPU
+in this project's tests.)
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import io
@@ -21,21 +30,23 @@ from torch.utils.data import DataLoader, RandomSampler
 from tqdm import tqdm
 
 from synth.config import ConfigError, dump
-from synth.io_utils import InputError, atomic_write_bytes, atomic_write_json, atomic_write_text
-from synth.train.data import (PoseShardDataset, list_shards, read_dataset_meta, split_shards,
-                              train_val_datasets)
+from synth.io_utils import InputError, atomic_write_bytes, atomic_write_text
+from synth.train import adaptation as da
+from synth.train.data import PoseShardDataset, train_val_datasets
 from synth.train.metrics import pose_metrics, to_millimetres
 from synth.train.models import build_model, count_parameters
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.csv"
+STEP_LOG_NAME = "steps.csv"
 CONFIG_NAME = "config.yaml"
+TENSORBOARD_DIR = "tensorboard"
 CHECKPOINT_SCHEMA = "synth-train/1"
-LOG_FIELDS = ["epoch", "train_loss", "val_mpjpe_mm", "val_pa_mpjpe_mm", "val_pck150", "val_auc",
-              "lr", "epoch_seconds", "train_samples_per_s"]
-# Settings a resumed run must share with its checkpoint: they define the model and its targets.
-RESUME_MUST_MATCH = ("backbone", "width", "input_size", "skeleton_length")
+# Settings a resumed run must share with its checkpoint: they define the model, its targets and
+# the extra modules whose states the checkpoint holds.
+RESUME_MUST_MATCH = ("backbone", "head", "width", "input_size", "skeleton_length")
 LOSSES = {"l1": torch.nn.functional.l1_loss, "l2": torch.nn.functional.mse_loss}
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -90,24 +101,16 @@ def load_checkpoint(path: Path) -> dict:
     return ckpt
 
 
-def _save_checkpoint(path: Path, model, optimizer, epoch: int, cfg: dict, joint_names: list[str]) -> None:
-    buf = io.BytesIO()
-    torch.save({"schema": CHECKPOINT_SCHEMA, "epoch": epoch, "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "rng": _rng_state(), "config": cfg,
-                "joint_names": joint_names}, buf)
-    atomic_write_bytes(path, buf.getvalue())
-
-
-def _read_log(path: Path, upto_epoch: int) -> list[dict]:
+def _read_log(path: Path, upto: int, key: str = "epoch") -> list[dict]:
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        return [r for r in csv.DictReader(f) if r.get("epoch", "").isdigit() and int(r["epoch"]) <= upto_epoch]
+        return [r for r in csv.DictReader(f) if r.get(key, "").isdigit() and int(r[key]) <= upto]
 
 
-def _write_log(path: Path, rows: list[dict]) -> None:
+def _write_log(path: Path, fields: list[str], rows: list[dict]) -> None:
     out = io.StringIO()
-    w = csv.DictWriter(out, fieldnames=LOG_FIELDS, lineterminator="\n")
+    w = csv.DictWriter(out, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     w.writeheader()
     w.writerows(rows)
     atomic_write_text(path, out.getvalue())
@@ -119,160 +122,539 @@ def _loader(ds, batch_size: int, workers: int, device: torch.device, sampler=Non
                       persistent_workers=False)
 
 
+def _seed_of(*parts: int) -> int:
+    s = 0
+    for p in parts:
+        s = (s * 1_000_003 + int(p)) % (2 ** 62)
+    return s
+
+
 @torch.no_grad()
 def predict(model, ds: PoseShardDataset, device: torch.device, batch_size: int, workers: int = 0,
-            desc: str = "eval") -> tuple[np.ndarray, np.ndarray]:
+            desc: str = "eval", post=None) -> tuple[np.ndarray, np.ndarray]:
     """(predictions, ground truths) as root-relative millimetres (N, J, 3); both are scaled by
-    the ground truth's normalisation factor (see synth.train.metrics)."""
+    the ground truth's normalisation factor (see synth.train.metrics). `post` (e.g. an SPA head)
+    is applied to the network's output."""
     model.eval()
     preds, gts = [], []
     for batch in tqdm(_loader(ds, batch_size, workers, device), desc=desc, leave=False, disable=None):
-        out = model(batch["image"].to(device, non_blocking=True)).float().cpu()
-        preds.append(to_millimetres(out, batch["scale"], ds.root_index))
+        out = model(batch["image"].to(device, non_blocking=True)).float()
+        if post is not None:
+            out = post(out)
+        preds.append(to_millimetres(out.cpu(), batch["scale"], ds.root_index))
         gts.append(to_millimetres(batch["target"], batch["scale"], ds.root_index))
     return np.concatenate(preds), np.concatenate(gts)
+
+
+@torch.no_grad()
+def predict_real(model, ds, device: torch.device, batch_size: int, workers: int = 0, post=None):
+    """(predicted normalised poses (N, J, 3), 2D labels (N, J, 2), visibility (N, J)) of a real set."""
+    model.eval()
+    preds, gt, vis = [], [], []
+    for batch in _loader(ds, batch_size, workers, device):
+        out = model(batch["image"].to(device, non_blocking=True)).float()
+        if post is not None:
+            out = post(out)
+        preds.append(out.cpu())
+        gt.append(batch["joints_2d_crop"])
+        vis.append(batch["visible_2d"])
+    return torch.cat(preds), torch.cat(gt), torch.cat(vis)
+
+
+def lr_factor(tc: dict, step: int, steps_per_epoch: int) -> float:
+    """The learning-rate multiplier at a global step (`train.lr_schedule`)."""
+    kind = tc["lr_schedule"]
+    if kind == "cosine":
+        total = max(int(tc["epochs"]) * steps_per_epoch, 1)
+        lo = float(tc["lr_min_factor"])
+        return lo + (1.0 - lo) * 0.5 * (1.0 + math.cos(math.pi * min(step / total, 1.0)))
+    if kind == "step":
+        return float(tc["lr_step_gamma"]) ** ((step // max(steps_per_epoch, 1)) // int(tc["lr_step_epochs"]))
+    return 1.0
+
+
+def real_folder(cfg: dict) -> Path:
+    """`train.real.folder`, or <data_dir>/lsp (the LSP training half of the data mirror)."""
+    from synth.config import data_dir
+    folder = cfg["train"]["real"]["folder"]
+    return Path(folder) if folder else data_dir(cfg) / "lsp"
+
+
+def _range(cfg: dict, key: str) -> range:
+    r = cfg["train"]["real"][key]
+    if not (isinstance(r, list) and len(r) == 2 and all(isinstance(v, int) for v in r) and 0 <= r[0] < r[1]):
+        raise ConfigError(f"config key 'train.real.{key}' must be [first, end) image indices (0-based), got {r!r}")
+    return range(r[0], r[1])
+
+
+def real_datasets(cfg: dict, need_train: bool, augment=None):
+    """(training, evaluation) LSP subsets of `train.real` (None where not wanted / available)."""
+    from synth.train.real_data import LspDataset
+    tc = cfg["train"]
+    folder = real_folder(cfg)
+    size = int(tc["input_size"])
+    if need_train:
+        if not folder.is_dir():
+            raise InputError(f"{folder}: real-image folder for train.adaptation not found "
+                             "(set train.real.folder or data_dir)")
+        train_ds = LspDataset(folder, size, indices=list(_range(cfg, "train_range")), augment=augment)
+    else:
+        train_ds = None
+    eval_ds = None
+    if tc["real"]["log_pck"] and folder.is_dir():
+        eval_ds = LspDataset(folder, size, indices=list(_range(cfg, "eval_range")))
+    return train_ds, eval_ds
+
+
+def _real_batches(ds, batch_size: int, workers: int, device, seed: int, epoch: int):
+    """Endless real batches for one epoch: passes over `ds`, each in an order drawn from
+    (seed, epoch, pass) alone."""
+    n_pass = 0
+    bs = min(batch_size, len(ds))
+    while True:
+        g = torch.Generator().manual_seed(_seed_of(seed, epoch, 7919, n_pass))
+        yield from _loader(ds, bs, workers, device, RandomSampler(ds, generator=g), drop_last=True)
+        n_pass += 1
+
+
+def _augmenter(cfg: dict, stream: int):
+    """The configured augmenter (None when off); `stream` separates synthetic from real draws."""
+    from synth.train.augment import build_augmenter
+    return build_augmenter(cfg["train"], _seed_of(int(cfg["seed"]), stream))
+
+
+class _Tensorboard:
+    """SummaryWriter when `train.tensorboard` and tensorboard is installed; otherwise nothing."""
+
+    def __init__(self, enabled: bool, folder: Path):
+        self.writer = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                print("train: tensorboard is not installed; logging to CSV only", file=sys.stderr)
+                return
+            self.writer = SummaryWriter(str(folder))
+
+    def scalars(self, prefix: str, values: dict, step: int) -> None:
+        if self.writer is None:
+            return
+        for k, v in values.items():
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                self.writer.add_scalar(f"{prefix}/{k}", v, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class _Stepper:
+    """One optimisation step per call for the configured method. Holds the modules, optimisers and
+    grad scaler; `losses` returns floats to log."""
+
+    def __init__(self, cfg: dict, model: torch.nn.Module, device: torch.device, num_joints: int):
+        tc = cfg["train"]
+        ad = tc["adaptation"]
+        self.tc, self.ad, self.method = tc, ad, ad["method"]
+        self.jo2d = bool(ad["jo2d"])
+        self.model, self.device = model, device
+        self.size = int(tc["input_size"])
+        self.loss_fn = LOSSES[str(tc["loss"]).lower()]
+        self.amp = device.type == "cuda" and bool(tc["amp"])
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.ext_params, self.reg_params = da.split_parameters(model, self.size, device)
+        self.ext_bns = da.extractor_batchnorms(model, self.ext_params)
+        self.modules: dict[str, torch.nn.Module] = {}
+        if self.method in ("dann", "mixer"):
+            self.modules["domain_classifier"] = da.DomainClassifier(
+                model.feature_channels, int(ad["classifier_hidden"])).to(device)
+        elif self.method == "saa":
+            self.modules["saa_discriminator"] = da.JointDiscriminator(
+                model.feature_channels, num_joints, int(ad["saa"]["hidden"]), int(ad["saa"]["layers"])).to(device)
+        self.optimizers = {"main": torch.optim.Adam(model.parameters(), lr=float(tc["lr"]),
+                                                    weight_decay=float(tc["weight_decay"]))}
+        self.base_lr = {"main": float(tc["lr"])}
+        if self.modules:
+            params = [p for m in self.modules.values() for p in m.parameters()]
+            lr = float(ad["domain_lr"]) if ad["domain_lr"] else float(tc["lr"])
+            self.optimizers["domain"] = torch.optim.Adam(params, lr=lr, weight_decay=float(tc["weight_decay"]))
+            self.base_lr["domain"] = lr
+
+    @property
+    def needs_real(self) -> bool:
+        return self.method != "none" or self.jo2d
+
+    def loss_names(self) -> list[str]:
+        names = ["loss", "pose"]
+        if self.method == "dann":
+            names += ["domain_ce", "domain_acc", "grl_weight"]
+        elif self.method == "mixer":
+            names += ["stage", "domain_ce", "domain_acc", "confusion"]
+        elif self.method == "saa":
+            names += ["disc_loss", "disc_acc", "confusion"]
+        if self.jo2d:
+            names += ["jo2d"]
+        return names
+
+    def set_lr(self, factor: float) -> None:
+        for name, opt in self.optimizers.items():
+            for g in opt.param_groups:
+                g["lr"] = self.base_lr[name] * factor
+
+    def state(self) -> dict:
+        return {"modules": {k: m.state_dict() for k, m in self.modules.items()},
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+                "scaler": self.scaler.state_dict()}
+
+    def load_state(self, ckpt: dict) -> None:
+        for k, m in self.modules.items():
+            m.load_state_dict(ckpt["modules"][k])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(ckpt["optimizers"][k])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+
+    def train_mode(self) -> None:
+        self.model.train()
+        for m in self.modules.values():
+            m.train()
+
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
+
+    def _update(self, loss: torch.Tensor, names: list[str]) -> None:
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        for n in names:
+            self.scaler.step(self.optimizers[n])
+        self.scaler.update()
+
+    def _jo2d(self, fmap_real, real) -> torch.Tensor:
+        pred = self.model.regress(fmap_real).float()
+        return da.jo2d_loss(pred, real["joints_2d_crop"], real["visible_2d"])
+
+    def step(self, syn: dict, real: dict | None, step: int, total_steps: int) -> dict:
+        """One optimisation step; `syn`/`real` are batches already on the device."""
+        ad = self.ad
+        xs, target = syn["image"], syn["target"]
+        bs = len(xs)
+        x = xs if real is None else torch.cat([xs, real["image"]])
+        out: dict = {}
+        if real is not None:
+            domain = torch.cat([torch.full((bs,), da.SYNTHETIC, dtype=torch.long),
+                                torch.full((len(real["image"]),), da.REAL, dtype=torch.long)]).to(self.device)
+        if self.method == "mixer":
+            return self._mixer_step(x, bs, target, real, domain, step)
+        with self._autocast():
+            fmap = self.model.extract(x)
+            pose = self.loss_fn(self.model.regress(fmap[:bs]).float(), target)
+            loss = pose
+            if self.method == "dann":
+                lam = da.dann_lambda(step / max(total_steps, 1), float(ad["dann"]["gamma"]))
+                logits = self.modules["domain_classifier"](da.grad_reverse(da.pool(fmap), lam))
+                ce = da.domain_ce(logits, domain)
+                loss = loss + float(ad["dann"]["weight"]) * ce
+                out.update(domain_ce=ce.item(), grl_weight=lam,
+                           domain_acc=(logits.argmax(1) == domain).float().mean().item())
+            elif self.method == "saa":
+                disc = self.modules["saa_discriminator"]
+                j2d = torch.cat([syn["joints_2d_crop"], real["joints_2d_crop"]])
+                vis = torch.cat([syn["visible_2d"], real["visible_2d"]])
+                # Extractor side: the discriminator is frozen, its read-outs pushed toward 0.5.
+                da.set_requires_grad(disc.parameters(), False)
+                conf = da.saa_confusion_loss(da.sample_at_joints(disc(fmap), j2d, self.size), vis)
+                da.set_requires_grad(disc.parameters(), True)
+                # Discriminator side: on detached features, so it does not move the extractor.
+                logits_d = da.sample_at_joints(disc(fmap.detach()), j2d, self.size)
+                d_loss = da.saa_discriminator_loss(logits_d, domain, vis)
+                loss = loss + float(ad["saa"]["confusion_weight"]) * conf + d_loss
+                hit = ((logits_d > 0).long() == domain[:, None]).float()
+                out.update(disc_loss=d_loss.item(), confusion=conf.item(),
+                           disc_acc=((hit * vis).sum() / vis.sum().clamp_min(1)).item())
+            if self.jo2d:
+                j = self._jo2d(fmap[bs:], real)
+                loss = loss + float(ad["jo2d_weight"]) * j
+                out["jo2d"] = j.item()
+        self._update(loss, list(self.optimizers))
+        out.update(loss=loss.item(), pose=pose.item())
+        return out
+
+    def _mixer_step(self, x, bs, target, real, domain, step: int) -> dict:
+        mx = self.ad["mixer"]
+        clf = self.modules["domain_classifier"]
+        stage = da.mixer_stage(step, int(mx["warmup_steps"]), int(mx["classifier_steps_per_extractor_step"]))
+        out = {"stage": stage}
+        with self._autocast():
+            if stage == 1:
+                # Extractor frozen (no gradient, BatchNorm statistics fixed): the regressor learns
+                # the pose and the classifier learns the domains from the same features.
+                for m in self.ext_bns:
+                    m.eval()
+                with torch.no_grad():
+                    fmap = self.model.extract(x)
+                for m in self.ext_bns:
+                    m.train()
+                pose = self.loss_fn(self.model.regress(fmap[:bs]).float(), target)
+                logits = clf(da.pool(fmap))
+                ce = da.domain_ce(logits, domain)
+                loss = pose + ce
+                out.update(domain_ce=ce.item())
+            else:
+                # Classifier frozen: the extractor (and regressor) learn the pose and to confuse it.
+                da.set_requires_grad(clf.parameters(), False)
+                fmap = self.model.extract(x)
+                pose = self.loss_fn(self.model.regress(fmap[:bs]).float(), target)
+                logits = clf(da.pool(fmap))
+                conf = da.confusion_ce(logits)
+                loss = pose + float(mx["confusion_weight"]) * conf
+                out.update(confusion=conf.item(), domain_ce=da.domain_ce(logits, domain).item())
+            if self.jo2d:
+                j = self._jo2d(fmap[bs:], real)
+                loss = loss + float(self.ad["jo2d_weight"]) * j
+                out["jo2d"] = j.item()
+        out["domain_acc"] = (logits.detach().argmax(1) == domain).float().mean().item()
+        self._update(loss, ["main", "domain"] if stage == 1 else ["main"])
+        if stage == 2:
+            da.set_requires_grad(clf.parameters(), True)
+        out.update(loss=loss.item(), pose=pose.item())
+        return out
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+
+def _check_resume(ckpt: dict, cfg: dict, ckpt_path: Path, joint_names: list[str], data_dir: Path) -> None:
+    old, tc = ckpt["config"], cfg["train"]
+    for key in RESUME_MUST_MATCH:
+        a, b = old["train"].get(key), tc.get(key)
+        if a != b:
+            raise ConfigError(f"{ckpt_path}: config key 'train.{key}' = {b!r} differs from the "
+                              f"checkpoint's {a!r}; use a new output folder or no resume")
+    a, b = old["train"].get("adaptation", {}).get("method", "none"), tc["adaptation"]["method"]
+    if a != b:
+        raise ConfigError(f"{ckpt_path}: config key 'train.adaptation.method' = {b!r} differs from the "
+                          f"checkpoint's {a!r}; use a new output folder or no resume")
+    if old["seed"] != cfg["seed"]:
+        raise ConfigError(f"{ckpt_path}: config key 'seed' = {cfg['seed']} differs from the checkpoint's {old['seed']}")
+    if ckpt["joint_names"] != joint_names:
+        raise InputError(f"{data_dir / 'dataset.json'}: joint order differs from the checkpoint's")
 
 
 # Gradients are switched on explicitly: another stage in the same process may have turned them
 # off globally (torch.set_grad_enabled(False)).
 @torch.enable_grad()
 def train(cfg: dict, data_dir: Path, out_dir: Path, resume: bool = True) -> dict:
-    """Train the configured network on the training shards of `data_dir`, writing
-    out_dir/{checkpoint.pt, log.csv, config.yaml}; returns a summary with the last validation
-    metrics. With `resume` and an existing checkpoint, training continues after its epoch."""
+    """Train the configured network on the training shards of `data_dir` (and, for adaptation,
+    the real photos of `train.real`), writing out_dir/{checkpoint.pt, log.csv, steps.csv,
+    config.yaml, tensorboard/}; returns a summary with the last validation metrics. With
+    `resume` and an existing checkpoint, training continues after its epoch."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     cfg = copy.deepcopy(cfg)
     tc, seed = cfg["train"], int(cfg["seed"])
-    loss_name = str(tc.get("loss", "l1")).lower()
-    if loss_name not in LOSSES:
-        raise ConfigError(f"config key 'train.loss' = {loss_name!r} must be one of {sorted(LOSSES)}")
-    loss_fn = LOSSES[loss_name]
-    train_ds, val_ds = train_val_datasets(data_dir, tc)
+    da.validate_adaptation(tc)
+    train_ds, val_ds = train_val_datasets(data_dir, tc, _augmenter(cfg, 0))
+    joint_names = train_ds.joint_names
     device = resolve_device(tc["device"])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path, log_path = out_dir / CHECKPOINT_NAME, out_dir / LOG_NAME
+    if int(tc["threads"]) > 0:
+        torch.set_num_threads(int(tc["threads"]))
+    ckpt_path, log_path, step_log_path = out_dir / CHECKPOINT_NAME, out_dir / LOG_NAME, out_dir / STEP_LOG_NAME
 
     seed_everything(seed)
-    model = build_model(tc, len(train_ds.joint_names)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(tc["lr"]),
-                                 weight_decay=float(tc["weight_decay"]))
-    start_epoch, rows = 0, []
+    model = build_model(tc, len(joint_names)).to(device)
+    stepper = _Stepper(cfg, model, device, len(joint_names))
+    real_train, real_eval = real_datasets(cfg, stepper.needs_real, _augmenter(cfg, 1) if stepper.needs_real else None) \
+        if (stepper.needs_real or tc["real"]["log_pck"]) else (None, None)
+    spa_cfg = tc["adaptation"]["spa"]
+    spa_target = (da.spa_target(spa_cfg["target"], joint_names, REPO_ROOT) if spa_cfg["enabled"] else None)
+
+    start_epoch, step, rows, step_rows, spa_state = 0, 0, [], [], None
+    out_dir.mkdir(parents=True, exist_ok=True)
     if resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
-        old = ckpt["config"]
-        for key in RESUME_MUST_MATCH:
-            if old["train"][key] != tc[key]:
-                raise ConfigError(f"{ckpt_path}: config key 'train.{key}' = {tc[key]!r} differs from the "
-                                  f"checkpoint's {old['train'][key]!r}; use a new output folder or no resume")
-        if old["seed"] != seed:
-            raise ConfigError(f"{ckpt_path}: config key 'seed' = {seed} differs from the checkpoint's {old['seed']}")
-        if ckpt["joint_names"] != train_ds.joint_names:
-            raise InputError(f"{data_dir / 'dataset.json'}: joint order differs from the checkpoint's")
+        _check_resume(ckpt, cfg, ckpt_path, joint_names, data_dir)
         model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
+        if "optimizers" not in ckpt:          # written before the adaptation modules existed
+            ckpt = {**ckpt, "modules": {}, "optimizers": {"main": ckpt["optimizer"]}}
+        stepper.load_state(ckpt)
         _set_rng_state(ckpt["rng"])
-        start_epoch = int(ckpt["epoch"])
+        start_epoch, step = int(ckpt["epoch"]), int(ckpt.get("step", 0))
+        # An SPA head fitted after an earlier last epoch belongs to the earlier network.
+        spa_state = ckpt.get("spa") if start_epoch >= int(tc["epochs"]) else None
         rows = _read_log(log_path, start_epoch)
+        step_rows = _read_log(step_log_path, step, "step")
     dump(cfg, out_dir / CONFIG_NAME)
 
     epochs, bs, workers = int(tc["epochs"]), int(tc["batch_size"]), int(tc["workers"])
-    every = max(int(tc.get("checkpoint_every", 1)), 1)
-    print(f"train: {tc['backbone']} width {tc['width']} ({count_parameters(model) / 1e6:.2f} M params) "
-          f"on {device}; {len(train_ds)} train / {len(val_ds) if val_ds else 0} val samples; "
-          f"epochs {start_epoch + 1}..{epochs}", file=sys.stderr)
-    val_metrics = None
-    train_loss = float("nan")
+    every = max(int(tc["checkpoint_every"]), 1)
+    log_every = max(int(tc["log_every_steps"]), 1)
+    # A last batch of one sample would break BatchNorm's batch statistics; drop it.
+    drop_last = len(train_ds) % bs == 1 and len(train_ds) > 1
+    steps_per_epoch = len(train_ds) // bs if drop_last else math.ceil(len(train_ds) / bs)
+    total_steps = epochs * steps_per_epoch
+    loss_names = stepper.loss_names()
+    log_fields = (["epoch", "train_loss"] + [f"train_{n}" for n in loss_names if n not in ("loss", "pose")]
+                  + ["val_mpjpe_mm", "val_pa_mpjpe_mm", "val_pck150", "val_auc", "real_pck02",
+                     "lr", "epoch_seconds", "train_samples_per_s"])
+    step_fields = ["step", "epoch", "lr"] + loss_names
+    tb = _Tensorboard(bool(tc["tensorboard"]), out_dir / TENSORBOARD_DIR)
+
+    def save(epoch: int) -> None:
+        buf = io.BytesIO()
+        torch.save({"schema": CHECKPOINT_SCHEMA, "epoch": epoch, "step": step, "model": model.state_dict(),
+                    "optimizer": stepper.optimizers["main"].state_dict(), **stepper.state(),
+                    "spa": spa_state, "rng": _rng_state(), "config": cfg, "joint_names": joint_names}, buf)
+        atomic_write_bytes(ckpt_path, buf.getvalue())
+
+    print(f"train: {tc['backbone']}/{tc['head']} width {tc['width']} ({count_parameters(model) / 1e6:.2f} M params) "
+          f"on {device}; adaptation {stepper.method}{' + jo2d' if stepper.jo2d else ''}"
+          f"{' + spa' if spa_cfg['enabled'] else ''}; {len(train_ds)} train / {len(val_ds) if val_ds else 0} val "
+          f"samples, {len(real_train) if real_train else 0} real; epochs {start_epoch + 1}..{epochs}", file=sys.stderr)
+    val_metrics, real_pck, train_loss = None, None, float("nan")
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
         # The order depends on (seed, epoch) only, so a resumed run replays it exactly.
         order = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-        # A last batch of one sample would break BatchNorm's batch statistics; drop it.
-        drop_last = len(train_ds) % bs == 1 and len(train_ds) > 1
+        # Augmentation draws depend on (augmenter seed, epoch, item) alone, in any worker.
+        train_ds.set_epoch(epoch)
+        if real_train is not None:
+            real_train.set_epoch(epoch)
         loader = _loader(train_ds, bs, workers, device, RandomSampler(train_ds, generator=order), drop_last)
-        model.train()
-        total, count = 0.0, 0
+        reals = (_real_batches(real_train, int(tc["real"]["batch_size"] or bs), workers, device, seed, epoch)
+                 if stepper.needs_real else None)
+        stepper.train_mode()
+        sums: dict[str, float] = {}
+        seen: dict[str, int] = {}           # steps that reported each loss (mixer stages differ)
+        count, n_steps = 0, 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=None)
         for batch in bar:
-            images = batch["image"].to(device, non_blocking=True)
-            target = batch["target"].to(device, non_blocking=True)
-            loss = loss_fn(model(images), target)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(images)
-            count += len(images)
-            bar.set_postfix(loss=f"{total / count:.4f}")
-        train_loss = total / max(count, 1)
-        if not math.isfinite(train_loss):
-            raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {train_loss}); lower train.lr")
+            factor = lr_factor(tc, step, steps_per_epoch)
+            stepper.set_lr(factor)
+            syn = _to_device(batch, device)
+            real = _to_device(next(reals), device) if reals is not None else None
+            losses = stepper.step(syn, real, step, total_steps)
+            if not math.isfinite(losses["loss"]):
+                raise FloatingPointError(f"training diverged at epoch {epoch + 1}, step {step + 1} "
+                                         f"(loss {losses['loss']}); lower train.lr")
+            step += 1
+            n_steps += 1
+            count += len(syn["image"])
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v)
+                seen[k] = seen.get(k, 0) + 1
+            if step % log_every == 0:
+                lr_now = stepper.optimizers["main"].param_groups[0]["lr"]
+                step_rows.append({"step": step, "epoch": epoch + 1, "lr": f"{lr_now:.6g}",
+                                  **{k: f"{v:.6g}" for k, v in losses.items()}})
+                tb.scalars("step", {**losses, "lr": lr_now}, step)
+            bar.set_postfix(loss=f"{sums['pose'] / n_steps:.4f}")
+        means = {k: v / seen[k] for k, v in sums.items()}
+        train_loss = means.get("pose", float("nan"))
         seconds = time.perf_counter() - t0
         val_metrics = None
         if val_ds is not None:
-            val_metrics = pose_metrics(*predict(model, val_ds, device, bs, workers, "val"), val_ds.joint_names)
-        rows.append({"epoch": epoch + 1, "train_loss": f"{train_loss:.6f}",
-                     "val_mpjpe_mm": f"{val_metrics['mpjpe_mm']:.2f}" if val_metrics else "",
-                     "val_pa_mpjpe_mm": f"{val_metrics['pa_mpjpe_mm']:.2f}" if val_metrics else "",
-                     "val_pck150": f"{val_metrics['pck150']:.4f}" if val_metrics else "",
-                     "val_auc": f"{val_metrics['auc']:.4f}" if val_metrics else "",
-                     "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": f"{seconds:.2f}",
-                     "train_samples_per_s": f"{count / seconds:.1f}"})
-        _write_log(log_path, rows)
+            val_metrics = pose_metrics(*predict(model, val_ds, device, bs, workers, "val"), joint_names)
+        real_pck = _real_pck(model, real_eval, device, bs, workers) if real_eval is not None else None
+        row = {"epoch": epoch + 1, "train_loss": f"{train_loss:.6f}",
+               **{f"train_{k}": f"{v:.6g}" for k, v in means.items() if k not in ("loss", "pose")},
+               "val_mpjpe_mm": f"{val_metrics['mpjpe_mm']:.2f}" if val_metrics else "",
+               "val_pa_mpjpe_mm": f"{val_metrics['pa_mpjpe_mm']:.2f}" if val_metrics else "",
+               "val_pck150": f"{val_metrics['pck150']:.4f}" if val_metrics else "",
+               "val_auc": f"{val_metrics['auc']:.4f}" if val_metrics else "",
+               "real_pck02": f"{real_pck:.4f}" if real_pck is not None else "",
+               "lr": stepper.optimizers["main"].param_groups[0]["lr"], "epoch_seconds": f"{seconds:.2f}",
+               "train_samples_per_s": f"{count / seconds:.1f}"}
+        rows.append(row)
+        _write_log(log_path, log_fields, rows)
+        _write_log(step_log_path, step_fields, step_rows)
+        tb.scalars("epoch", {k: float(v) for k, v in row.items() if k != "epoch" and v != ""}, epoch + 1)
         if (epoch + 1) % every == 0 or epoch + 1 == epochs:
-            _save_checkpoint(ckpt_path, model, optimizer, epoch + 1, cfg, train_ds.joint_names)
+            save(epoch + 1)
         val_txt = f", val MPJPE {val_metrics['mpjpe_mm']:.1f} mm" if val_metrics else ""
-        print(f"epoch {epoch + 1}/{epochs}: train loss {train_loss:.4f}{val_txt} ({seconds:.1f} s)",
+        real_txt = f", LSP PCK@0.2 {100 * real_pck:.1f} %" if real_pck is not None else ""
+        print(f"epoch {epoch + 1}/{epochs}: train pose loss {train_loss:.4f}{val_txt}{real_txt} ({seconds:.1f} s)",
               file=sys.stderr)
     if start_epoch >= epochs and not ckpt_path.exists():
-        _save_checkpoint(ckpt_path, model, optimizer, start_epoch, cfg, train_ds.joint_names)
-    return {"epochs_completed": max(epochs, start_epoch), "resumed_from_epoch": start_epoch,
-            "train_loss": train_loss, "val": val_metrics, "device": str(device),
-            "train_samples": len(train_ds), "val_samples": len(val_ds) if val_ds else 0,
-            "checkpoint": str(ckpt_path), "log": str(log_path)}
+        save(start_epoch)
+
+    summary = {"epochs_completed": max(epochs, start_epoch), "resumed_from_epoch": start_epoch,
+               "train_loss": train_loss, "val": val_metrics, "real_pck02": real_pck, "device": str(device),
+               "train_samples": len(train_ds), "val_samples": len(val_ds) if val_ds else 0,
+               "real_train_samples": len(real_train) if real_train else 0,
+               "checkpoint": str(ckpt_path), "log": str(log_path)}
+    if spa_cfg["enabled"]:
+        if spa_state is None:
+            spa_state = train_spa(cfg, model, real_train if real_train is not None else train_ds, spa_target,
+                                  joint_names, device, tb)
+            save(max(epochs, start_epoch))
+        head = da.spa_head_from_state(spa_state).to(device)
+        summary["spa"] = {k: v for k, v in spa_state.items() if k not in ("state",)}
+        if val_ds is not None:
+            summary["val_spa"] = pose_metrics(*predict(model, val_ds, device, bs, workers, "val", post=head),
+                                              joint_names)
+        if real_eval is not None:
+            summary["real_pck02_spa"] = _real_pck(model, real_eval, device, bs, workers, post=head)
+    tb.close()
+    return summary
 
 
-def format_table(result: dict) -> str:
-    lines = [f"{'metric':<22}{'value':>10}",
-             f"{'MPJPE (mm)':<22}{result['mpjpe_mm']:>10.1f}",
-             f"{'PA-MPJPE (mm)':<22}{result['pa_mpjpe_mm']:>10.1f}",
-             f"{'3DPCK@150 (%)':<22}{100 * result['pck150']:>10.1f}",
-             f"{'AUC (%)':<22}{100 * result['auc']:>10.1f}",
-             f"{'samples':<22}{result['samples']:>10d}",
-             "", f"{'joint':<22}{'MPJPE (mm)':>10}"]
-    lines += [f"{name:<22}{v:>10.1f}" for name, v in result["per_joint_mpjpe_mm"].items()]
-    return "\n".join(lines)
+def _real_pck(model, ds, device, bs, workers, post=None) -> float:
+    from synth.train.metrics import pck_2d_aligned
+    pred, gt, vis = predict_real(model, ds, device, bs, workers, post)
+    return float(pck_2d_aligned(pred.numpy(), gt.numpy(), vis.numpy())["pck"])
 
 
-def evaluate(checkpoint: Path, data_dir: Path, out_json: Path | None = None, device: str = "auto") -> dict:
-    """Metrics of a checkpoint on the held-out shards of `data_dir` (the same whole-shard split
-    as training). A dataset of a single shard has none held out: it is evaluated whole and the
-    result's "split" says so. Prints a table; writes `out_json` atomically when given.
-    `device` is "auto", "cpu" or "cuda" (not the training config's: a checkpoint trained on a
-    GPU node is often evaluated elsewhere)."""
-    checkpoint, data_dir = Path(checkpoint), Path(data_dir)
-    ckpt = load_checkpoint(checkpoint)
-    cfg = ckpt["config"]
-    tc = cfg["train"]
-    meta_joints = [str(n) for n in read_dataset_meta(data_dir)["joints"]]
-    if meta_joints != ckpt["joint_names"]:
-        raise InputError(f"{data_dir / 'dataset.json'}: joint order {meta_joints} differs from the "
-                         f"checkpoint's {ckpt['joint_names']}")
-    shards = list_shards(data_dir)
-    _, val_shards = split_shards(shards, float(tc["val_fraction"]))
-    split = "val"
-    if not val_shards:
-        val_shards, split = shards, "all (a single shard: nothing held out)"
-        print(f"evaluate: {data_dir} has one shard; evaluating on it although it was trained on",
-              file=sys.stderr)
-    ds = PoseShardDataset(data_dir, val_shards, int(tc["input_size"]), float(tc["skeleton_length"]))
-    device = resolve_device(device)
-    model = build_model(tc, len(ds.joint_names)).to(device)
-    model.load_state_dict(ckpt["model"])
-    result = pose_metrics(*predict(model, ds, device, int(tc["batch_size"]), int(tc["workers"])),
-                          ds.joint_names)
-    result.update({"checkpoint": str(checkpoint), "epoch": int(ckpt["epoch"]), "data_dir": str(data_dir),
-                   "split": split, "shards": [s.name for s in val_shards],
-                   "backbone": tc["backbone"], "width": tc["width"], "input_size": tc["input_size"]})
-    print(format_table(result))
-    if out_json is not None:
-        atomic_write_json(Path(out_json), result)
-    return result
+@torch.enable_grad()
+def train_spa(cfg: dict, model, ds, target: np.ndarray, joint_names: list[str], device: torch.device,
+              tb: _Tensorboard | None = None) -> dict:
+    """Skeletal pose adaptation (AHuP): with the network frozen, fit y + f(y) on its predictions
+    for `ds` (the real training photos when the run has them) so that their limb-length descriptor
+    moves to `target` while f stays small. Returns the state stored in the checkpoint."""
+    poses = []
+    model.eval()
+    with torch.no_grad():
+        for batch in _loader(ds, int(cfg["train"]["batch_size"]), int(cfg["train"]["workers"]), device):
+            poses.append(model(batch["image"].to(device)).float())
+    return fit_spa(torch.cat(poses), target, joint_names, cfg["train"]["adaptation"]["spa"], int(cfg["seed"]), tb)
+
+
+@torch.enable_grad()
+def fit_spa(poses: torch.Tensor, target: np.ndarray, joint_names: list[str], sc: dict, seed: int,
+            tb: _Tensorboard | None = None) -> dict:
+    """Fit an SPA head on fixed poses (N, J, 3) with the `train.adaptation.spa` settings `sc`;
+    returns its checkpoint state with the descriptor distance to `target` before and after and
+    the mean joint shift (normalised units)."""
+    device = poses.device
+    gen = torch.Generator().manual_seed(_seed_of(seed, 104729))
+    torch.manual_seed(_seed_of(seed, 15485863))
+    head = da.SpaHead(len(joint_names), int(sc["hidden"])).to(device)
+    opt = torch.optim.Adam(head.parameters(), lr=float(sc["lr"]))
+    tgt = torch.as_tensor(np.asarray(target), dtype=torch.float32, device=device)
+    bs = min(int(sc["batch_size"]), len(poses))
+    with torch.no_grad():
+        before = float((da.limb_descriptor(poses, joint_names) - tgt).norm(dim=1).mean())
+    for i in range(int(sc["steps"])):
+        idx = torch.randint(len(poses), (bs,), generator=gen).to(device)
+        loss, parts = da.spa_loss(head, poses[idx], tgt, joint_names, float(sc["weight"]))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if tb is not None:
+            tb.scalars("spa", {"loss": loss.item(), **parts}, i + 1)
+    head.eval()
+    with torch.no_grad():
+        adapted = head(poses)
+        after = float((da.limb_descriptor(adapted, joint_names) - tgt).norm(dim=1).mean())
+        moved = float((adapted - poses).norm(dim=-1).mean())
+    print(f"spa: descriptor distance to target {before:.4f} -> {after:.4f}; mean joint shift "
+          f"{moved:.4f} (normalised units) over {len(poses)} poses", file=sys.stderr)
+    return {"state": {k: v.cpu() for k, v in head.state_dict().items()}, "hidden": int(sc["hidden"]),
+            "num_joints": len(joint_names), "target": [float(v) for v in np.asarray(target)],
+            "descriptor_distance_before": before, "descriptor_distance_after": after,
+            "mean_joint_shift": moved, "fit_poses": int(len(poses))}
+
+
+# Evaluation moved to synth.train.evaluate (3D metrics on shards and PCK@0.2 on real photos);
+# re-exported for code that imports it from here. Imported last: that module imports this one lazily.
+from synth.train.evaluate import evaluate, format_table  # noqa: E402,F401

@@ -1,0 +1,569 @@
+"""Spread a dataset's shards over worker processes: `local` (processes on this machine) or `ray`
+(a Ray cluster, started here or joined with an address).
+
+A shard is the unit of work. Each worker builds one SceneSampler and one Renderer (on its first
+shard) and renders whole shards with `render_shard`, which writes a hidden temporary tar and
+renames it when complete. A shard's content depends only on (configuration, seed, shard index),
+so which worker renders it does not matter and a shard rendered again after a failure is the
+same shard. A shard whose worker raised or died is handed to a fresh worker up to
+`executor.shard_retries` more times, then reported as failed; bad input (`InputError`) stops the
+whole run, since every other shard would fail the same way.
+
+Progress: workers report each finished sample (local: over a pipe per worker; Ray: to a small
+progress actor), and the driver shows one bar of samples across all workers, with shards done.
+"""
+from __future__ import annotations
+
+import copy
+import ctypes
+import logging
+import math
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import traceback
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.connection import wait as wait_connections
+from pathlib import Path
+
+from tqdm import tqdm
+
+from synth.io_utils import InputError
+
+log = logging.getLogger("synth.render")
+
+# environment a Ray worker (started by its node, not by this process) gets from the driver
+_PASSED_ENV = ("SYNTH_DATA", "SYNTH_CACHE", "ANNY_CACHE_DIR")
+
+
+@dataclass
+class RunResult:
+    """What an executor did with the shards it was given."""
+    sidecars: dict[int, dict]          # shard -> sidecar of the attempt that completed it
+    failed: dict[int, str]             # shard -> last error, after all attempts
+    attempts: dict[int, int]           # shard -> attempts made (1 = first try succeeded)
+    errors: list[str]                  # every failed attempt, "shard N attempt k: ..."
+    workers: int
+
+
+# ------------------------------------------------------------------------------------ helpers
+def visible_gpus() -> list[str]:
+    """The GPU ids this process may use: CUDA_VISIBLE_DEVICES when set (empty = none), else the
+    GPUs `nvidia-smi -L` lists. [] when there are none or they cannot be listed."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        ids = [d.strip() for d in env.split(",") if d.strip()]
+        # CUDA stops at the first invalid id (e.g. -1, the usual way to hide all GPUs)
+        out = []
+        for d in ids:
+            if d.startswith("-"):
+                break
+            out.append(d)
+        return out
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        text = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(l for l in text.splitlines() if l.startswith("GPU "))]
+
+
+def _no_gpu_message() -> str:
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    where = (f"CUDA_VISIBLE_DEVICES={env!r}" if env is not None
+             else "nvidia-smi lists none" if shutil.which("nvidia-smi") else "no nvidia-smi on PATH")
+    return f"--device gpu: no GPU visible to this process ({where}); use --device cpu or a GPU node"
+
+
+def _refuse_inside_blender_binary(what: str) -> None:
+    """A stand-alone Blender's bundled python cannot start `synth` worker processes (its
+    sys.executable has no bpy module); farms run one Blender per shard range instead."""
+    bpy = sys.modules.get("bpy")
+    if bpy is not None and getattr(getattr(bpy, "app", None), "binary_path", ""):
+        raise InputError(f"{what} cannot start worker processes inside a stand-alone Blender; run one "
+                         "Blender per shard (--shard-index/--shard-range, e.g. a job array) instead")
+
+
+def worker_threads(requested: int, cpus: float) -> int:
+    """Cycles threads of one worker: --threads when given, else the cores reserved for it."""
+    return requested if requested > 0 else max(1, int(math.floor(cpus)))
+
+
+def local_gpu_sets(cfg: dict, workers: int) -> list[str | None]:
+    """CUDA_VISIBLE_DEVICES of each local worker: None each for render.device=cpu, else disjoint
+    sets of executor.gpus_per_worker visible GPUs (InputError when there are too few)."""
+    if cfg["render"]["device"] != "gpu":
+        return [None] * workers
+    gpus = visible_gpus()
+    if not gpus:
+        raise InputError(_no_gpu_message())
+    per = int(cfg["executor"]["gpus_per_worker"])
+    if workers * per > len(gpus):
+        raise InputError(f"--device gpu: {workers} workers x {per} GPU(s) each need {workers * per} "
+                         f"GPUs but {len(gpus)} are visible ({','.join(gpus)}); use --workers "
+                         f"{max(1, len(gpus) // per)}")
+    return [",".join(gpus[i * per:(i + 1) * per]) for i in range(workers)]
+
+
+def warm_imports() -> int:
+    """Import the render path (torch, anny, bpy: seconds) before a worker says it is ready, so
+    that no shard waits on a worker that is still starting; returns the worker's pid."""
+    import synth.dataset.render_job  # noqa: F401
+    import synth.render  # noqa: F401
+    return os.getpid()
+
+
+class _ShardState:
+    """One worker's SceneSampler and Renderer, built on its first shard (so that a start-up
+    error, e.g. no GPU, is reported as that shard's error rather than as a dead worker)."""
+
+    def __init__(self, cfg: dict, out: str, threads: int):
+        self.cfg, self.out, self.threads = cfg, Path(out), threads
+        self.sampler = None
+        self.renderer = None
+
+    def render(self, shard: int, progress) -> dict:
+        from synth.dataset.render_job import open_renderer, render_shard
+        from synth.dataset.scene_sampler import SceneSampler
+        if self.renderer is None:
+            self.renderer = open_renderer(self.cfg, self.threads)
+            self.sampler = SceneSampler(self.cfg)
+        return render_shard(self.sampler, self.renderer, self.out, shard, self.cfg, progress)
+
+    def close(self) -> None:
+        if self.renderer is not None:
+            self.renderer.close()
+            self.renderer = None
+
+
+class _Scheduler:
+    """Driver-side book-keeping shared by both executors: the queue of shards, attempts,
+    retries, failures and the progress bar."""
+
+    def __init__(self, shards: list[int], samples_per_shard: int, retries: int, bar: tqdm):
+        self.pending = deque(shards)
+        self.retries = retries
+        self.n = samples_per_shard
+        self.bar = bar
+        self.total_shards = len(shards)
+        self.attempts = {s: 0 for s in shards}
+        self.sidecars: dict[int, dict] = {}
+        self.failed: dict[int, str] = {}
+        self.errors: list[str] = []
+        self.in_flight: dict[int, int] = {}     # shard -> samples finished in its current attempt
+
+    def next_shard(self) -> int:
+        s = self.pending.popleft()
+        self.attempts[s] += 1
+        self.in_flight[s] = 0
+        return s
+
+    def progress(self, shard: int, samples: int) -> None:
+        if shard in self.in_flight:
+            self.in_flight[shard] = samples
+            self._refresh()
+
+    def done(self, shard: int, sidecar: dict) -> None:
+        self.in_flight.pop(shard, None)
+        self.sidecars[shard] = sidecar
+        self._refresh()
+
+    def attempt_failed(self, shard: int, message: str) -> None:
+        self.in_flight.pop(shard, None)
+        line = f"shard {shard} attempt {self.attempts[shard]}: {message}"
+        self.errors.append(line)
+        if self.attempts[shard] <= self.retries:
+            log.warning("%s; rendering it again", line)
+            self.pending.append(shard)
+        else:
+            log.error("%s; giving up on it", line)
+            self.failed[shard] = message
+        self._refresh()
+
+    def _refresh(self) -> None:
+        self.bar.n = len(self.sidecars) * self.n + sum(self.in_flight.values())
+        self.bar.set_postfix_str(f"shards {len(self.sidecars)}/{self.total_shards}"
+                                 + (f", retried {sum(a > 1 for a in self.attempts.values())}"
+                                    if any(a > 1 for a in self.attempts.values()) else "")
+                                 + (f", failed {len(self.failed)}" if self.failed else ""), refresh=False)
+        self.bar.refresh()
+
+    def result(self, workers: int) -> RunResult:
+        return RunResult(self.sidecars, self.failed, {s: a for s, a in self.attempts.items() if a},
+                         self.errors, workers)
+
+
+# -------------------------------------------------------------------------------- local pool
+class _PipeProgress:
+    """render_shard's progress sink in a local worker: sends the shard's sample count."""
+
+    def __init__(self, conn, shard: int):
+        self.conn, self.shard, self.count = conn, shard, 0
+
+    def update(self, k: int = 1) -> None:
+        self.count += k
+        self.conn.send(("progress", self.shard, self.count))
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when the driver dies (even by SIGKILL), so a killed
+    run leaves no orphan rendering on; the shard it held stays a hidden partial."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _local_worker(conn, cfg: dict, out: str, threads: int, parent_pid: int) -> None:
+    _die_with_parent()
+    if os.getppid() != parent_pid:      # the driver died before prctl took effect
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the driver's to handle
+    try:
+        conn.send(("ready", None, warm_imports()))
+    except Exception as e:
+        conn.send(("start_error", None, f"{e.__class__.__name__}: {e}"))
+        os._exit(1)
+    state = _ShardState(cfg, out, threads)
+    try:
+        while True:
+            shard = conn.recv()
+            if shard is None:
+                break
+            try:
+                sidecar = state.render(shard, _PipeProgress(conn, shard))
+                conn.send(("done", shard, sidecar))
+            except InputError as e:
+                conn.send(("input_error", shard, str(e)))
+            except Exception as e:
+                log.debug("shard %d failed:\n%s", shard, traceback.format_exc())
+                conn.send(("error", shard, f"{e.__class__.__name__}: {e}"))
+                state.close()          # a fresh Blender scene for the next shard
+                state = _ShardState(cfg, out, threads)
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        pass
+    finally:
+        state.close()
+    # Everything is committed and the renderer closed: skip the interpreter's teardown of bpy,
+    # torch and warp, which takes seconds.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _shadows_bpy_module(path: str) -> bool:
+    """True for Blender's scripts/modules folder (put on sys.path by `import bpy`), whose Python
+    `bpy` package needs Blender's built-in `_bpy` and so shadows the bpy module elsewhere."""
+    return os.path.isfile(os.path.join(path, "bpy", "__init__.py"))
+
+
+class _LocalWorker:
+    def __init__(self, ctx, cfg: dict, out: Path, threads: int, gpus: str | None):
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.proc = ctx.Process(target=_local_worker, args=(child, cfg, str(out), threads, os.getpid()),
+                                daemon=True)
+        saved = os.environ.get("CUDA_VISIBLE_DEVICES")
+        saved_path = list(sys.path)
+        try:
+            if gpus is not None:     # the child inherits the environment at start
+                os.environ["CUDA_VISIBLE_DEVICES"] = gpus
+            # spawn hands the child this process's sys.path; once bpy is imported it holds
+            # Blender's own scripts/modules, whose `bpy` package would shadow the bpy module there
+            sys.path[:] = [p for p in sys.path if not _shadows_bpy_module(p)]
+            self.proc.start()
+        finally:
+            sys.path[:] = saved_path
+            if gpus is not None:
+                if saved is None:
+                    os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+                else:
+                    os.environ["CUDA_VISIBLE_DEVICES"] = saved
+        child.close()
+        self.gpus = gpus
+        self.ready = False                 # True once it has imported the render path
+        self.shard: int | None = None
+
+    def stop(self, kill: bool = False) -> None:
+        if self.conn.closed:
+            return
+        if kill:
+            if self.proc.is_alive():
+                self.proc.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        self.proc.join(timeout=None if not kill else 30)
+        self.conn.close()
+
+
+def run_local(cfg: dict, out: Path, shards: list[int], workers: int, threads: int, bar: tqdm) -> RunResult:
+    """Render `shards` with `workers` worker processes on this machine."""
+    _refuse_inside_blender_binary("--workers > 1")
+    ex = cfg["executor"]
+    gpu_sets = local_gpu_sets(cfg, workers)
+    if threads <= 0:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+    sched = _Scheduler(shards, cfg["dataset"]["samples_per_shard"], ex["shard_retries"], bar)
+    ctx = mp.get_context("spawn")       # no fork: bpy, torch and threads do not survive it
+    n_workers = min(workers, len(shards))
+    pool = [_LocalWorker(ctx, cfg, out, threads, g) for g in gpu_sets[:n_workers]]
+    fatal: str | None = None
+    start_deaths = 0
+    try:
+        while fatal is None and (sched.pending or any(w.shard is not None for w in pool)):
+            for w in pool:
+                if w.ready and w.shard is None and sched.pending and not w.conn.closed:
+                    w.shard = sched.next_shard()
+                    try:
+                        w.conn.send(w.shard)
+                    except (BrokenPipeError, OSError):
+                        pass           # found dead below
+            live = [w for w in pool if not w.conn.closed]
+            wait_connections([w.conn for w in live] + [w.proc.sentinel for w in live], timeout=1.0)
+            for i, w in enumerate(pool):
+                if w.conn.closed:              # died earlier, when no shard was left to give it
+                    continue
+                died = False
+                try:
+                    while w.conn.poll():
+                        kind, shard, payload = w.conn.recv()
+                        if kind == "ready":
+                            w.ready = True
+                            start_deaths = 0
+                        elif kind == "progress":
+                            sched.progress(shard, payload)
+                        elif kind == "done":
+                            sched.done(shard, payload)
+                            w.shard = None
+                        elif kind in ("input_error", "start_error"):
+                            fatal = payload if kind == "input_error" else f"a worker could not start: {payload}"
+                            w.shard = None
+                        else:
+                            sched.attempt_failed(shard, payload)
+                            w.shard = None
+                except (EOFError, OSError):
+                    died = True
+                if fatal is not None or not (died or not w.proc.is_alive()):
+                    continue
+                w.proc.join()
+                w.conn.close()
+                if w.shard is not None:
+                    sched.attempt_failed(w.shard, f"worker process {w.proc.pid} died "
+                                                  f"(exit code {w.proc.exitcode})")
+                elif not w.ready:
+                    start_deaths += 1
+                    if start_deaths > ex["shard_retries"] + 1:
+                        raise RuntimeError(f"worker processes die while starting (exit code {w.proc.exitcode})")
+                if sched.pending:
+                    pool[i] = _LocalWorker(ctx, cfg, out, threads, w.gpus)
+    except BaseException:
+        for w in pool:
+            w.stop(kill=True)
+        raise
+    for w in pool:    # one still starting holds no shard: no need to wait for it
+        w.stop(kill=fatal is not None or not w.ready)
+    if fatal is not None:
+        raise InputError(fatal)
+    return sched.result(len(pool))
+
+
+# ----------------------------------------------------------------------------------------- ray
+class _RayProgress:
+    """A tiny actor the workers report sample counts to: (shard, attempt) -> samples finished."""
+
+    def __init__(self):
+        self.counts: dict[tuple[int, int], int] = {}
+
+    def set(self, shard: int, attempt: int, count: int) -> None:
+        self.counts[(shard, attempt)] = count
+
+    def get(self) -> dict[tuple[int, int], int]:
+        return dict(self.counts)
+
+
+class _ActorProgress:
+    def __init__(self, handle, shard: int, attempt: int):
+        self.handle, self.shard, self.attempt, self.count = handle, shard, attempt, 0
+
+    def update(self, k: int = 1) -> None:
+        self.count += k
+        self.handle.set.remote(self.shard, self.attempt, self.count)     # fire and forget
+
+
+class _RayShardWorker:
+    """One Ray actor = one worker process with its own Blender scene (and GPU, when asked)."""
+
+    def __init__(self, cfg: dict, out: str, threads: int, progress):
+        self.state = _ShardState(cfg, out, threads)
+        self.progress = progress
+
+    def render(self, shard: int, attempt: int) -> dict:
+        try:
+            return self.state.render(shard, _ActorProgress(self.progress, shard, attempt))
+        except InputError:
+            raise
+        except Exception:
+            self.state.close()         # a fresh Blender scene for the next shard
+            self.state = _ShardState(self.state.cfg, str(self.state.out), self.state.threads)
+            raise
+
+    def warm(self) -> int:
+        return warm_imports()
+
+
+def _with_absolute_paths(cfg: dict) -> dict:
+    """The configuration with its data, cache and pose-file paths made absolute: a Ray worker does
+    not run in the driver's working directory (the paths must still exist on every node)."""
+    from synth.config import cache_dir, data_dir
+    cfg = copy.deepcopy(cfg)
+    cfg["data_dir"] = str(data_dir(cfg).resolve())
+    cfg["cache_dir"] = str(cache_dir(cfg).resolve())
+    if cfg["dataset"]["pose_file"]:
+        cfg["dataset"]["pose_file"] = str(Path(cfg["dataset"]["pose_file"]).resolve())
+    return cfg
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{e.__class__.__name__}: {text.splitlines()[0]}" if text else e.__class__.__name__
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--executor ray needs Ray: pip install 'synth[ray]' (ray==2.60.0)") from None
+    return ray
+
+
+@dataclass
+class RaySession:
+    ray: object
+    slots: int             # workers the cluster can hold at once with the asked resources
+    cpus: float
+    gpus: float
+
+
+@contextmanager
+def ray_session(cfg: dict):
+    """Connected to a Ray cluster (the one this process already uses, else executor.address, else
+    a new local one, shut down on exit) that has the CPUs/GPUs a worker asks for."""
+    _refuse_inside_blender_binary("--executor ray")
+    ray = _import_ray()
+    ex = cfg["executor"]
+    started = False
+    if not ray.is_initialized():
+        kwargs = dict(include_dashboard=False, log_to_driver=log.isEnabledFor(logging.INFO))
+        if ex["address"]:
+            kwargs["address"] = ex["address"]
+        try:
+            ray.init(**kwargs)
+        except ConnectionError as e:
+            raise InputError(f"--address {ex['address']}: cannot connect to a Ray cluster ({e})") from None
+        started = True
+    try:
+        resources = ray.cluster_resources()
+        cpus = float(ex["cpus_per_worker"])
+        gpus = float(ex["gpus_per_worker"]) if cfg["render"]["device"] == "gpu" else 0.0
+        have_cpu, have_gpu = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
+        if gpus > 0 and have_gpu < gpus:
+            raise InputError(f"--device gpu: the Ray cluster has {have_gpu:g} GPUs, a worker asks for {gpus:g} "
+                             f"(--gpus-per-worker); use --device cpu or a cluster with GPU nodes")
+        if have_cpu < cpus:
+            raise InputError(f"--cpus-per-worker {cpus:g}: the Ray cluster has only {have_cpu:g} CPUs")
+        slots = math.floor(have_cpu / cpus)
+        if gpus > 0:
+            slots = min(slots, math.floor(have_gpu / gpus))
+        yield RaySession(ray, max(1, slots), cpus, gpus)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_ray(session: RaySession, cfg: dict, out: Path, shards: list[int], threads: int,
+            bar: tqdm) -> RunResult:
+    """Render `shards` on the session's Ray cluster: one actor (process, Blender scene, GPU) per
+    worker; at most executor.workers of them (0 = as many as the cluster holds)."""
+    ray = session.ray
+    from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+    ex = cfg["executor"]
+    n_workers = max(1, min(len(shards), ex["workers"] or session.slots))
+    threads = worker_threads(threads, session.cpus)
+    cfg, out = _with_absolute_paths(cfg), Path(out).resolve()
+    env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
+    progress = ray.remote(num_cpus=0)(_RayProgress).remote()
+    options = dict(num_cpus=session.cpus, num_gpus=session.gpus, max_restarts=0)
+    if env:
+        options["runtime_env"] = {"env_vars": env}
+    actor_cls = ray.remote(_RayShardWorker).options(**options)
+
+    sched = _Scheduler(shards, cfg["dataset"]["samples_per_shard"], ex["shard_retries"], bar)
+    actors: list = [None] * n_workers
+    starting: dict = {}         # ObjectRef of warm() -> actor slot; the slot is idle once it returns
+    running: dict = {}          # ObjectRef of render() -> (actor slot, shard)
+    idle: list[int] = []
+    start_deaths = 0
+
+    def start_actor(slot: int) -> None:
+        actors[slot] = actor_cls.remote(cfg, str(out), threads, progress)
+        starting[actors[slot].warm.remote()] = slot
+
+    for slot in range(n_workers):
+        start_actor(slot)
+    try:
+        while sched.pending or running:
+            while sched.pending and idle:
+                slot = idle.pop()
+                shard = sched.next_shard()
+                running[actors[slot].render.remote(shard, sched.attempts[shard])] = (slot, shard)
+            ready, _ = ray.wait(list(running) + list(starting), num_returns=1, timeout=0.5)
+            try:
+                for (shard, attempt), count in ray.get(progress.get.remote(), timeout=10).items():
+                    if attempt == sched.attempts[shard]:      # not a failed earlier attempt's
+                        sched.progress(shard, count)
+            except GetTimeoutError:
+                pass
+            for ref in ready:
+                if ref in starting:
+                    slot = starting.pop(ref)
+                    try:
+                        ray.get(ref)
+                        idle.append(slot)
+                        start_deaths = 0
+                    except RayTaskError as e:
+                        raise InputError(f"a Ray worker could not start: {e.cause or e}") from None
+                    except RayActorError as e:
+                        start_deaths += 1
+                        if start_deaths > ex["shard_retries"] + 1:
+                            raise RuntimeError(f"Ray workers die while starting ({_first_line(e)})") from None
+                        start_actor(slot)
+                    continue
+                slot, shard = running.pop(ref)
+                try:
+                    sched.done(shard, ray.get(ref))
+                    idle.append(slot)
+                except RayTaskError as e:
+                    cause = e.cause if e.cause is not None else e
+                    if isinstance(cause, InputError):
+                        raise InputError(str(cause)) from None
+                    sched.attempt_failed(shard, f"{cause.__class__.__name__}: {cause}")
+                    idle.append(slot)
+                except RayActorError as e:
+                    # the worker process (or its node) died: a new actor takes its place
+                    sched.attempt_failed(shard, f"worker died ({_first_line(e)})")
+                    ray.kill(actors[slot], no_restart=True)
+                    start_actor(slot)
+    finally:
+        for a in actors:
+            if a is not None:
+                ray.kill(a, no_restart=True)
+        ray.kill(progress, no_restart=True)
+    return sched.result(n_workers)

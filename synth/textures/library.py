@@ -1,0 +1,202 @@
+"""A library of dressed-body textures (`synth dress`), and drawing from it at render time.
+
+Layout of a library folder:
+    tex_00000.png       the (T, T, 3) RGB texture (renderer UV layout, row 0 = v 1)
+    tex_00000.json      what it is made of: garment photo ids (paths relative to the data
+                        directory), chosen candidate pose, deformation per candidate, contour
+                        distances before/after warping, coverage, skin/hair/shoes, timings
+    library.json        the index: entries, settings, rejected photos with reasons, summary figures
+    config.yaml         the resolved configuration
+
+Entry i is drawn from its own rng (seed, i), so a library is reproducible per seed and an
+interrupted run resumes: an entry whose PNG and JSON both exist is kept (the JSON is written last,
+atomically, so it marks a complete entry).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from synth.config import PROJECT_ROOT, ConfigError, data_dir as config_data_dir, dump
+from synth.io_utils import InputError, atomic_write_bytes, atomic_write_json
+
+log = logging.getLogger(__name__)
+INDEX = "library.json"
+FORMAT = "synth-texture-library/1"
+RNG_STREAM = 4   # keeps the dressing rng apart from other stages seeded from the same config seed
+
+
+def entry_name(i: int) -> str:
+    return f"tex_{i:05d}"
+
+
+def entry_rng(seed: int, i: int) -> np.random.Generator:
+    return np.random.default_rng([seed, RNG_STREAM, i])
+
+
+def make_dresser(cfg: dict):
+    """The Dresser for a config (Anny body, real photos, skin tones)."""
+    from synth.body import create_body_model
+    from synth.textures.dress import Dresser, DressSettings
+    from synth.textures.simple import load_skin_tones
+    if cfg["body"]["backend"] != "anny":
+        raise ConfigError("config key 'body.backend' must be anny for `synth dress` (candidate poses use its rig)")
+    body = create_body_model(cfg)
+    tones, jitter = load_skin_tones(PROJECT_ROOT / cfg["render"]["skin"]["tones"])
+    return Dresser(body, config_data_dir(cfg), DressSettings.from_config(cfg), tones, jitter)
+
+
+def _settings(cfg: dict) -> dict:
+    """The `textures:` settings that shape a library's content (not where a render finds it)."""
+    return {k: v for k, v in cfg["textures"].items() if k != "library"}
+
+
+def _complete(out: Path, name: str) -> dict | None:
+    png, js = out / f"{name}.png", out / f"{name}.json"
+    if not (png.is_file() and js.is_file()):
+        return None
+    try:
+        info = json.loads(js.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return info if info.get("name") == name else None
+
+
+def write_library(cfg: dict, out: Path, n: int, progress: bool = True, dresser=None) -> dict:
+    """Write n dressed-body textures to `out` (skipping complete entries); returns the index."""
+    from tqdm import tqdm
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    old_index = out / INDEX
+    if old_index.is_file():
+        prev = json.loads(old_index.read_text())
+        for key, value in (("seed", cfg["seed"]), ("textures", _settings(cfg))):
+            if prev.get(key) != value:
+                raise InputError(f"{old_index}: the library was written with a different configuration "
+                                 f"({key}); use another --out or the same settings")
+    dump(cfg, out / "config.yaml")
+    todo = [i for i in range(n) if _complete(out, entry_name(i)) is None]
+    t_setup = time.perf_counter()
+    if todo and dresser is None:
+        dresser = make_dresser(cfg)
+    setup_s = time.perf_counter() - t_setup
+    written = 0
+    for i in tqdm(todo, desc="dress", unit="body", disable=not progress):
+        name = entry_name(i)
+        t0 = time.perf_counter()
+        dressed = dresser.dress(entry_rng(cfg["seed"], i))
+        ok, png = cv2.imencode(".png", np.ascontiguousarray(dressed.texture[:, :, ::-1]))
+        if not ok:   # pragma: no cover - cv2 encodes any uint8 image
+            raise RuntimeError(f"{name}: PNG encoding failed")
+        atomic_write_bytes(out / f"{name}.png", png.tobytes())
+        info = {"name": name, "index": i, "seed": cfg["seed"], **dressed.info,
+                "total_s": round(time.perf_counter() - t0, 4)}
+        atomic_write_json(out / f"{name}.json", info)
+        written += 1
+    entries = []
+    for i in range(n):
+        info = _complete(out, entry_name(i))
+        if info is None:   # pragma: no cover - every entry was just written
+            raise InputError(f"{out}: entry {entry_name(i)} is incomplete")
+        entries.append(info)
+    index = {"format": FORMAT, "n": n, "seed": cfg["seed"], "textures": _settings(cfg),
+             "entries": [{"name": e["name"], "png": f"{e['name']}.png", "json": f"{e['name']}.json",
+                          "garments": [g["id"] for g in e["garments"]]} for e in entries],
+             "summary": summarise(entries)}
+    if dresser is not None:
+        index["rejected_photos"] = dict(sorted(dresser.rejected.items()))
+        index["photos_segmented"] = dresser.photos_segmented
+        for pid, reason in sorted(dresser.rejected.items()):
+            log.warning("rejected garment photo %s: %s", pid, reason)
+    else:   # nothing new: keep what the last complete run recorded
+        old = out / INDEX
+        if old.is_file():
+            prev = json.loads(old.read_text())
+            index["rejected_photos"] = prev.get("rejected_photos", {})
+            index["photos_segmented"] = prev.get("photos_segmented", 0)
+            setup_s = prev.get("setup_s", 0.0)
+    index["written"] = written
+    index["setup_s"] = round(setup_s, 3)
+    atomic_write_json(out / INDEX, index)
+    return index
+
+
+def summarise(entries: list[dict]) -> dict:
+    """Mean contour distances before/after, mean deformation per candidate, time per body."""
+    if not entries:
+        return {}
+    dist = {r: {"before": [], "after": []} for r in ("upper", "lower")}
+    defs: dict[str, list] = {}
+    chosen: dict[str, int] = {}
+    for e in entries:
+        for g in e["garments"]:
+            for k in ("before", "after"):
+                dist[g["region"]][k].append(g["contour_distance_px"][k])
+            for c, d in g["deformation"].items():
+                defs.setdefault(c, []).append(d)
+            chosen[g["candidate"]] = chosen.get(g["candidate"], 0) + 1
+    times = [e["total_s"] for e in entries]
+    return {"contour_distance_px": {r: {k: round(float(np.mean(v)), 3) for k, v in d.items() if v}
+                                    for r, d in dist.items()},
+            "mean_deformation": {c: round(float(np.mean(v)), 5) for c, v in sorted(defs.items())},
+            "chosen_candidate": dict(sorted(chosen.items())),
+            "time_per_body_s": {"mean": round(float(np.mean(times)), 4), "max": round(float(np.max(times)), 4)}}
+
+
+class TextureLibrary:
+    """Draws dressed-body textures from a `synth dress` folder (small LRU cache of decoded PNGs)."""
+
+    def __init__(self, folder: Path, cache_size: int = 32):
+        self.folder = Path(folder)
+        index_path = self.folder / INDEX
+        if not index_path.is_file():
+            raise InputError(f"{index_path}: no texture library index; run `synth dress --out {self.folder}`")
+        try:
+            index = json.loads(index_path.read_text())
+        except json.JSONDecodeError as e:
+            raise InputError(f"{index_path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        if index.get("format") != FORMAT or not index.get("entries"):
+            raise InputError(f"{index_path}: not a synth texture library (format {index.get('format')!r}) "
+                             "or it has no entries")
+        self.entries = index["entries"]
+        for e in self.entries:
+            for k in ("png", "json"):
+                if not (self.folder / e[k]).is_file():
+                    raise InputError(f"{self.folder / e[k]}: library entry file missing")
+        self._cache: OrderedDict[str, tuple[np.ndarray, dict]] = OrderedDict()
+        self.cache_size = cache_size
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def load(self, i: int) -> tuple[np.ndarray, dict]:
+        e = self.entries[i]
+        hit = self._cache.get(e["name"])
+        if hit is not None:
+            self._cache.move_to_end(e["name"])
+            return hit
+        path = self.folder / e["png"]
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None or img.ndim != 3 or img.shape[0] != img.shape[1]:
+            raise InputError(f"{path}: unreadable or not a square RGB texture")
+        info = json.loads((self.folder / e["json"]).read_text())
+        item = (np.ascontiguousarray(img[:, :, ::-1]), info)
+        self._cache[e["name"]] = item
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return item
+
+    def draw(self, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        """A random entry's texture and the labels it contributes (garments, skin tone)."""
+        i = int(rng.integers(len(self.entries)))
+        tex, info = self.load(i)
+        garments = [{"id": g["id"], "region": g["region"], "kind": "library", "category": g["subcategory"],
+                     "library_entry": info["name"], "candidate": g["candidate"]} for g in info["garments"]]
+        return tex, {"garments": garments, "skin_tone": info["skin_tone"],
+                     "texture_library": {"folder": self.folder.name, "entry": info["name"]}}

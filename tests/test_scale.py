@@ -1,0 +1,217 @@
+"""Rendering at scale: the Ray and local-process executors, worker death and retry, SIGKILL and
+resume, the stand-alone Blender entry script and the GPU checks, all through `synth render` with
+real renders (3 shards x 3 samples at 48 px). Every output must equal, byte for byte, the same
+shards rendered in one process by `render_dataset`: that is the reproducibility check (any
+worker, any process, any order) as well as the correctness check."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from synth import cli
+from synth.config import ConfigError, load_config
+from synth.dataset.render_job import render_dataset
+from synth.io_utils import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+SHARDS, SAMPLES = 3, 3
+
+
+def _overrides(shared_data: Path, cache_dir: Path) -> list[str]:
+    return [f"data_dir={shared_data}", f"cache_dir={cache_dir}", f"dataset.shards={SHARDS}",
+            f"dataset.samples_per_shard={SAMPLES}", "render.image_size=[48, 48]", "render.samples=2",
+            "poses.subjects=['16']"]
+
+
+@pytest.fixture(scope="module")
+def args(shared_data, cache_dir) -> list[str]:
+    """`synth render` arguments (after --out) for the test dataset."""
+    return ["--quiet", *_overrides(shared_data, cache_dir)]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, shared_data, cache_dir) -> Path:
+    """The test dataset rendered in this process, one shard after another."""
+    out = tmp_path_factory.mktemp("reference") / "ds"
+    cfg = load_config(None, _overrides(shared_data, cache_dir))
+    summary = render_dataset(cfg, out, progress=False)
+    assert summary["rendered"] == list(range(SHARDS))
+    return out
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A real local Ray cluster on 127.0.0.1 with 2 CPUs and no GPU, shared by the module."""
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        ray.shutdown()      # another test's cluster: ours must have no GPU and 2 CPUs
+    ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False,
+             _node_ip_address="127.0.0.1", object_store_memory=80 * 1024 * 1024)
+    yield ray
+    ray.shutdown()
+
+
+def _tar(out: Path, shard: int) -> Path:
+    return out / "shards" / f"shard-{shard:06d}.tar"
+
+
+def _partials(out: Path) -> list[Path]:
+    return sorted((out / "shards").glob(".shard-*.partial")) if (out / "shards").is_dir() else []
+
+
+def assert_same_dataset(out: Path, reference: Path) -> None:
+    assert json.loads((out / "dataset.json").read_text()) == json.loads((reference / "dataset.json").read_text())
+    for s in range(SHARDS):
+        assert _tar(out, s).read_bytes() == _tar(reference, s).read_bytes(), f"shard {s} differs"
+        side = json.loads(_tar(out, s).with_suffix(".json").read_text())
+        assert side["keys"] == json.loads(_tar(reference, s).with_suffix(".json").read_text())["keys"]
+    assert _partials(out) == []
+
+
+def _summary(text: str) -> dict:
+    """The JSON summary `synth render` prints last."""
+    return json.loads(text[text.index("{\n"):])
+
+
+def _run_killing_one_worker(argv: list[str], out: Path) -> tuple[int, int]:
+    """Run `synth render` in a thread; SIGKILL the worker process that is writing the first
+    shard as soon as its hidden partial file appears (its name carries the worker's pid)."""
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(rc=cli.main(argv)))
+    thread.start()
+    killed = None
+    while thread.is_alive() and killed is None:
+        for p in _partials(out):
+            killed = int(p.name.split(".")[-2])
+            os.kill(killed, signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    thread.join(timeout=600)
+    assert killed is not None, "no shard was ever seen mid-way"
+    return result["rc"], killed
+
+
+def test_ray_executor_retries_a_killed_worker_and_equals_in_process(ray_cluster, reference, args, tmp_path, capsys):
+    out = tmp_path / "ray"
+    rc, killed = _run_killing_one_worker(["render", "--out", str(out), "--executor", "ray", "--workers", "2",
+                                          *args], out)
+    summary = _summary(capsys.readouterr().out)
+    assert rc == 0 and summary["failed"] == {} and summary["rendered"] == [0, 1, 2]
+    assert summary["executor"] == "ray" and summary["workers"] == 2
+    assert sum(summary["shard_attempts"].values()) == len(summary["shard_attempts"]) * 2 >= 2
+    assert any("worker died" in e for e in summary["shard_errors"]), summary["shard_errors"]
+    assert_same_dataset(out, reference)
+
+
+def test_local_workers_retry_a_killed_worker_and_equal_in_process(reference, args, tmp_path, capsys):
+    out = tmp_path / "local"
+    rc, killed = _run_killing_one_worker(["render", "--out", str(out), "--workers", "2", *args], out)
+    summary = _summary(capsys.readouterr().out)
+    assert rc == 0 and summary["failed"] == {} and summary["rendered"] == [0, 1, 2]
+    assert summary["workers"] == 2
+    assert any(f"worker process {killed} died" in e for e in summary["shard_errors"]), summary["shard_errors"]
+    assert_same_dataset(out, reference)
+    # the executor block is not part of the dataset's identity: an in-process re-run adds to it
+    cfg = load_config(None, args[1:])
+    assert render_dataset(cfg, out, progress=False)["skipped_complete"] == SHARDS
+
+
+def test_sigkill_mid_shard_then_resume_equals_uninterrupted(reference, args, tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "synth.cli", "render", "--out", str(out), *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            mid = [p for p in _partials(out) if p.name.startswith(".shard-000001.")]
+            if _tar(out, 0).with_suffix(".json").exists() and mid:
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.005)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed mid-shard"
+    # no partial shard under a final name: the shard in progress is a hidden temp file
+    assert not _tar(out, 1).exists() and not _tar(out, 2).exists()
+    assert [p.name.split(".")[1] for p in _partials(out)] == ["shard-000001"]
+    first = _tar(out, 0).stat().st_mtime_ns
+
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    summary = _summary(again.stdout)
+    assert summary["skipped_complete"] == 1 and summary["rendered"] == [1, 2]
+    assert _tar(out, 0).stat().st_mtime_ns == first
+    assert_same_dataset(out, reference)
+
+
+def test_blender_entry_script_equals_cli(reference, args, tmp_path):
+    out = tmp_path / "blender_script"
+    run = subprocess.run([sys.executable, str(REPO / "blender_scripts" / "render_shard.py"), "--", "render",
+                          "--out", str(out), *args], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert _summary(run.stdout)["rendered"] == [0, 1, 2]
+    assert_same_dataset(out, reference)
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = [l for l in stderr.splitlines() if l.startswith("synth render:")]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def test_device_gpu_without_gpu_fails_in_one_line(ray_cluster, args, tmp_path, capsys, monkeypatch):
+    # in this process's renderer: Cycles itself finds no CUDA/OptiX device (hidden from it here)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    run = subprocess.run([sys.executable, "-m", "synth.cli", "render", "--out", str(tmp_path / "a"),
+                          "--device", "gpu", *args], capture_output=True, text=True, timeout=300, env=env)
+    assert run.returncode == 2
+    assert "--device gpu" in _one_error_line(run.stderr)
+    assert not (tmp_path / "a" / "dataset.json").exists()    # nothing written
+    # local worker processes: no visible GPU to hand out
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert cli.main(["render", "--out", str(tmp_path / "b"), "--device", "gpu", "--workers", "2", *args]) == 2
+    assert "no GPU visible" in _one_error_line(capsys.readouterr().err)
+    # Ray: the cluster has no GPUs to give
+    assert cli.main(["render", "--out", str(tmp_path / "c"), "--device", "gpu", "--executor", "ray", *args]) == 2
+    assert "Ray cluster has 0 GPUs" in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
+def test_executor_config_is_validated():
+    with pytest.raises(ConfigError, match="executor.kind"):
+        load_config(None, ["executor.kind=slurm"])
+    with pytest.raises(ConfigError, match="executor.workers"):
+        load_config(None, ["executor.workers=-1"])
+    with pytest.raises(ConfigError, match="executor.gpus_per_worker"):
+        load_config(None, ["render.device=gpu", "executor.gpus_per_worker=0.5"])
+    with pytest.raises(ConfigError, match="executor.shard_retries"):
+        load_config(None, ["executor.shard_retries=-1"])
+    assert load_config(None, ["executor.kind=ray", "executor.workers=0"])["executor"]["workers"] == 0
+
+
+def test_a_degenerate_pose_is_retried_with_a_derived_seed(shared_data, cache_dir, tmp_path):
+    from synth.poses.posefile import save_poses
+    from synth.poses.sampling import load_pool
+    pool = load_pool(shared_data, subjects=["16"], fps=30, min_distance=0.05, progress=False,
+                     cache_dir=cache_dir / "poses")
+    poses = pool.subset([0, 1])
+    poses.rotations[1] = 0.0          # a degenerate pose: every bone collapsed onto the root
+    save_poses(tmp_path / "poses.npz", poses)
+    cfg = load_config(None, _overrides(shared_data, cache_dir)
+                      + [f"dataset.pose_file={tmp_path / 'poses.npz'}", "dataset.shards=1",
+                         "dataset.max_retries=12"])   # half the poses are degenerate
+    summary = render_dataset(cfg, tmp_path / "ds", progress=False)
+    side = json.loads(_tar(tmp_path / "ds", 0).with_suffix(".json").read_text())
+    assert side["num_samples"] == SAMPLES and side["retries"] >= 1
+    assert summary["sample_retries"] == side["retries"] and len(side["failures"]) == side["retries"]
