@@ -17,6 +17,15 @@ import numpy as np
 JOINTS = ["pelvis", "neck", "head_top", "right_shoulder", "right_elbow", "right_wrist",
           "left_shoulder", "left_elbow", "left_wrist", "right_hip", "right_knee",
           "right_ankle", "left_hip", "left_knee", "left_ankle"]
+# The 14 bones of the 15-joint skeleton (Chen et al. 2016: LSP's 14 joints plus the pelvis) as
+# (parent, child) joint names: a tree rooted at the pelvis, every parent before its children.
+BONES: list[tuple[str, str]] = [
+    ("pelvis", "neck"), ("neck", "head_top"),
+    ("neck", "right_shoulder"), ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
+    ("neck", "left_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+    ("pelvis", "right_hip"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+    ("pelvis", "left_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
+]
 # Part ids are 1-based; 0 is background.
 PARTS = ["head", "torso", "right_upper_arm", "right_forearm", "right_hand", "left_upper_arm",
          "left_forearm", "left_hand", "right_thigh", "right_lower_leg", "right_foot",

@@ -38,7 +38,7 @@ import numpy as np
 from synth.body.retarget import minimal_rotation
 from synth.poses.kinematics import BONE_NAMES, facing_yaw_of
 from synth.poses.posefile import PoseSet
-from synth.scene import JOINTS
+from synth.scene import BONES, JOINTS
 
 # Canonical rest skeleton: unit rest directions (Z up, the person facing -Y, left = +X) and
 # lengths (metres) of the 31 cmu_mb bones, from subject 16's ASF (../shared/data/cmu_mocap/asf/16.asf)
@@ -101,12 +101,9 @@ PLANE_DEG = 20.0
 SPINE_TWIST_SHARES = {"LowerBack": 1.0 / 3.0, "Spine": 2.0 / 3.0, "Spine1": 1.0}
 
 _B = {name: i for i, name in enumerate(BONE_NAMES)}
-# The 14 bones between SPEC joints that the IK points bones along (they need a length).
-_SPEC_BONES = [("pelvis", "neck"), ("neck", "head_top"), ("neck", "right_shoulder"), ("right_shoulder", "right_elbow"),
-               ("right_elbow", "right_wrist"), ("neck", "left_shoulder"), ("left_shoulder", "left_elbow"),
-               ("left_elbow", "left_wrist"), ("pelvis", "right_hip"), ("right_hip", "right_knee"),
-               ("right_knee", "right_ankle"), ("pelvis", "left_hip"), ("left_hip", "left_knee"),
-               ("left_knee", "left_ankle"), ("left_hip", "right_hip"), ("left_shoulder", "right_shoulder")]
+# The 14 bones between SPEC joints that the IK points bones along (they need a length), and the
+# hip and shoulder lines.
+_SPEC_BONES = BONES + [("left_hip", "right_hip"), ("left_shoulder", "right_shoulder")]
 _J = {name: i for i, name in enumerate(JOINTS)}
 
 

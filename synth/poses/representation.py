@@ -19,16 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from synth.poses.kinematics import facing_yaw_of, yaw_matrix
-from synth.scene import JOINTS
+from synth.scene import BONES, JOINTS
 
-# (parent joint, child joint) of the 14 bones, every parent before its children.
-BONES: list[tuple[str, str]] = [
-    ("pelvis", "neck"), ("neck", "head_top"),
-    ("neck", "right_shoulder"), ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
-    ("neck", "left_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
-    ("pelvis", "right_hip"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
-    ("pelvis", "left_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
-]
 BONE_PARENT = np.array([JOINTS.index(a) for a, _ in BONES])
 BONE_CHILD = np.array([JOINTS.index(b) for _, b in BONES])
 PELVIS = JOINTS.index("pelvis")

@@ -25,16 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from synth.poses.joint_limits import JointAngleLimits
-from synth.scene import JOINTS
+from synth.scene import BONES, JOINTS
 
 LIMITS_FOLDER = "akhter_black_joint_limits"
 
-# The 14 bones of the SPEC skeleton (parent, child).
-BONES = [("pelvis", "neck"), ("neck", "head_top"),
-         ("neck", "right_shoulder"), ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
-         ("neck", "left_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
-         ("pelvis", "right_hip"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
-         ("pelvis", "left_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle")]
 _BI = {b: i for i, b in enumerate(BONES)}
 SYMMETRIC_PAIRS = [
     (_BI[("neck", "right_shoulder")], _BI[("neck", "left_shoulder")]),

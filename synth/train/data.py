@@ -24,19 +24,10 @@ import torch
 from torch.utils.data import Dataset
 
 from synth.io_utils import InputError
-from synth.scene import JOINTS
+from synth.scene import BONES, JOINTS
 from synth.train.augment import apply_affine, box_to_crop_matrix
 
 ROOT_JOINT = "pelvis"
-# The 14 bones of the 15-joint skeleton (Chen et al. 2016: LSP's 14 joints plus the pelvis),
-# as (parent, child) names; a tree rooted at the pelvis.
-BONES: list[tuple[str, str]] = [
-    ("pelvis", "neck"), ("neck", "head_top"),
-    ("neck", "right_shoulder"), ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
-    ("neck", "left_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
-    ("pelvis", "right_hip"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
-    ("pelvis", "left_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
-]
 # The crop's side is this many times the larger side of the joints' bounding box: joints sit
 # inside the body, so hands, feet and hair reach beyond them.
 CROP_MARGIN = 1.25
