@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections import deque
 from contextlib import ExitStack
@@ -63,6 +64,19 @@ def sample_labels(spec, key: str, attempt: int) -> dict:
     }
 
 
+_STAGE_POOLS: tuple[int, ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+
+
+def _stage_pools() -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
+    """The prepare and finish threads of this process, made once and kept for every shard (new
+    threads per shard would each bring their own malloc arena, and RSS would creep)."""
+    global _STAGE_POOLS
+    if _STAGE_POOLS is None or _STAGE_POOLS[0] != os.getpid():     # threads do not survive a fork
+        _STAGE_POOLS = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="synth-prepare"),
+                        ThreadPoolExecutor(1, thread_name_prefix="synth-finish"))
+    return _STAGE_POOLS[1], _STAGE_POOLS[2]
+
+
 class _SampleFailed(Exception):
     """A sample's scene or render failed for a reason other than bad input: retry it."""
 
@@ -85,8 +99,7 @@ def render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: di
     times = {s: 0.0 for s in STAGES}
     retries = 0
     failures: list[str] = []
-    prepare_pool = ThreadPoolExecutor(1, thread_name_prefix="synth-prepare")
-    finish_pool = ThreadPoolExecutor(1, thread_name_prefix="synth-finish")
+    prepare_pool, finish_pool = _stage_pools()
 
     def prepare(i: int, attempt: int):
         try:
@@ -120,6 +133,7 @@ def render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: di
             progress.update(1)
 
     finished: deque = deque()
+    future = next_future = None
     t_start = time.perf_counter()
     renderer.reset_persistent_data()
     try:
@@ -158,12 +172,14 @@ def render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: di
         writer.commit()
         times["write"] += time.perf_counter() - t0
     except BaseException:
-        prepare_pool.shutdown(wait=True, cancel_futures=True)
-        finish_pool.shutdown(wait=True, cancel_futures=True)
+        for f in [future, next_future, *finished]:   # let the stage threads finish what they hold
+            if f is not None and not f.cancel():
+                try:
+                    f.result()
+                except BaseException:  # noqa: BLE001 - the first error is the one raised
+                    pass
         writer.abort()
         raise
-    prepare_pool.shutdown()
-    finish_pool.shutdown()
     wall = time.perf_counter() - t_start
     sidecar = {"shard": shard, "keys": writer.keys, "num_samples": len(writer.keys), "retries": retries,
                "failures": failures, "seconds_per_sample": {k: v / n for k, v in times.items()},
