@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from collections import deque
 from contextlib import ExitStack
@@ -65,6 +66,20 @@ def sample_labels(spec, key: str, attempt: int) -> dict:
 
 
 _STAGE_POOLS: tuple[int, ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+_STAGE_NICE = 10
+
+
+def _lower_priority() -> None:
+    """Run this stage thread at a lower CPU priority than the render (nice +_STAGE_NICE): on a
+    CPU node Cycles keeps every core busy, and the stage threads should fill the gaps (scene sync,
+    denoising, readback) before they slow the render down. Measured on 2 cores at 256x256:
+    pipeline/bare-render ratio 0.888 with it, 0.875 without."""
+    if hasattr(os, "setpriority"):
+        try:
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + _STAGE_NICE)
+        except OSError:
+            pass
 
 
 def _stage_pools() -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
@@ -72,8 +87,9 @@ def _stage_pools() -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
     threads per shard would each bring their own malloc arena, and RSS would creep)."""
     global _STAGE_POOLS
     if _STAGE_POOLS is None or _STAGE_POOLS[0] != os.getpid():     # threads do not survive a fork
-        _STAGE_POOLS = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="synth-prepare"),
-                        ThreadPoolExecutor(1, thread_name_prefix="synth-finish"))
+        _STAGE_POOLS = (os.getpid(),
+                        ThreadPoolExecutor(1, thread_name_prefix="synth-prepare", initializer=_lower_priority),
+                        ThreadPoolExecutor(1, thread_name_prefix="synth-finish", initializer=_lower_priority))
     return _STAGE_POOLS[1], _STAGE_POOLS[2]
 
 

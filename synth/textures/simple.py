@@ -91,6 +91,10 @@ class UVRegions:
         short[lower_leg] = SKIN
         self.short_sleeve_skin = (self._raster(face_uvs, short) == SKIN) & (self.long == UPPER)
         self.short_leg_skin = (self._raster(face_uvs, short) == SKIN) & (self.long == LOWER)
+        # the masks make_texture needs for every sample, computed once
+        self.is_region = {r: self.long == r for r in (UPPER, LOWER, SHOES, HAIR)}
+        self.upper_short = self.is_region[UPPER] & ~self.short_sleeve_skin
+        self.lower_short = self.is_region[LOWER] & ~self.short_leg_skin
 
     def _raster(self, face_uvs: np.ndarray, region: np.ndarray) -> np.ndarray:
         T = self.size
@@ -133,29 +137,32 @@ def make_texture(regions: UVRegions, lib: dict[str, list[Garment]], skin_tones: 
     skin = np.clip(skin_tones[tone_index] * (1 + rng.uniform(-skin_jitter, skin_jitter, 3)), 0, 255)
     # low-frequency shading so skin is not a flat fill
     noise = cv2.resize(rng.normal(0, 1, (8, 8)).astype(np.float32), (T, T), interpolation=cv2.INTER_CUBIC)
-    tex = np.clip(skin[None, None, :] * (1 + 0.04 * noise[..., None]), 0, 255)
+    shade = 1.0 + np.float32(0.04) * noise
+    tex = np.empty((T, T, 3), np.uint8)
+    for c in range(3):          # uint8 assignment truncates, as astype did
+        tex[..., c] = np.clip(shade * np.float32(skin[c]), 0, 255)
     flat = mode == "flat" or rng.random() < flat_probability
     garments = []
     for region_name, region_id in (("upper", UPPER), ("lower", LOWER)):
         g = lib[region_name][int(rng.integers(len(lib[region_name])))]
         if flat:
             colour = rng.uniform(20, 235, 3)
-            layer = np.broadcast_to(colour, (T, T, 3))
+            layer = np.broadcast_to(colour.astype(np.uint8), (T, T, 3))
             garments.append({"id": f"flat:{region_name}:" + "".join(f"{int(c):02x}" for c in colour),
                              "region": region_name, "kind": "flat", "colour": [int(c) for c in colour]})
         else:
             layer = _photo_layer(g.path, T, rng)
             garments.append({"id": g.id, "region": region_name, "kind": "photo", "category": g.category})
-        cover = regions.long == region_id
+        cover = regions.is_region[region_id]
         if region_name == "upper" and not flat and g.category not in LONG_SLEEVES:
-            cover &= ~regions.short_sleeve_skin
+            cover = regions.upper_short
         if region_name == "lower" and not flat and g.category not in LONG_LEGS:
-            cover &= ~regions.short_leg_skin
-        tex[cover] = layer[cover]
+            cover = regions.lower_short
+        np.copyto(tex, layer, where=cover[..., None])
     shoe = rng.uniform(10, 120, 3) if rng.random() < 0.7 else rng.uniform(120, 240, 3)
-    tex[regions.long == SHOES] = shoe
+    tex[regions.is_region[SHOES]] = shoe.astype(np.uint8)
     hair = np.array([rng.uniform(10, 60), rng.uniform(8, 45), rng.uniform(5, 35)]) * rng.uniform(0.8, 2.5)
-    tex[regions.long == HAIR] = np.clip(hair, 0, 255)
+    tex[regions.is_region[HAIR]] = np.clip(hair, 0, 255).astype(np.uint8)
     info = {"skin_tone": {"monk_index": tone_index + 1, "rgb": [int(c) for c in skin]},
             "garments": garments}
-    return tex.astype(np.uint8), info
+    return tex, info
