@@ -19,6 +19,17 @@ from synth.scene import JOINTS, PART_IDS, BodyMesh
 DEFAULT_CACHE = Path.home() / ".cache" / "synth" / "anny"
 
 
+def _memoise_anny_skinning_kernel() -> None:
+    """anny 0.6.2 builds a new warp kernel for linear blend skinning on every forward pass
+    (`warp_skinning.get_kernel`), and warp then re-hashes its module at each launch: ~3.4 ms of
+    a ~16 ms body. The kernel depends only on the (hashable) dtypes and bone count, so the same
+    kernel object can serve every call."""
+    import functools
+    from anny.skinning import warp_skinning
+    if not hasattr(warp_skinning.get_kernel, "cache_info"):
+        warp_skinning.get_kernel = functools.cache(warp_skinning.get_kernel)
+
+
 class AnnyBody(BodyModel):
     name = "anny"
 
@@ -30,6 +41,7 @@ class AnnyBody(BodyModel):
         except ImportError as e:  # pragma: no cover - anny is a hard dependency
             raise BodyModelError(f"body.backend=anny needs the 'anny' package ({e})") from None
         self._torch = torch
+        _memoise_anny_skinning_kernel()
         self.model = anny.Anny(rig="cmu_mb").to(dtype=torch.float32)
         labels = list(self.model.bone_labels)
         if labels != POSE_BONES:
