@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from synth.dataset.prefetch import open_sampler
 from synth.dataset.scene_sampler import SceneSampler
 from synth.dataset.shards import (ShardWriter, complete_shards, encode_png, encode_rgb, sample_key,
                                   shard_name, write_or_check_meta, write_sidecar)
@@ -272,7 +273,9 @@ def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progre
             if renderer is None:
                 renderer = open_renderer(cfg, threads)
                 stack.callback(renderer.close)
-            sampler = SceneSampler(cfg)
+            sampler = open_sampler(cfg)
+            if hasattr(sampler, "close"):
+                stack.callback(sampler.close)
             for s in todo:
                 sidecars[s] = render_shard(sampler, renderer, out, s, cfg, bar)
             summary["workers"] = 1
