@@ -8,8 +8,7 @@
 2. bare render: the same scenes drawn and converted beforehand, then only `bpy.ops.render.render`
    timed (the `render` timing of each sample), samples/s = N / sum of render times; also the
    Blender-side loop (scene update + render + EXR readback) for reference.
-The ratio pipeline / bare is the share of the render's speed the whole pipeline keeps. Add
-`executor.prefetch=process` to draw the scenes in a helper process instead of a thread.
+The ratio pipeline / bare is the share of the render's speed the whole pipeline keeps.
 """
 from __future__ import annotations
 
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synth.config import load_config  # noqa: E402
 from synth.dataset.render_job import STAGES, render_shard  # noqa: E402
-from synth.dataset.prefetch import open_sampler  # noqa: E402
+from synth.dataset.scene_sampler import SceneSampler  # noqa: E402
 from synth.dataset.shards import write_or_check_meta  # noqa: E402
 
 
@@ -41,7 +40,7 @@ def main() -> None:
                              f"render.image_size=[{a.size},{a.size}]", *a.overrides])
     from synth.render import Renderer
     rc = cfg["render"]
-    sampler = open_sampler(cfg)      # executor.prefetch: process (default) or thread
+    sampler = SceneSampler(cfg)
     renderer = Renderer(a.size, a.size, samples=rc["samples"], denoise=rc["denoise"], device=rc["device"],
                         threads=a.threads)
     renderer.render(sampler.scene(a.rounds, 0)[0])          # warm-up: kernels, images, BVH
@@ -66,8 +65,6 @@ def main() -> None:
                 loop_s += time.perf_counter() - t0
                 render_s += passes.timings["render"]
     renderer.close()
-    if hasattr(sampler, "close"):
-        sampler.close()
     n_total = n * a.rounds
     print(f"{n_total} samples ({a.rounds} rounds) at {a.size}x{a.size}, {rc['samples']} Cycles samples, denoise={rc['denoise']}, "
           f"device={rc['device']}")

@@ -144,7 +144,6 @@ def validate(cfg: dict) -> None:
         raise ConfigError(f"config key 'render.image_size' must be [W, H] with 16 <= W, H <= 8192, got {size!r}")
     _check_choice(cfg, "render.engine", ("CYCLES",))
     _check_choice(cfg, "render.device", ("cpu", "gpu"))
-    _check_choice(cfg, "executor.prefetch", ("process", "thread"))
     _check_choice(cfg, "render.image_format", ("jpg", "png"))
     _check_choice(cfg, "render.clothing.mode", ("photo", "flat", "library"))
     _check_range(cfg, "render.samples", 1)

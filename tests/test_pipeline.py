@@ -243,22 +243,3 @@ def test_sample_poses_reports_and_skips_bad_clips_one_line_each(shared_data, tmp
     assert any("16_02.amc" in w for w in warnings)
     assert any("02_01.amc" in w and "no ASF" in w and "02.asf" in w for w in warnings)
 
-
-def test_scenes_drawn_in_a_helper_process_give_the_same_shard(shared_data, cache_dir, tmp_path):
-    """executor.prefetch=process draws the scenes in a spawned process: the shard's bytes must be
-    those of the default in-process drawing."""
-    import tarfile
-    from synth.dataset.render_job import render_dataset
-    tars = {}
-    for mode in ("thread", "process"):
-        from synth.config import load_config
-        base = small_config(shared_data, cache_dir)
-        cfg = load_config(None, [f"data_dir={shared_data}", f"cache_dir={cache_dir}", "render.image_size=[96, 96]",
-                                 "render.samples=4", "dataset.shards=1", "dataset.samples_per_shard=3",
-                                 "poses.subjects=['16']", f"executor.prefetch={mode}"])
-        assert cfg["render"] == base["render"]
-        render_dataset(cfg, tmp_path / mode, progress=False)
-        with tarfile.open(tmp_path / mode / "shards" / "shard-000000.tar") as t:
-            tars[mode] = {m.name: t.extractfile(m).read() for m in t.getmembers()}
-    assert tars["thread"].keys() == tars["process"].keys() and len(tars["thread"]) > 0
-    assert all(tars["thread"][k] == tars["process"][k] for k in tars["thread"])

@@ -130,16 +130,13 @@ class _ShardState:
 
     def render(self, shard: int, progress) -> dict:
         from synth.dataset.render_job import open_renderer, render_shard
-        from synth.dataset.prefetch import open_sampler
+        from synth.dataset.scene_sampler import SceneSampler
         if self.renderer is None:
             self.renderer = open_renderer(self.cfg, self.threads)
-            self.sampler = open_sampler(self.cfg)
+            self.sampler = SceneSampler(self.cfg)
         return render_shard(self.sampler, self.renderer, self.out, shard, self.cfg, progress)
 
     def close(self) -> None:
-        if self.sampler is not None and hasattr(self.sampler, "close"):
-            self.sampler.close()
-            self.sampler = None
         if self.renderer is not None:
             self.renderer.close()
             self.renderer = None

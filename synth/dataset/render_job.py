@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from synth.dataset.prefetch import open_sampler
 from synth.dataset.scene_sampler import SceneSampler
 from synth.dataset.shards import (ShardWriter, complete_shards, encode_png, encode_rgb, sample_key,
                                   shard_name, write_or_check_meta, write_sidecar)
@@ -94,6 +93,17 @@ def _stage_pools() -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
     return _STAGE_POOLS[1], _STAGE_POOLS[2]
 
 
+def encode_members(result, labels: dict, image_format: str, jpeg_quality: int) -> dict[str, bytes]:
+    """A rendered sample's shard members (SPEC: rgb, mask, parts, depth, json)."""
+    return {
+        f"rgb.{image_format}": encode_rgb(result.rgb, image_format, jpeg_quality),
+        "mask.png": encode_png(result.mask),
+        "parts.png": encode_png(result.parts),
+        "depth.png": encode_png(result.depth_mm),
+        "json": json.dumps(labels).encode(),
+    }
+
+
 class _SampleFailed(Exception):
     """A sample's scene or render failed for a reason other than bad input: retry it."""
 
@@ -130,20 +140,15 @@ def render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: di
         except Exception as e:  # noqa: BLE001 - a degenerate sample: retried with a new seed
             raise _SampleFailed(f"{e.__class__.__name__}: {e}") from e
 
-    def finish(passes, prep, key: str, attempt: int, t_scene: dict) -> None:
+    def finish(passes, prep, i: int, key: str, attempt: int, t_scene: dict) -> None:
         result = renderer.finish(passes)
         t0 = time.perf_counter()
-        labels = sample_labels(prep.spec, key, attempt)
-        members = {
-            f"rgb.{rc['image_format']}": encode_rgb(result.rgb, rc["image_format"], rc["jpeg_quality"]),
-            "mask.png": encode_png(result.mask),
-            "parts.png": encode_png(result.parts),
-            "depth.png": encode_png(result.depth_mm),
-            "json": json.dumps(labels).encode(),
-        }
+        members = encode_members(result, sample_labels(prep.spec, key, attempt), rc["image_format"],
+                                 rc["jpeg_quality"])
+        timings = {**result.timings, "encode": time.perf_counter() - t0}
         t1 = time.perf_counter()
         writer.add(key, members)
-        t_all = {**t_scene, **result.timings, "encode": t1 - t0, "write": time.perf_counter() - t1}
+        t_all = {**t_scene, **timings, "write": time.perf_counter() - t1}
         for k, v in t_all.items():
             times[k] = times.get(k, 0.0) + v
         if progress is not None:
@@ -179,7 +184,7 @@ def render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: di
                                            f"{failures[-1]}") from None
                     attempt += 1
                     future = prepare_pool.submit(prepare, i, attempt)
-            finished.append(finish_pool.submit(finish, passes, prep, key, attempt, t_scene))
+            finished.append(finish_pool.submit(finish, passes, prep, i, key, attempt, t_scene))
             # collect finished samples (raising their errors now); at most two wait, which bounds memory
             while finished and (finished[0].done() or len(finished) > 2):
                 finished.popleft().result()
@@ -273,9 +278,7 @@ def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progre
             if renderer is None:
                 renderer = open_renderer(cfg, threads)
                 stack.callback(renderer.close)
-            sampler = open_sampler(cfg)
-            if hasattr(sampler, "close"):
-                stack.callback(sampler.close)
+            sampler = SceneSampler(cfg)
             for s in todo:
                 sidecars[s] = render_shard(sampler, renderer, out, s, cfg, bar)
             summary["workers"] = 1

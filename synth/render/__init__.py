@@ -1,5 +1,17 @@
-"""Rendering with Blender/Cycles: the only package that imports bpy."""
-from synth.render.blender_scene import (DegenerateSceneError, NoGpuError, Renderer, camera_intrinsics_to_blender,
-                                        camera_matrix_world)
+"""Rendering with Blender/Cycles: the only package that imports bpy.
 
-__all__ = ["DegenerateSceneError", "NoGpuError", "Renderer", "camera_intrinsics_to_blender", "camera_matrix_world"]
+`synth.render.buffers` (scene checks, Blender buffers, compositing) is plain numpy and imports
+without Blender; the Blender-backed names below are imported on first use, so a process that
+only prepares or composites (e.g. the scene helper process) never loads bpy.
+"""
+_BLENDER_NAMES = ("DegenerateSceneError", "NoGpuError", "Renderer", "camera_intrinsics_to_blender",
+                  "camera_matrix_world")
+
+__all__ = list(_BLENDER_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _BLENDER_NAMES:
+        from synth.render import blender_scene
+        return getattr(blender_scene, name)
+    raise AttributeError(f"module 'synth.render' has no attribute {name!r}")

@@ -39,6 +39,8 @@ import mathutils
 import numpy as np
 
 from synth.io_utils import InputError
+from synth.render.buffers import (DegenerateSceneError, PreparedScene, RenderPasses, _is_rotation,
+                                  composite_outputs, prepare_scene)
 from synth.render.exr import read_exr_channels
 from synth.scene import PARTS, RenderOutput, SceneSpec
 
@@ -51,7 +53,6 @@ _SENSOR_WIDTH_MM = 36.0
 _FILTER_WIDTH_PX = 0.5
 _ROUGHNESS = 0.6
 _SPOT_CONE_RAD = math.radians(60.0)   # Light has no cone angle; a wide fixed cone
-_DEPTH_MAX_MM = 65535
 _WORLD_MAP_RESOLUTION = 256
 
 _active_renderer: "Renderer | None" = None
@@ -59,43 +60,6 @@ _active_renderer: "Renderer | None" = None
 
 class NoGpuError(InputError):
     """--device gpu on a machine (or in a process) where Cycles sees no CUDA/OptiX device."""
-
-
-class DegenerateSceneError(RuntimeError):
-    """A drawn scene Blender cannot take (non-finite vertices, a camera that is not a rotation).
-    Not bad input: a render loop retries the sample with a derived seed."""
-
-
-@dataclass
-class PreparedScene:
-    """A `SceneSpec` checked and converted into the buffers Blender takes (`Renderer.prepare`).
-
-    Preparing touches no Blender state, so a render loop can prepare the next sample in a thread
-    while Cycles renders the current one (bpy releases the GIL while it renders)."""
-    spec: SceneSpec
-    vertices: np.ndarray      # (V*3,) float32
-    faces: np.ndarray         # (F, 3) int32
-    face_uvs: np.ndarray      # (F, 3, 2) float32
-    face_parts: np.ndarray    # (F,) uint8
-    texture_rgba: np.ndarray  # (H*W*4,) float32, bottom row first, as Image.pixels takes it
-    texture_size: tuple[int, int]   # (W, H)
-
-
-@dataclass
-class RenderPasses:
-    """The raw passes of one render (`Renderer.render_passes`), before compositing (`finish`)."""
-    channels: dict
-    background: np.ndarray
-    timings: dict
-
-
-def _is_rotation(R: np.ndarray) -> bool:
-    """R (3, 3) is finite, orthonormal to 1e-5 and proper. (Plain arithmetic: np.allclose was
-    measured at ~15 ms per call inside the render loop.)"""
-    if not np.isfinite(R).all():
-        return False
-    err = np.abs(R @ R.T - np.eye(3)).max()
-    return bool(err <= 1e-5) and float(np.linalg.det(R)) > 0.0
 
 
 def _release_free_heap() -> None:
@@ -106,23 +70,6 @@ def _release_free_heap() -> None:
         ctypes.CDLL(None).malloc_trim(0)
     except (AttributeError, OSError):
         pass
-
-
-def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-
-
-def _linear_to_srgb(c: np.ndarray) -> np.ndarray:
-    c = np.clip(c, 0.0, 1.0)
-    return np.where(c <= 0.0031308, c * 12.92, 1.055 * np.power(c, 1.0 / 2.4) - 0.055)
-
-
-_SRGB8_TO_LINEAR = _srgb_to_linear(np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
-# Linear [0, 1] quantised to 16 bits -> 8-bit sRGB: a table lookup instead of a power per pixel;
-# a 16-bit step moves the sRGB value by at most 0.05 of an 8-bit level at the dark end.
-_LINEAR_LEVELS = 65535
-_LINEAR16_TO_SRGB8 = np.rint(_linear_to_srgb(np.arange(_LINEAR_LEVELS + 1, dtype=np.float64) / _LINEAR_LEVELS)
-                             * 255.0).astype(np.uint8)
 
 
 class _QuietOutput:
@@ -228,7 +175,6 @@ def camera_intrinsics_to_blender(K: np.ndarray, width: int, height: int) -> dict
         "shift_x": ((width - 1) / 2.0 - cx) / width,
         "shift_y": (cy - (height - 1) / 2.0) / width,
     }
-
 
 
 def _empty_node_tree(idblock):
@@ -530,39 +476,7 @@ class Renderer:
     # ---------------------------------------------------------------- render
     def prepare(self, scene: SceneSpec) -> PreparedScene:
         """Check `scene` and convert its arrays for Blender. Thread-safe: no bpy calls."""
-        body = scene.body
-        verts = np.ascontiguousarray(body.vertices, dtype=np.float32).reshape(-1, 3)
-        faces = np.ascontiguousarray(body.faces, dtype=np.int32).reshape(-1, 3)
-        face_uvs = np.ascontiguousarray(body.face_uvs, dtype=np.float32).reshape(-1, 3, 2)
-        face_parts = np.ascontiguousarray(body.face_parts, dtype=np.uint8).reshape(-1)
-        n_faces = len(faces)
-        if len(face_uvs) != n_faces or len(face_parts) != n_faces:
-            raise InputError(f"body mesh: {n_faces} faces but {len(face_uvs)} face_uvs and {len(face_parts)} face_parts")
-        if n_faces and (faces.min() < 0 or faces.max() >= len(verts)):
-            raise InputError("body mesh: face vertex index out of range")
-        if n_faces and (face_parts.min() < 1 or face_parts.max() > len(PARTS)):
-            raise InputError(f"body mesh: face part ids must be 1..{len(PARTS)}, got {face_parts.min()}..{face_parts.max()}")
-        if not np.isfinite(verts).all():
-            raise DegenerateSceneError("body mesh: non-finite vertex positions")
-        bg = np.asarray(scene.background)
-        if bg.shape != (self.height, self.width, 3) or bg.dtype != np.uint8:
-            raise InputError(f"background: expected ({self.height}, {self.width}, 3) uint8, got {bg.shape} {bg.dtype}")
-        if (scene.camera.width, scene.camera.height) != (self.width, self.height):
-            raise InputError(f"camera is {scene.camera.width}x{scene.camera.height} but the renderer is "
-                             f"{self.width}x{self.height}")
-        R = np.asarray(scene.camera.R, dtype=np.float64)
-        if (R.shape != (3, 3) or not _is_rotation(R)
-                or not np.isfinite(np.asarray(scene.camera.t, dtype=np.float64)).all()):
-            raise DegenerateSceneError("camera R: not a rotation matrix (or t not finite)")
-        tex = np.asarray(scene.texture)
-        if tex.ndim != 3 or tex.shape[2] != 3 or tex.dtype != np.uint8:
-            raise InputError(f"texture: expected (H, W, 3) uint8, got {tex.shape} {tex.dtype}")
-        h, w = tex.shape[:2]
-        rgba = np.empty((h, w, 4), dtype=np.float32)
-        np.multiply(tex[::-1], np.float32(1.0 / 255.0), out=rgba[..., :3])   # Blender: bottom row first
-        rgba[..., 3] = 1.0
-        return PreparedScene(spec=scene, vertices=verts.ravel(), faces=faces, face_uvs=face_uvs,
-                             face_parts=face_parts, texture_rgba=rgba.ravel(), texture_size=(w, h))
+        return prepare_scene(scene, self.width, self.height)
 
     def render_passes(self, prep: PreparedScene) -> RenderPasses:
         """Update the Blender scene, render, read the passes back. Main thread only."""
@@ -596,7 +510,7 @@ class Renderer:
     def finish(self, passes: RenderPasses) -> RenderOutput:
         """Composite the passes into the outputs. Thread-safe: no bpy calls."""
         t0 = time.perf_counter()
-        out = self._outputs(passes.channels, passes.background)
+        out = composite_outputs(passes.channels, passes.background)
         out.timings = {**passes.timings, "composite": time.perf_counter() - t0}
         return out
 
@@ -608,28 +522,6 @@ class Renderer:
         out = self.finish(self.render_passes(prep))
         out.timings["scene_update"] += t_prep
         return out
-
-    def _outputs(self, channels: dict, background: np.ndarray) -> RenderOutput:
-        def channel(layer_pass: str, suffix: str) -> np.ndarray:
-            for name, arr in channels.items():
-                if name.endswith(f"{layer_pass}.{suffix}"):
-                    return arr
-            raise RuntimeError(f"render EXR lacks the {layer_pass}.{suffix} channel (has {sorted(channels)})")
-
-        parts = np.rint(channel("Material Index", "X")).astype(np.int32)
-        parts = np.clip(parts, 0, len(PARTS)).astype(np.uint8)
-        on_body = parts > 0
-        mask = np.where(on_body, 255, 0).astype(np.uint8)
-        z = channel("Depth", "Z")
-        depth_mm = np.where(on_body, np.clip(np.rint(z * 1000.0), 1, _DEPTH_MAX_MM), 0).astype(np.uint16)
-
-        rgb_lin = np.stack([channel("Combined", c) for c in "RGB"], axis=-1)
-        alpha = np.clip(channel("Combined", "A"), 0.0, 1.0)[..., None]
-        bg_lin = _SRGB8_TO_LINEAR[background]
-        comp = rgb_lin + (1.0 - alpha) * bg_lin          # Cycles' colour is premultiplied
-        np.clip(comp, 0.0, 1.0, out=comp)
-        rgb = _LINEAR16_TO_SRGB8[np.rint(comp * np.float32(_LINEAR_LEVELS)).astype(np.uint16)]
-        return RenderOutput(rgb=rgb, mask=mask, parts=parts, depth_mm=depth_mm)
 
     # ---------------------------------------------------------------- lifetime
     def close(self) -> None:
