@@ -28,28 +28,20 @@ from synth.train.models import build_model
 from synth.train.real_data import LSP_LABELLED, LspDataset, parse_image_range, split_real_spec
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("device 'cuda' asked for but no CUDA device is available")
-    return torch.device(name)
-
-
 @torch.no_grad()
 def predict_items(model, ds, device: torch.device, batch_size: int, workers: int = 0,
                   desc: str = "eval", post=None) -> dict[str, np.ndarray]:
     """Normalised predictions (N, J, 3) of a dataset in the batch interface, with the items'
-    `target`, `scale` and `joints_2d_crop`, as numpy arrays. `post` (e.g. an SPA head) is
-    applied to the network's output."""
+    `target`, `scale`, `joints_2d_crop` and `visible_2d`, as numpy arrays. `post` (e.g. an SPA
+    head) is applied to the network's output."""
     model.eval()
-    out: dict[str, list] = {"pred": [], "target": [], "scale": [], "joints_2d_crop": []}
+    out: dict[str, list] = {"pred": [], "target": [], "scale": [], "joints_2d_crop": [], "visible_2d": []}
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers,
                         pin_memory=device.type == "cuda")
     for batch in tqdm(loader, desc=desc, leave=False, disable=None):
         pred = model(batch["image"].to(device, non_blocking=True)).float()
         out["pred"].append((post(pred) if post is not None else pred).cpu().numpy())
-        for k in ("target", "scale", "joints_2d_crop"):
+        for k in ("target", "scale", "joints_2d_crop", "visible_2d"):
             out[k].append(batch[k].numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
 
@@ -144,14 +136,14 @@ def evaluate(checkpoint: Path, data_dir: Path | None = None, out_json: Path | No
     'FOLDER:a-b'; result["real"][spec]). Prints a table; writes `out_json` atomically when given.
     `device` is "auto", "cpu" or "cuda" (not the training config's: a checkpoint trained on a
     GPU node is often evaluated elsewhere)."""
-    from synth.train.trainer import load_checkpoint
+    from synth.train.trainer import load_checkpoint, resolve_device
     if data_dir is None and not real_dirs:
         raise InputError(f"{checkpoint}: nothing to evaluate on (give a dataset and/or real folders)")
     checkpoint = Path(checkpoint)
     ckpt = load_checkpoint(checkpoint)
     tc = ckpt["config"]["train"]
     joint_names = list(ckpt["joint_names"])
-    dev = _device(device)
+    dev = resolve_device(device, "evaluation device")
     model = build_model(tc, len(joint_names)).to(dev)
     try:
         model.load_state_dict(ckpt["model"])

@@ -72,23 +72,20 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[list[int], list[i
     return kept, held
 
 
-class LspDataset(Dataset):
-    """Crops of an LSP-format folder with their 2D labels; `indices` (0-based) selects images.
-    `augment` and `set_epoch` behave as in PoseShardDataset (occluders come from other photos
-    of the selection)."""
+class _PhotoSelection(Dataset):
+    """What both real-photo datasets share: a selection (`indices`, 0-based) of a list of photos,
+    the epoch that seeds augmentation, and occluders cut from other photos of the selection."""
 
-    def __init__(self, folder: Path, input_size: int, indices: list[int] | None = None, augment=None,
-                 mat_name: str | None = None, flag_means_visible: bool = False):
-        self.folder = Path(folder)
-        self.lsp = load_lsp(self.folder, mat_name, flag_means_visible)
-        n = len(self.lsp)
+    def _select(self, photos: list[Path], input_size: int, indices: list[int] | None, augment,
+                noun: str) -> None:
+        n = len(photos)
         self.indices = list(range(n)) if indices is None else [int(i) for i in indices]
         bad = [i for i in self.indices if not 0 <= i < n]
         if bad:
-            raise InputError(f"{self.folder}: image index {bad[0]} out of range (the folder has {n} images)")
+            raise InputError(f"{self.folder}: {noun} index {bad[0]} out of range (the folder has {n} {noun}s)")
+        self._photos = photos
         self.input_size = int(input_size)
         self.joint_names = list(JOINTS)
-        self.root_index = JOINTS.index("pelvis")
         self.augment = augment
         self.epoch = 0
 
@@ -97,6 +94,22 @@ class LspDataset(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
+
+    def _occluder_image(self, rng: np.random.Generator) -> np.ndarray:
+        return read_rgb(self._photos[self.indices[int(rng.integers(len(self.indices)))]])
+
+
+class LspDataset(_PhotoSelection):
+    """Crops of an LSP-format folder with their 2D labels; `indices` (0-based) selects images.
+    `augment` and `set_epoch` behave as in PoseShardDataset (occluders come from other photos
+    of the selection)."""
+
+    def __init__(self, folder: Path, input_size: int, indices: list[int] | None = None, augment=None,
+                 mat_name: str | None = None, flag_means_visible: bool = False):
+        self.folder = Path(folder)
+        self.lsp = load_lsp(self.folder, mat_name, flag_means_visible)
+        self._select(list(self.lsp.images), input_size, indices, augment, "image")
+        self.root_index = JOINTS.index("pelvis")
 
     def image_path(self, i: int) -> Path:
         return self.lsp.images[self.indices[i]]
@@ -116,11 +129,8 @@ class LspDataset(Dataset):
         visible = self.lsp.visible[k].astype(np.float32) * inside_crop(j2d_crop, self.input_size)
         return make_item(crop, zeros, False, 1.0, j2d_crop, visible, 1, self.lsp.images[k].stem)
 
-    def _occluder_image(self, rng: np.random.Generator) -> np.ndarray:
-        return read_rgb(self.lsp.images[self.indices[int(rng.integers(len(self.indices)))]])
 
-
-class PhotoFolderDataset(Dataset):
+class PhotoFolderDataset(_PhotoSelection):
     """Unlabelled photos cropped around the person (see the module doc); `indices` (0-based,
     into the sorted photos) selects some."""
 
@@ -139,22 +149,8 @@ class PhotoFolderDataset(Dataset):
                                  if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
         if not self.photos:
             raise InputError(f"{self.folder}: no photos ({', '.join(PHOTO_SUFFIXES)})")
-        n = len(self.photos)
-        self.indices = list(range(n)) if indices is None else [int(i) for i in indices]
-        bad = [i for i in self.indices if not 0 <= i < n]
-        if bad:
-            raise InputError(f"{self.folder}: photo index {bad[0]} out of range (the folder has {n} photos)")
-        self.input_size = int(input_size)
+        self._select(self.photos, input_size, indices, augment, "photo")
         self.margin = float(margin)
-        self.joint_names = list(JOINTS)
-        self.augment = augment
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
 
     def box(self, k: int, rgb: np.ndarray) -> tuple[float, float, float]:
         if self.lsp is not None:
@@ -176,6 +172,3 @@ class PhotoFolderDataset(Dataset):
                                          self._occluder_image)
         return make_item(crop, np.zeros((j, 3)), False, 1.0, np.zeros((j, 2)), np.zeros(j), 1,
                          self.photos[k].stem)
-
-    def _occluder_image(self, rng: np.random.Generator) -> np.ndarray:
-        return read_rgb(self.photos[self.indices[int(rng.integers(len(self.indices)))]])

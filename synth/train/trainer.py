@@ -33,7 +33,10 @@ from synth.config import ConfigError, dump
 from synth.io_utils import InputError, atomic_write_bytes, atomic_write_text
 from synth.train import adaptation as da
 from synth.train.data import PoseShardDataset, train_val_datasets
-from synth.train.metrics import pose_metrics, to_millimetres
+# evaluate/format_table live in synth.train.evaluate (which imports this module lazily) and are
+# re-exported for code that imports them from here
+from synth.train.evaluate import evaluate, format_table, predict_items  # noqa: F401
+from synth.train.metrics import pck_2d_aligned, pose_metrics, to_millimetres
 from synth.train.models import build_model, count_parameters
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -49,11 +52,13 @@ LOSSES = {"l1": torch.nn.functional.l1_loss, "l2": torch.nn.functional.mse_loss}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, setting: str = "config key 'train.device'") -> torch.device:
+    """"auto" (CUDA when present), "cpu" or "cuda"; `setting` names where the value came from in
+    the error when CUDA is asked for but absent."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("config key 'train.device' = 'cuda' but no CUDA device is available")
+        raise ConfigError(f"{setting} = 'cuda' but no CUDA device is available")
     return torch.device(name)
 
 
@@ -129,36 +134,14 @@ def _seed_of(*parts: int) -> int:
     return s
 
 
-@torch.no_grad()
 def predict(model, ds: PoseShardDataset, device: torch.device, batch_size: int, workers: int = 0,
             desc: str = "eval", post=None) -> tuple[np.ndarray, np.ndarray]:
     """(predictions, ground truths) as root-relative millimetres (N, J, 3); both are scaled by
     the ground truth's normalisation factor (see synth.train.metrics). `post` (e.g. an SPA head)
     is applied to the network's output."""
-    model.eval()
-    preds, gts = [], []
-    for batch in tqdm(_loader(ds, batch_size, workers, device), desc=desc, leave=False, disable=None):
-        out = model(batch["image"].to(device, non_blocking=True)).float()
-        if post is not None:
-            out = post(out)
-        preds.append(to_millimetres(out.cpu(), batch["scale"], ds.root_index))
-        gts.append(to_millimetres(batch["target"], batch["scale"], ds.root_index))
-    return np.concatenate(preds), np.concatenate(gts)
-
-
-@torch.no_grad()
-def predict_real(model, ds, device: torch.device, batch_size: int, workers: int = 0, post=None):
-    """(predicted normalised poses (N, J, 3), 2D labels (N, J, 2), visibility (N, J)) of a real set."""
-    model.eval()
-    preds, gt, vis = [], [], []
-    for batch in _loader(ds, batch_size, workers, device):
-        out = model(batch["image"].to(device, non_blocking=True)).float()
-        if post is not None:
-            out = post(out)
-        preds.append(out.cpu())
-        gt.append(batch["joints_2d_crop"])
-        vis.append(batch["visible_2d"])
-    return torch.cat(preds), torch.cat(gt), torch.cat(vis)
+    p = predict_items(model, ds, device, batch_size, workers, desc, post)
+    return (to_millimetres(p["pred"], p["scale"], ds.root_index),
+            to_millimetres(p["target"], p["scale"], ds.root_index))
 
 
 def lr_factor(tc: dict, step: int, steps_per_epoch: int) -> float:
@@ -600,9 +583,8 @@ def train(cfg: dict, data_dir: Path, out_dir: Path, resume: bool = True) -> dict
 
 
 def _real_pck(model, ds, device, bs, workers, post=None) -> float:
-    from synth.train.metrics import pck_2d_aligned
-    pred, gt, vis = predict_real(model, ds, device, bs, workers, post)
-    return float(pck_2d_aligned(pred.numpy(), gt.numpy(), vis.numpy())["pck"])
+    p = predict_items(model, ds, device, bs, workers, "real", post)
+    return float(pck_2d_aligned(p["pred"], p["joints_2d_crop"], p["visible_2d"])["pck"])
 
 
 @torch.enable_grad()
@@ -654,7 +636,3 @@ def fit_spa(poses: torch.Tensor, target: np.ndarray, joint_names: list[str], sc:
             "descriptor_distance_before": before, "descriptor_distance_after": after,
             "mean_joint_shift": moved, "fit_poses": int(len(poses))}
 
-
-# Evaluation moved to synth.train.evaluate (3D metrics on shards and PCK@0.2 on real photos);
-# re-exported for code that imports it from here. Imported last: that module imports this one lazily.
-from synth.train.evaluate import evaluate, format_table  # noqa: E402,F401
