@@ -10,7 +10,6 @@ CPU at input 128 and 256, on real batches from the dataset.
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 import time
 from pathlib import Path

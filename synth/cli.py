@@ -8,12 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import warnings
 from pathlib import Path
 
-from synth.config import ConfigError, cache_dir, data_dir, dump, load_config
+from synth.config import ConfigError, data_dir, dump, load_config
 from synth.io_utils import InputError
 from synth.body.model import BodyModelError
 

@@ -12,6 +12,22 @@ class InputError(ValueError):
     """Bad input data; the message is one line naming the file and the fault."""
 
 
+def located_error(path: Path, lineno: int | None, fault: str) -> InputError:
+    """The one-line error for a fault in a text file: "PATH:LINE: fault" (or "PATH: fault")."""
+    return InputError(f"{path}:{lineno}: {fault}" if lineno is not None else f"{path}: {fault}")
+
+
+def read_text(path: Path) -> str:
+    """A text file's content (undecodable bytes replaced); a missing or unreadable file is an
+    InputError naming it."""
+    try:
+        return Path(path).read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        raise located_error(path, None, "file not found") from None
+    except OSError as e:
+        raise located_error(path, None, f"cannot read ({e.strerror})") from None
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,6 @@ import pytest
 from synth import cli
 from synth.config import ConfigError, load_config
 from synth.dataset.render_job import render_dataset
-from synth.io_utils import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 SHARDS, SAMPLES = 3, 3

@@ -115,7 +115,7 @@ def warm_imports() -> int:
     """Import the render path (torch, anny, bpy: seconds) before a worker says it is ready, so
     that no shard waits on a worker that is still starting; returns the worker's pid."""
     import synth.dataset.render_job  # noqa: F401
-    import synth.render  # noqa: F401
+    import synth.render.blender_scene  # noqa: F401  (bpy)
     return os.getpid()
 
 

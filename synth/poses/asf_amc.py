@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.io_utils import InputError
+from synth.io_utils import InputError, located_error, read_text
 
 INCH_M = 0.0254
 ROTATION_DOFS = ("rx", "ry", "rz")
@@ -113,36 +113,22 @@ class Motion:
 # ----------------------------------------------------------------------------------------------
 # ASF
 
-def _fail(path: Path, lineno: int | None, fault: str) -> InputError:
-    where = f"{path}:{lineno}" if lineno is not None else f"{path}"
-    return InputError(f"{where}: {fault}")
-
-
 def _floats(path: Path, lineno: int, tokens: list[str], n: int, what: str) -> np.ndarray:
     if len(tokens) < n:
-        raise _fail(path, lineno, f"{what} needs {n} numbers, got {len(tokens)}")
+        raise located_error(path, lineno, f"{what} needs {n} numbers, got {len(tokens)}")
     try:
         values = np.array([float(t) for t in tokens[:n]])
     except ValueError:
-        raise _fail(path, lineno, f"{what}: malformed number in {' '.join(tokens[:n])!r}") from None
+        raise located_error(path, lineno, f"{what}: malformed number in {' '.join(tokens[:n])!r}") from None
     if not np.all(np.isfinite(values)):
-        raise _fail(path, lineno, f"{what}: non-finite number in {' '.join(tokens[:n])!r}")
+        raise located_error(path, lineno, f"{what}: non-finite number in {' '.join(tokens[:n])!r}")
     return values
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        raise _fail(path, None, "file not found") from None
-    except OSError as e:
-        raise _fail(path, None, f"cannot read ({e.strerror})") from None
 
 
 def parse_asf(path: str | Path) -> Skeleton:
     """Read an Acclaim ASF skeleton. Lengths in metres, angles in degrees."""
     path = Path(path)
-    lines = _read_text(path).splitlines()
+    lines = read_text(path).splitlines()
     sections: set[str] = set()
     units: dict[str, str] = {}
     name = ""
@@ -175,14 +161,14 @@ def parse_asf(path: str | Path) -> Skeleton:
         key = tokens[0].lower()
         if section == "units":
             if len(tokens) < 2:
-                raise _fail(path, lineno, f"units entry {line!r} has no value")
+                raise located_error(path, lineno, f"units entry {line!r} has no value")
             units[key] = tokens[1]
         elif section == "root":
             if key == "order":
                 order = [t.upper() for t in tokens[1:]]
                 bad = [t for t in order if t not in ROOT_CHANNELS]
                 if bad or len(set(order)) != len(order):
-                    raise _fail(path, lineno, f"root order {' '.join(tokens[1:])!r} is not a set of TX TY TZ RX RY RZ")
+                    raise located_error(path, lineno, f"root order {' '.join(tokens[1:])!r} is not a set of TX TY TZ RX RY RZ")
                 root["order"] = (lineno, order)
             elif key == "axis":
                 root["axis"] = (lineno, _axis_order(path, lineno, tokens[1] if len(tokens) > 1 else ""))
@@ -191,24 +177,24 @@ def parse_asf(path: str | Path) -> Skeleton:
             elif key == "orientation":
                 root["orientation"] = (lineno, _floats(path, lineno, tokens[1:], 3, "root orientation"))
             else:
-                raise _fail(path, lineno, f"unknown root entry {tokens[0]!r}")
+                raise located_error(path, lineno, f"unknown root entry {tokens[0]!r}")
         elif section == "bonedata":
             if key == "begin":
                 if bone is not None:
-                    raise _fail(path, lineno, "'begin' inside a bone (missing 'end')")
+                    raise located_error(path, lineno, "'begin' inside a bone (missing 'end')")
                 bone, bone_line, last_key = {}, lineno, None
             elif key == "end":
                 if bone is None:
-                    raise _fail(path, lineno, "'end' without 'begin'")
+                    raise located_error(path, lineno, "'end' without 'begin'")
                 raw_bones.append((bone_line, bone))
                 bone = None
             elif bone is None:
-                raise _fail(path, lineno, f"{tokens[0]!r} outside a bone's begin/end")
+                raise located_error(path, lineno, f"{tokens[0]!r} outside a bone's begin/end")
             elif key == "id":
                 bone["id"] = int(_floats(path, lineno, tokens[1:], 1, "bone id")[0])
             elif key == "name":
                 if len(tokens) < 2:
-                    raise _fail(path, lineno, "bone name missing")
+                    raise located_error(path, lineno, "bone name missing")
                 bone["name"] = tokens[1]
             elif key == "direction":
                 bone["direction"] = _floats(path, lineno, tokens[1:], 3, "bone direction")
@@ -221,9 +207,9 @@ def parse_asf(path: str | Path) -> Skeleton:
                 dofs = [t.lower() for t in tokens[1:]]
                 bad = [d for d in dofs if d not in ROTATION_DOFS]
                 if bad:
-                    raise _fail(path, lineno, f"unsupported dof {bad[0]!r} (only rx ry rz are supported)")
+                    raise located_error(path, lineno, f"unsupported dof {bad[0]!r} (only rx ry rz are supported)")
                 if len(set(dofs)) != len(dofs):
-                    raise _fail(path, lineno, f"repeated dof in {' '.join(tokens[1:])!r}")
+                    raise located_error(path, lineno, f"repeated dof in {' '.join(tokens[1:])!r}")
                 bone["dofs"] = dofs
             elif key == "limits" or (key.startswith("(") and last_key == "limits"):
                 text = line[len("limits"):] if key == "limits" else line
@@ -244,61 +230,61 @@ def parse_asf(path: str | Path) -> Skeleton:
                 parent_name, kids = tokens[0], tokens[1:]
                 for kid in kids:
                     if kid in parent:
-                        raise _fail(path, lineno, f"bone {kid!r} has two parents")
+                        raise located_error(path, lineno, f"bone {kid!r} has two parents")
                     parent[kid] = parent_name
                 children.setdefault(parent_name, []).extend(kids)
             else:
-                raise _fail(path, lineno, "hierarchy entry outside begin/end")
+                raise located_error(path, lineno, "hierarchy entry outside begin/end")
         # other sections (version, documentation, ...) are free text
 
     if bone is not None:
-        raise _fail(path, bone_line, "bone without 'end' (truncated file?)")
+        raise located_error(path, bone_line, "bone without 'end' (truncated file?)")
     for required in ("units", "root", "bonedata", "hierarchy"):
         if required not in sections:
-            raise _fail(path, None, f"missing required section ':{required}'")
+            raise located_error(path, None, f"missing required section ':{required}'")
     if "length" not in units:
-        raise _fail(path, None, "':units' has no 'length' entry")
+        raise located_error(path, None, "':units' has no 'length' entry")
     try:
         length_unit = float(units["length"])
     except ValueError:
-        raise _fail(path, None, f"':units length' is not a number: {units['length']!r}") from None
+        raise located_error(path, None, f"':units length' is not a number: {units['length']!r}") from None
     if not (length_unit > 0 and math.isfinite(length_unit)):
-        raise _fail(path, None, f"':units length' must be positive, got {units['length']!r}")
+        raise located_error(path, None, f"':units length' must be positive, got {units['length']!r}")
     angle_scale = 1.0
     angle_unit = units.get("angle", "deg").lower()
     if angle_unit.startswith("rad"):
         angle_scale = 180.0 / math.pi
     elif not angle_unit.startswith("deg"):
-        raise _fail(path, None, f"unknown ':units angle' {units['angle']!r}")
+        raise located_error(path, None, f"unknown ':units angle' {units['angle']!r}")
     metres_per_unit = INCH_M / length_unit
 
     for entry in ("order", "axis"):
         if entry not in root:
-            raise _fail(path, None, f"':root' has no '{entry}' line")
+            raise located_error(path, None, f"':root' has no '{entry}' line")
     for line_no, b in raw_bones:
         for entry in ("name", "direction", "length", "axis"):
             if entry not in b:
-                raise _fail(path, line_no, f"bone has no '{entry}' line")
+                raise located_error(path, line_no, f"bone has no '{entry}' line")
         if b["name"] in bones or b["name"] == "root":
-            raise _fail(path, line_no, f"bone name {b['name']!r} used twice")
+            raise located_error(path, line_no, f"bone name {b['name']!r} used twice")
         direction = b["direction"]
         norm = float(np.linalg.norm(direction))
         if norm < 1e-9:
-            raise _fail(path, line_no, f"bone {b['name']!r} has a zero direction")
+            raise located_error(path, line_no, f"bone {b['name']!r} has a zero direction")
         if b["length"] < 0:
-            raise _fail(path, line_no, f"bone {b['name']!r} has a negative length")
+            raise located_error(path, line_no, f"bone {b['name']!r} has a negative length")
         bones[b["name"]] = Bone(
             id=b.get("id", len(bones) + 1), name=b["name"], direction=direction / norm,
             length=b["length"] * metres_per_unit, axis=b["axis"] * angle_scale,
             axis_order=b["axis_order"], dofs=b.get("dofs", []),
             limits=[(lo * angle_scale, hi * angle_scale) for lo, hi in b.get("limits", [])])
     if not bones:
-        raise _fail(path, None, "':bonedata' holds no bones")
+        raise located_error(path, None, "':bonedata' holds no bones")
     for kid, par in parent.items():
         if kid not in bones:
-            raise _fail(path, None, f"hierarchy names unknown bone {kid!r}")
+            raise located_error(path, None, f"hierarchy names unknown bone {kid!r}")
         if par != "root" and par not in bones:
-            raise _fail(path, None, f"hierarchy names unknown parent {par!r}")
+            raise located_error(path, None, f"hierarchy names unknown parent {par!r}")
     skeleton = Skeleton(
         path=path, name=name, metres_per_unit=metres_per_unit, root_order=root["order"][1],
         root_axis_order=root["axis"][1],
@@ -308,14 +294,14 @@ def parse_asf(path: str | Path) -> Skeleton:
     reached = skeleton.topological_order()
     if len(reached) != len(bones) or set(reached) != set(bones):
         missing = sorted(set(bones) - set(reached))
-        raise _fail(path, None, f"bones not connected to the root in ':hierarchy': {' '.join(missing[:5])}")
+        raise located_error(path, None, f"bones not connected to the root in ':hierarchy': {' '.join(missing[:5])}")
     return skeleton
 
 
 def _axis_order(path: Path, lineno: int, text: str) -> str:
     order = text.upper()
     if sorted(order) != ["X", "Y", "Z"]:
-        raise _fail(path, lineno, f"axis order {text!r} is not a permutation of XYZ")
+        raise located_error(path, lineno, f"axis order {text!r} is not a permutation of XYZ")
     return order
 
 
@@ -335,7 +321,7 @@ def parse_amc(path: str | Path, skeleton: Skeleton) -> Motion:
     names the exact line and fault.
     """
     path = Path(path)
-    text = _read_text(path)
+    text = read_text(path)
     lines = text.splitlines()
     angle_scale = 1.0
     start = None
@@ -350,9 +336,9 @@ def parse_amc(path: str | Path, skeleton: Skeleton) -> Motion:
         if _is_frame_line(s):
             start = i
             break
-        raise _fail(path, i + 1, f"expected a header line or a frame number, got {s[:40]!r}")
+        raise located_error(path, i + 1, f"expected a header line or a frame number, got {s[:40]!r}")
     if start is None:
-        raise _fail(path, None, "no frames")
+        raise located_error(path, None, "no frames")
     motion = _parse_amc_fast(path, skeleton, lines, start)
     if motion is None:
         motion = _parse_amc_slow(path, skeleton, lines, start)
@@ -426,7 +412,7 @@ def _parse_amc_slow(path: Path, skeleton: Skeleton, lines: list[str], start: int
     def close_frame() -> None:
         missing = [n for n in layout if n not in current]
         if missing:
-            raise _fail(path, frame_line, f"frame {frame_numbers[-1]} is incomplete: {len(current)} of "
+            raise located_error(path, frame_line, f"frame {frame_numbers[-1]} is incomplete: {len(current)} of "
                         f"{len(layout)} bone lines, missing {' '.join(missing[:4])}"
                         f"{' ...' if len(missing) > 4 else ''} (truncated file?)")
         for name, vals in current.items():
@@ -442,7 +428,7 @@ def _parse_amc_slow(path: Path, skeleton: Skeleton, lines: list[str], start: int
             if frame_numbers:
                 close_frame()
                 if number != frame_numbers[-1] + 1:
-                    raise _fail(path, lineno, f"frame number {number} out of sequence "
+                    raise located_error(path, lineno, f"frame number {number} out of sequence "
                                 f"(expected {frame_numbers[-1] + 1})")
             frame_numbers.append(number)
             current, frame_line = {}, lineno
@@ -451,23 +437,23 @@ def _parse_amc_slow(path: Path, skeleton: Skeleton, lines: list[str], start: int
         name = tokens[0]
         if name not in layout:
             if name.lstrip("-+").replace(".", "", 1).isdigit():
-                raise _fail(path, lineno, f"malformed frame number {s[:40]!r}")
-            raise _fail(path, lineno, f"unknown bone name {name!r}")
+                raise located_error(path, lineno, f"malformed frame number {s[:40]!r}")
+            raise located_error(path, lineno, f"unknown bone name {name!r}")
         if name in current:
-            raise _fail(path, lineno, f"bone {name!r} given twice in frame {frame_numbers[-1]}")
+            raise located_error(path, lineno, f"bone {name!r} given twice in frame {frame_numbers[-1]}")
         n = layout[name]
         if len(tokens) - 1 != n:
             fault = "missing values" if len(tokens) - 1 < n else "too many values"
-            raise _fail(path, lineno, f"{fault} for {name!r}: {len(tokens) - 1} of {n} (truncated file?)"
+            raise located_error(path, lineno, f"{fault} for {name!r}: {len(tokens) - 1} of {n} (truncated file?)"
                         if len(tokens) - 1 < n else f"{fault} for {name!r}: {len(tokens) - 1}, expected {n}")
         vals = []
         for t in tokens[1:]:
             try:
                 v = float(t)
             except ValueError:
-                raise _fail(path, lineno, f"malformed number {t!r} for {name!r}") from None
+                raise located_error(path, lineno, f"malformed number {t!r} for {name!r}") from None
             if not math.isfinite(v):
-                raise _fail(path, lineno, f"non-finite number {t!r} for {name!r}")
+                raise located_error(path, lineno, f"non-finite number {t!r} for {name!r}")
             vals.append(v)
         current[name] = vals
     close_frame()

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from synth.io_utils import InputError, atomic_write_text
+from synth.io_utils import atomic_write_text, located_error, read_text
 from synth.poses.asf_amc import INCH_M, Motion, Skeleton
 from synth.poses.kinematics import (ASF_TO_CMU_MB, BONE_NAMES, HIPS_REST_DIRECTION, _to_z_up_matrices,
                                     _to_z_up_vectors, axis_rotation, facing_yaw_of,
@@ -87,20 +87,10 @@ class BvhFile:
         raise KeyError(name)
 
 
-def _fail(path: Path, lineno: int | None, fault: str) -> InputError:
-    return InputError(f"{path}:{lineno}: {fault}" if lineno is not None else f"{path}: {fault}")
-
-
 def parse_bvh(path: str | Path) -> BvhFile:
     """Read a BVH file (any channel order, any joint names)."""
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        raise _fail(path, None, "file not found") from None
-    except OSError as e:
-        raise _fail(path, None, f"cannot read ({e.strerror})") from None
-    lines = text.splitlines()
+    lines = read_text(path).splitlines()
     tokens: list[tuple[int, str]] = []
     motion_line = None
     for lineno, line in enumerate(lines, 1):
@@ -110,14 +100,14 @@ def parse_bvh(path: str | Path) -> BvhFile:
             break
         tokens.extend((lineno, w) for w in words)
     if not tokens or tokens[0][1].upper() != "HIERARCHY":
-        raise _fail(path, tokens[0][0] if tokens else None, "does not start with HIERARCHY (not a BVH file?)")
+        raise located_error(path, tokens[0][0] if tokens else None, "does not start with HIERARCHY (not a BVH file?)")
     joints: list[BvhJoint] = []
     pos = 1
 
     def take(what: str) -> tuple[int, str]:
         nonlocal pos
         if pos >= len(tokens):
-            raise _fail(path, tokens[-1][0], f"file ends inside the hierarchy (expected {what}; truncated?)")
+            raise located_error(path, tokens[-1][0], f"file ends inside the hierarchy (expected {what}; truncated?)")
         pos += 1
         return tokens[pos - 1]
 
@@ -126,23 +116,23 @@ def parse_bvh(path: str | Path) -> BvhFile:
         try:
             v = float(word)
         except ValueError:
-            raise _fail(path, lineno, f"{what}: {word!r} is not a number") from None
+            raise located_error(path, lineno, f"{what}: {word!r} is not a number") from None
         if not math.isfinite(v):
-            raise _fail(path, lineno, f"{what}: non-finite number {word!r}")
+            raise located_error(path, lineno, f"{what}: non-finite number {word!r}")
         return v
 
     def expect(word: str) -> None:
         lineno, got = take(word)
         if got.upper() != word.upper():
-            raise _fail(path, lineno, f"expected {word!r}, got {got!r}")
+            raise located_error(path, lineno, f"expected {word!r}, got {got!r}")
 
     def block(parent: int, keyword_line: int) -> None:
         """After ROOT/JOINT: name { OFFSET .. CHANNELS .. (JOINT|End Site)* }"""
         lineno, name = take("a joint name")
         if name == "{":
-            raise _fail(path, lineno, "joint without a name")
+            raise located_error(path, lineno, "joint without a name")
         if any(j.name == name for j in joints):
-            raise _fail(path, lineno, f"joint name {name!r} used twice")
+            raise located_error(path, lineno, f"joint name {name!r} used twice")
         expect("{")
         expect("OFFSET")
         offset = np.array([number("OFFSET") for _ in range(3)])
@@ -151,14 +141,14 @@ def parse_bvh(path: str | Path) -> BvhFile:
         if word.upper() == "CHANNELS":
             n = number("CHANNELS count")
             if n != int(n) or not 0 <= n <= 6:
-                raise _fail(path, lineno, f"CHANNELS count must be 0..6, got {n:g}")
+                raise located_error(path, lineno, f"CHANNELS count must be 0..6, got {n:g}")
             for _ in range(int(n)):
                 cl, ch = take("a channel name")
                 canon = next((c for c in CHANNELS if c.lower() == ch.lower()), None)
                 if canon is None:
-                    raise _fail(path, cl, f"unknown channel {ch!r} (expected one of {' '.join(CHANNELS)})")
+                    raise located_error(path, cl, f"unknown channel {ch!r} (expected one of {' '.join(CHANNELS)})")
                 if canon in channels:
-                    raise _fail(path, cl, f"channel {canon} repeated in joint {name!r}")
+                    raise located_error(path, cl, f"channel {canon} repeated in joint {name!r}")
                 channels.append(canon)
         else:
             pos_back()
@@ -180,7 +170,7 @@ def parse_bvh(path: str | Path) -> BvhFile:
                 joints[me].end_site = np.array([number("End Site OFFSET") for _ in range(3)])
                 expect("}")
             else:
-                raise _fail(path, lineno, f"unexpected {word!r} in joint {name!r}")
+                raise located_error(path, lineno, f"unexpected {word!r} in joint {name!r}")
 
     def pos_back() -> None:
         nonlocal pos
@@ -188,12 +178,12 @@ def parse_bvh(path: str | Path) -> BvhFile:
 
     lineno, word = take("ROOT")
     if word.upper() != "ROOT":
-        raise _fail(path, lineno, f"expected ROOT, got {word!r}")
+        raise located_error(path, lineno, f"expected ROOT, got {word!r}")
     block(-1, lineno)
     if pos != len(tokens):
-        raise _fail(path, tokens[pos][0], f"unexpected {tokens[pos][1]!r} after the root's block")
+        raise located_error(path, tokens[pos][0], f"unexpected {tokens[pos][1]!r} after the root's block")
     if motion_line is None:
-        raise _fail(path, None, "no MOTION section (truncated file?)")
+        raise located_error(path, None, "no MOTION section (truncated file?)")
 
     rest = [(i, ln) for i, ln in enumerate(lines[motion_line:], motion_line + 1) if ln.strip()]
     header: dict[str, tuple[int, str]] = {}
@@ -203,25 +193,25 @@ def parse_bvh(path: str | Path) -> BvhFile:
         header[key.strip().lower()] = (lineno, val.strip())
     for key in ("frames", "frame time"):
         if key not in header:
-            raise _fail(path, motion_line, f"MOTION has no '{key.title()}:' line")
+            raise located_error(path, motion_line, f"MOTION has no '{key.title()}:' line")
     try:
         n_frames = int(header["frames"][1])
     except ValueError:
-        raise _fail(path, header["frames"][0], f"Frames: {header['frames'][1]!r} is not an integer") from None
+        raise located_error(path, header["frames"][0], f"Frames: {header['frames'][1]!r} is not an integer") from None
     try:
         frame_time = float(header["frame time"][1])
     except ValueError:
-        raise _fail(path, header["frame time"][0], f"Frame Time: {header['frame time'][1]!r} is not a number") from None
+        raise located_error(path, header["frame time"][0], f"Frame Time: {header['frame time'][1]!r} is not a number") from None
     if not (frame_time > 0 and math.isfinite(frame_time)):
-        raise _fail(path, header["frame time"][0], f"Frame Time must be positive, got {frame_time:g}")
+        raise located_error(path, header["frame time"][0], f"Frame Time must be positive, got {frame_time:g}")
     if n_frames < 1:
-        raise _fail(path, header["frames"][0], f"Frames must be >= 1, got {n_frames}")
+        raise located_error(path, header["frames"][0], f"Frames must be >= 1, got {n_frames}")
     n_channels = sum(len(j.channels) for j in joints)
     if len(rest) < n_frames:
-        raise _fail(path, rest[-1][0] if rest else header["frame time"][0],
+        raise located_error(path, rest[-1][0] if rest else header["frame time"][0],
                     f"{len(rest)} frame lines for Frames: {n_frames} (truncated file?)")
     if len(rest) > n_frames:
-        raise _fail(path, rest[n_frames][0], f"more frame lines than Frames: {n_frames}")
+        raise located_error(path, rest[n_frames][0], f"more frame lines than Frames: {n_frames}")
     try:
         values = np.array(" ".join(ln for _, ln in rest).split(), dtype=np.float64)
     except ValueError:
@@ -230,15 +220,15 @@ def parse_bvh(path: str | Path) -> BvhFile:
         for lineno, ln in rest:   # find the faulty line
             words = ln.split()
             if len(words) != n_channels:
-                raise _fail(path, lineno, f"frame line has {len(words)} values, expected {n_channels}")
+                raise located_error(path, lineno, f"frame line has {len(words)} values, expected {n_channels}")
             try:
                 [float(w) for w in words]
             except ValueError:
-                raise _fail(path, lineno, "frame line holds a malformed number") from None
+                raise located_error(path, lineno, "frame line holds a malformed number") from None
     values = values.reshape(n_frames, n_channels)
     if not np.all(np.isfinite(values)):
         bad = int(np.flatnonzero(~np.isfinite(values).all(1))[0])
-        raise _fail(path, rest[bad][0], "frame line holds a non-finite number")
+        raise located_error(path, rest[bad][0], "frame line holds a non-finite number")
     return BvhFile(path=path, joints=joints, frame_time=frame_time, values=values)
 
 
@@ -299,7 +289,7 @@ def _head_top_rest(bvh: BvhFile, names: dict[str, int]) -> tuple[int, np.ndarray
         return h, joint.end_site
     if joint.children:
         return h, bvh.joints[joint.children[0]].offset
-    raise _fail(bvh.path, None, f"joint {HEAD_TOP_BONE!r} has no End Site or child (no head top)")
+    raise located_error(bvh.path, None, f"joint {HEAD_TOP_BONE!r} has no End Site or child (no head top)")
 
 
 def detect_scale(bvh: BvhFile) -> float:
@@ -313,7 +303,7 @@ def detect_scale(bvh: BvhFile) -> float:
               (("LeftFoot", "LeftLeg"), ("LeftLeg", "LeftUpLeg")))
     height = leg + abs(head_top[1] - rest[names["LeftUpLeg"]][1])
     if not height > 0:
-        raise _fail(bvh.path, None, "the rest skeleton has no height (cannot detect its unit)")
+        raise located_error(bvh.path, None, "the rest skeleton has no height (cannot detect its unit)")
     return min(UNITS, key=lambda u: abs(math.log(height * u / STANDING_HEIGHT_M)))
 
 
@@ -326,7 +316,7 @@ def bvh_to_pose_arrays(bvh: BvhFile, frames: np.ndarray | None = None,
     names = _cmu_names(bvh)
     missing = [b for b in {*JOINT_AT_ORIGIN.values(), HEAD_TOP_BONE} if b not in names]
     if missing:
-        raise _fail(bvh.path, None, f"no joint {sorted(missing)[0]!r} (expects the CMU BVH joint names: "
+        raise located_error(bvh.path, None, f"no joint {sorted(missing)[0]!r} (expects the CMU BVH joint names: "
                                     f"Hips, LeftUpLeg, LeftLeg, ..., Head)")
     scale = detect_scale(bvh) if scale is None else float(scale)
     fk = bvh_forward_kinematics(bvh, frames)

@@ -98,7 +98,6 @@ def rasterize(tri_px: np.ndarray, tri_depth: np.ndarray | None, height: int, wid
     float32 (inf = none). Vectorised over all faces: each face's bounding box of pixel centres is
     enumerated up to the largest box size, in blocks of faces of similar size.
     """
-    F = len(tri_px)
     face = np.full(height * width, -1, np.int32)
     bary = np.zeros((height * width, 3), np.float32)
     depth = np.full(height * width, np.inf, np.float32)
