@@ -68,7 +68,7 @@ def main() -> None:
     n_total = n * a.rounds
     print(f"{n_total} samples ({a.rounds} rounds) at {a.size}x{a.size}, {rc['samples']} Cycles samples, denoise={rc['denoise']}, "
           f"device={rc['device']}")
-    print("stage CPU time inside the pipeline (ms/sample; stages overlap across threads):")
+    print("stage times inside the pipeline (ms/sample, wall clock in each stage's thread; they overlap the render):")
     for s in STAGES:
         print(f"  {s:14s} {1000 * per.get(s, 0.0):8.1f}")
     pipe_rate, bare_rate, loop_rate = n_total / pipeline_s, n_total / render_s, n_total / loop_s

@@ -214,3 +214,27 @@ def test_a_degenerate_pose_is_retried_with_a_derived_seed(shared_data, cache_dir
     side = json.loads(_tar(tmp_path / "ds", 0).with_suffix(".json").read_text())
     assert side["num_samples"] == SAMPLES and side["retries"] >= 1
     assert summary["sample_retries"] == side["retries"] and len(side["failures"]) == side["retries"]
+
+
+def test_stage_threads_and_helper_libraries_run_single_threaded_while_a_shard_renders():
+    """The render's stage threads must not start OpenMP/OpenBLAS/OpenCV thread teams that compete
+    with Cycles at normal priority (the pipeline's throughput depends on it); the process's own
+    settings come back after the shard."""
+    import cv2
+    import torch  # noqa: F401 - the stage threads set torch's OpenMP team only once torch is loaded
+    from threadpoolctl import threadpool_info
+    from synth.dataset.render_job import _stage_pools, single_threaded_helper_libraries
+
+    def limits() -> dict[str, int]:
+        return {i["user_api"]: i["num_threads"] for i in threadpool_info() if i["user_api"] in ("blas", "openmp")}
+
+    before_cv2, before = cv2.getNumThreads(), limits()
+    with single_threaded_helper_libraries():
+        assert cv2.getNumThreads() == 1
+        assert limits()["blas"] == 1
+        prepare_pool, finish_pool = _stage_pools()
+        for pool in (prepare_pool, finish_pool):
+            assert pool.submit(limits).result()["openmp"] == 1
+            assert pool.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result() >= 10
+    assert cv2.getNumThreads() == before_cv2
+    assert limits() == before

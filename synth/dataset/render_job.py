@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections import deque
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from synth.dataset.scene_sampler import SceneSampler
@@ -69,17 +72,43 @@ _STAGE_POOLS: tuple[int, ThreadPoolExecutor, ThreadPoolExecutor] | None = None
 _STAGE_NICE = 10
 
 
-def _lower_priority() -> None:
-    """Run this stage thread at a lower CPU priority than the render (nice +_STAGE_NICE): on a
-    CPU node Cycles keeps every core busy, and the stage threads should fill the gaps (scene sync,
-    denoising, readback) before they slow the render down. Measured on 2 cores at 256x256:
-    pipeline/bare-render ratio 0.888 with it, 0.875 without."""
+def _init_stage_thread() -> None:
+    """Set up a prepare/finish thread so that it only fills the render's idle moments.
+
+    - nice +_STAGE_NICE: on a CPU node Cycles keeps every core busy, and the stage threads should
+      fill the gaps (scene sync, denoising, readback) before they slow the render down.
+    - torch's intra-op OpenMP team of one in this thread (the body's forward pass): a team of N
+      runs N-1 helpers at normal priority that spin-wait after each op, time taken from Cycles.
+      torch keeps the OpenMP thread count per thread, set on its first parallel op, so the
+      first op is triggered here and then lowered; other threads keep theirs.
+    """
     if hasattr(os, "setpriority"):
         try:
             tid = threading.get_native_id()
             os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + _STAGE_NICE)
         except OSError:
             pass
+    if "torch" in sys.modules:
+        import torch
+        torch.get_num_threads()                       # torch's per-thread OpenMP setup, now
+        threadpool_limits(1, user_api="openmp")       # then one thread for this thread's ops
+
+
+@contextmanager
+def single_threaded_helper_libraries():
+    """OpenBLAS (numpy) and OpenCV at one thread while a shard renders, restored afterwards.
+
+    Their thread pools run at normal priority and spin-wait after each call, so a stage thread's
+    matrix product or resize took CPU from Cycles' threads. Measured on 2 cores at 256x256,
+    pipeline/bare-render ratio: 0.887 with their default pools, 0.930 with one thread each
+    (benchmarks/bench_throughput.py)."""
+    threads_cv2 = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        with threadpool_limits(1, user_api="blas"):
+            yield
+    finally:
+        cv2.setNumThreads(threads_cv2)
 
 
 def _stage_pools() -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
@@ -88,8 +117,8 @@ def _stage_pools() -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
     global _STAGE_POOLS
     if _STAGE_POOLS is None or _STAGE_POOLS[0] != os.getpid():     # threads do not survive a fork
         _STAGE_POOLS = (os.getpid(),
-                        ThreadPoolExecutor(1, thread_name_prefix="synth-prepare", initializer=_lower_priority),
-                        ThreadPoolExecutor(1, thread_name_prefix="synth-finish", initializer=_lower_priority))
+                        ThreadPoolExecutor(1, thread_name_prefix="synth-prepare", initializer=_init_stage_thread),
+                        ThreadPoolExecutor(1, thread_name_prefix="synth-finish", initializer=_init_stage_thread))
     return _STAGE_POOLS[1], _STAGE_POOLS[2]
 
 
@@ -110,6 +139,14 @@ class _SampleFailed(Exception):
 
 def render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: dict,
                  progress: tqdm | None = None) -> dict:
+    """Render one shard into a hidden temp file, renamed when complete; returns the sidecar
+    (see _render_shard)."""
+    with single_threaded_helper_libraries():
+        return _render_shard(sampler, renderer, out, shard, cfg, progress)
+
+
+def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: dict,
+                  progress: tqdm | None) -> dict:
     """Render one shard into a hidden temp file, renamed when complete; returns the sidecar.
 
     Three stages overlap: a `prepare` thread draws sample i+1's scene (pose, body, texture,

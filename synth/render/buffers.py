@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from synth.io_utils import InputError
@@ -100,9 +101,10 @@ def prepare_scene(scene: SceneSpec, width: int, height: int) -> PreparedScene:
     if tex.ndim != 3 or tex.shape[2] != 3 or tex.dtype != np.uint8:
         raise InputError(f"texture: expected (H, W, 3) uint8, got {tex.shape} {tex.dtype}")
     h, w = tex.shape[:2]
-    rgba = np.empty((h, w, 4), dtype=np.float32)
-    np.multiply(tex[::-1], np.float32(1.0 / 255.0), out=rgba[..., :3])   # Blender: bottom row first
-    rgba[..., 3] = 1.0
+    # Blender takes bottom row first. Flipped and widened to RGBA as bytes, then scaled in one
+    # contiguous pass: numpy's strided write into the RGB of an RGBA float array was ~10x slower.
+    rgba_u8 = cv2.cvtColor(cv2.flip(np.ascontiguousarray(tex), 0), cv2.COLOR_RGB2RGBA)
+    rgba = np.multiply(rgba_u8, np.float32(1.0 / 255.0), dtype=np.float32)
     return PreparedScene(spec=scene, vertices=verts.ravel(), faces=faces, face_uvs=face_uvs,
                          face_parts=face_parts, texture_rgba=rgba.ravel(), texture_size=(w, h))
 
