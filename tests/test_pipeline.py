@@ -243,3 +243,16 @@ def test_sample_poses_reports_and_skips_bad_clips_one_line_each(shared_data, tmp
     assert any("16_02.amc" in w for w in warnings)
     assert any("02_01.amc" in w and "no ASF" in w and "02.asf" in w for w in warnings)
 
+
+
+def test_garment_library_follows_the_clothing_manifest(shared_data):
+    """The render's garment photos are the manifest's, with its categories: the same reader the
+    dressing stage uses (textures.segment.list_garment_photos)."""
+    import csv
+    from synth.textures.simple import garment_library
+    with open(shared_data / "clothing" / "manifest.csv", newline="") as f:
+        rows = {f"clothing/{r['file']}": (r["category"], r["subcategory"]) for r in csv.DictReader(f)}
+    lib = garment_library(shared_data)
+    got = {g.id: (g.category, g.subcategory) for photos in lib.values() for g in photos}
+    assert got == rows
+    assert all(g.category == region for region, photos in lib.items() for g in photos)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import threading
 import time
 from collections import deque
@@ -88,10 +87,9 @@ def _init_stage_thread() -> None:
             os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + _STAGE_NICE)
         except OSError:
             pass
-    if "torch" in sys.modules:
-        import torch
-        torch.get_num_threads()                       # torch's per-thread OpenMP setup, now
-        threadpool_limits(1, user_api="openmp")       # then one thread for this thread's ops
+    import torch                                      # loaded already by the body model
+    torch.get_num_threads()                           # torch's per-thread OpenMP setup, now
+    threadpool_limits(1, user_api="openmp")           # then one thread for this thread's ops
 
 
 @contextmanager

@@ -9,7 +9,6 @@ through its region. The real contour-matched transfer is its own stage (issue: c
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -19,34 +18,22 @@ from PIL import Image
 
 from synth.io_utils import InputError
 from synth.scene import PART_IDS
+from synth.textures.segment import GarmentPhoto, list_garment_photos
 
 SKIN, UPPER, LOWER, SHOES, HAIR = 0, 1, 2, 3, 4
 REGION_NAMES = ["skin", "upper", "lower", "shoes", "hair"]
-# Garment categories (clothing folders) whose sleeves / legs reach the wrists / ankles.
+# Garment subcategories (clothing manifest) whose sleeves / legs reach the wrists / ankles.
 LONG_SLEEVES = {"longsleeve", "shirt", "outwear"}
 LONG_LEGS = {"pants"}
 
 
-@dataclass
-class Garment:
-    id: str            # path relative to the data directory
-    path: Path
-    region: str        # upper | lower
-    category: str
-
-
-def garment_library(data_dir: Path) -> dict[str, list[Garment]]:
-    """Garment photos by region from data_dir/clothing (folders name the region and category)."""
-    root = Path(data_dir) / "clothing"
-    lib: dict[str, list[Garment]] = {"upper": [], "lower": []}
-    for p in sorted((root / "clothing_dataset_cc0").glob("*/*/*.jpg")):
-        region, category = p.parent.parent.name, p.parent.name
-        if region in lib:
-            lib[region].append(Garment(str(p.relative_to(data_dir)), p, region, category))
-    for p in sorted((root / "viton_hd" / "cloth").glob("*.jpg")):
-        lib["upper"].append(Garment(str(p.relative_to(data_dir)), p, "upper", "t-shirt"))
+def garment_library(data_dir: Path) -> dict[str, list[GarmentPhoto]]:
+    """Garment photos by category (upper | lower), as the clothing manifest lists them."""
+    lib: dict[str, list[GarmentPhoto]] = {"upper": [], "lower": []}
+    for photo in list_garment_photos(data_dir):
+        lib[photo.category].append(photo)
     if not lib["upper"] or not lib["lower"]:
-        raise InputError(f"{root}: no garment photos found (need clothing_dataset_cc0/upper|lower/...); "
+        raise InputError(f"{Path(data_dir) / 'clothing'}: no upper and lower garment photos found; "
                          "run `synth assets fetch`")
     return lib
 
@@ -133,7 +120,7 @@ def _photo_layer(path: Path, size: int, rng: np.random.Generator) -> np.ndarray:
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def make_texture(regions: UVRegions, lib: dict[str, list[Garment]], skin_tones: np.ndarray,
+def make_texture(regions: UVRegions, lib: dict[str, list[GarmentPhoto]], skin_tones: np.ndarray,
                  skin_jitter: float, flat_probability: float, mode: str,
                  rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """One body texture (T, T, 3 uint8) and what it is made of (for the labels)."""
@@ -155,11 +142,11 @@ def make_texture(regions: UVRegions, lib: dict[str, list[Garment]], skin_tones: 
                              "region": region_name, "kind": "flat", "colour": [int(c) for c in colour]})
         else:
             layer = _photo_layer(g.path, T, rng)
-            garments.append({"id": g.id, "region": region_name, "kind": "photo", "category": g.category})
+            garments.append({"id": g.id, "region": region_name, "kind": "photo", "category": g.subcategory})
         length = "long"
-        if region_name == "upper" and not flat and g.category not in LONG_SLEEVES:
+        if region_name == "upper" and not flat and g.subcategory not in LONG_SLEEVES:
             length = "short"
-        if region_name == "lower" and not flat and g.category not in LONG_LEGS:
+        if region_name == "lower" and not flat and g.subcategory not in LONG_LEGS:
             length = "short"
         if flat:
             tex[regions.is_region[region_id]] = colour.astype(np.uint8)
