@@ -81,7 +81,8 @@ def cmd_render(args) -> int:
                       (args.executor, "executor.kind"), (args.workers, "executor.workers"),
                       (args.cpus_per_worker, "executor.cpus_per_worker"),
                       (args.gpus_per_worker, "executor.gpus_per_worker"),
-                      (args.shard_retries, "executor.shard_retries")):
+                      (args.shard_retries, "executor.shard_retries"),
+                      (args.stall_timeout, "executor.stall_timeout_s")):
         if flag is not None:
             overrides.append(f"{key}={flag}")
     if args.address is not None:   # quoted: YAML would read some HOST:PORT forms as numbers
@@ -209,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus-per-worker", type=float, help="ray: CPU cores reserved per worker")
     p.add_argument("--gpus-per-worker", type=float, help="GPUs per worker with --device gpu (default 1)")
     p.add_argument("--shard-retries", type=int, help="times a failed shard is rendered again (default 2)")
+    p.add_argument("--stall-timeout", type=float, metavar="SECONDS",
+                   help="with --workers/--executor ray: kill a worker whose shard finishes no sample for this "
+                        "long and render the shard again (default 900; 0 = never)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _common(p)
     p.set_defaults(func=cmd_render)

@@ -80,9 +80,10 @@ def _summary(text: str) -> dict:
     return json.loads(text[text.index("{\n"):])
 
 
-def _run_killing_one_worker(argv: list[str], out: Path) -> tuple[int, int]:
-    """Run `synth render` in a thread; SIGKILL the worker process that is writing the first
-    shard as soon as its hidden partial file appears (its name carries the worker's pid)."""
+def _run_killing_one_worker(argv: list[str], out: Path, sig: int = signal.SIGKILL) -> tuple[int, int]:
+    """Run `synth render` in a thread; send `sig` (SIGKILL: dead; SIGSTOP: hung) to the worker
+    process that is writing the first shard as soon as its hidden partial file appears (its name
+    carries the worker's pid)."""
     result = {}
     thread = threading.Thread(target=lambda: result.update(rc=cli.main(argv)))
     thread.start()
@@ -90,7 +91,7 @@ def _run_killing_one_worker(argv: list[str], out: Path) -> tuple[int, int]:
     while thread.is_alive() and killed is None:
         for p in _partials(out):
             killed = int(p.name.split(".")[-2])
-            os.kill(killed, signal.SIGKILL)
+            os.kill(killed, sig)
             break
         time.sleep(0.01)
     thread.join(timeout=600)
@@ -121,6 +122,27 @@ def test_local_workers_retry_a_killed_worker_and_equal_in_process(reference, arg
     # the executor block is not part of the dataset's identity: an in-process re-run adds to it
     cfg = load_config(None, args[1:])
     assert render_dataset(cfg, out, progress=False)["skipped_complete"] == SHARDS
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_a_hung_worker_is_killed_and_its_shard_rendered_again(executor, request, reference, args, tmp_path, capsys):
+    """A worker stopped mid-shard (SIGSTOP: alive but making no progress, like a hung driver) is
+    killed once its shard has finished no sample for executor.stall_timeout_s; the shard goes to
+    a fresh worker and the dataset equals an uninterrupted run."""
+    if executor == "ray":
+        request.getfixturevalue("ray_cluster")
+    out = tmp_path / executor
+    rc, stopped = _run_killing_one_worker(["render", "--out", str(out), "--executor", executor, "--workers", "2",
+                                           "--stall-timeout", "20", *args], out, signal.SIGSTOP)
+    summary = _summary(capsys.readouterr().out)
+    assert rc == 0 and summary["failed"] == {} and summary["rendered"] == [0, 1, 2]
+    hung = [e for e in summary["shard_errors"] if "killed: no sample finished for" in e]
+    assert len(hung) == 1 and "executor.stall_timeout_s=20" in hung[0], summary["shard_errors"]
+    with pytest.raises(ProcessLookupError):       # the stopped worker is gone, not left behind
+        for _ in range(100):
+            os.kill(stopped, 0)
+            time.sleep(0.1)
+    assert_same_dataset(out, reference)
 
 
 def test_sigkill_mid_shard_then_resume_equals_uninterrupted(reference, args, tmp_path):
@@ -196,6 +218,8 @@ def test_executor_config_is_validated():
         load_config(None, ["render.device=gpu", "executor.gpus_per_worker=0.5"])
     with pytest.raises(ConfigError, match="executor.shard_retries"):
         load_config(None, ["executor.shard_retries=-1"])
+    with pytest.raises(ConfigError, match="executor.stall_timeout_s"):
+        load_config(None, ["executor.stall_timeout_s=-5"])
     assert load_config(None, ["executor.kind=ray", "executor.workers=0"])["executor"]["workers"] == 0
 
 

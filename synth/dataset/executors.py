@@ -24,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import traceback
 from collections import deque
 from contextlib import contextmanager
@@ -146,8 +147,11 @@ class _Scheduler:
     """Driver-side book-keeping shared by both executors: the queue of shards, attempts,
     retries, failures and the progress bar."""
 
-    def __init__(self, shards: list[int], samples_per_shard: int, retries: int, bar: tqdm):
+    def __init__(self, shards: list[int], samples_per_shard: int, retries: int, bar: tqdm,
+                 stall_timeout_s: float = 0.0):
         self.pending = deque(shards)
+        self.stall_timeout_s = stall_timeout_s
+        self.last_change: dict[int, float] = {}  # shard -> when its attempt started or last finished a sample
         self.retries = retries
         self.n = samples_per_shard
         self.bar = bar
@@ -162,12 +166,26 @@ class _Scheduler:
         s = self.pending.popleft()
         self.attempts[s] += 1
         self.in_flight[s] = 0
+        self.last_change[s] = time.monotonic()
         return s
 
     def progress(self, shard: int, samples: int) -> None:
         if shard in self.in_flight:
+            if samples != self.in_flight[shard]:
+                self.last_change[shard] = time.monotonic()
             self.in_flight[shard] = samples
             self._refresh()
+
+    def stalled(self, shard: int) -> str | None:
+        """Why `shard`'s attempt counts as hung (no sample finished for executor.stall_timeout_s,
+        the worker's set-up included), or None."""
+        if not self.stall_timeout_s or shard not in self.in_flight:
+            return None
+        idle = time.monotonic() - self.last_change[shard]
+        if idle < self.stall_timeout_s:
+            return None
+        return (f"no sample finished for {idle:.0f} s (executor.stall_timeout_s={self.stall_timeout_s:g}) "
+                f"after {self.in_flight[shard]} of {self.n}")
 
     def done(self, shard: int, sidecar: dict) -> None:
         self.in_flight.pop(shard, None)
@@ -288,6 +306,7 @@ class _LocalWorker:
         self.gpus = gpus
         self.ready = False                 # True once it has imported the render path
         self.shard: int | None = None
+        self.hung: str | None = None       # why it was killed as hung
 
     def stop(self, kill: bool = False) -> None:
         if self.conn.closed:
@@ -311,7 +330,8 @@ def run_local(cfg: dict, out: Path, shards: list[int], workers: int, threads: in
     gpu_sets = local_gpu_sets(cfg, workers)
     if threads <= 0:
         threads = max(1, (os.cpu_count() or 1) // workers)
-    sched = _Scheduler(shards, cfg["dataset"]["samples_per_shard"], ex["shard_retries"], bar)
+    sched = _Scheduler(shards, cfg["dataset"]["samples_per_shard"], ex["shard_retries"], bar,
+                       ex["stall_timeout_s"])
     ctx = mp.get_context("spawn")       # no fork: bpy, torch and threads do not survive it
     n_workers = min(workers, len(shards))
     pool = [_LocalWorker(ctx, cfg, out, threads, g) for g in gpu_sets[:n_workers]]
@@ -351,13 +371,18 @@ def run_local(cfg: dict, out: Path, shards: list[int], workers: int, threads: in
                             w.shard = None
                 except (EOFError, OSError):
                     died = True
+                if w.shard is not None and w.hung is None and not died and fatal is None:
+                    w.hung = sched.stalled(w.shard)
+                    if w.hung is not None:          # hung, not dead: kill it, the shard goes again
+                        w.proc.kill()
+                        died = True
                 if fatal is not None or not (died or not w.proc.is_alive()):
                     continue
                 w.proc.join()
                 w.conn.close()
                 if w.shard is not None:
-                    sched.attempt_failed(w.shard, f"worker process {w.proc.pid} died "
-                                                  f"(exit code {w.proc.exitcode})")
+                    sched.attempt_failed(w.shard, f"worker process {w.proc.pid} killed: {w.hung}" if w.hung else
+                                         f"worker process {w.proc.pid} died (exit code {w.proc.exitcode})")
                 elif not w.ready:
                     start_deaths += 1
                     if start_deaths > ex["shard_retries"] + 1:
@@ -505,7 +530,8 @@ def run_ray(session: RaySession, cfg: dict, out: Path, shards: list[int], thread
         options["runtime_env"] = {"env_vars": env}
     actor_cls = ray.remote(_RayShardWorker).options(**options)
 
-    sched = _Scheduler(shards, cfg["dataset"]["samples_per_shard"], ex["shard_retries"], bar)
+    sched = _Scheduler(shards, cfg["dataset"]["samples_per_shard"], ex["shard_retries"], bar,
+                       ex["stall_timeout_s"])
     actors: list = [None] * n_workers
     starting: dict = {}         # ObjectRef of warm() -> actor slot; the slot is idle once it returns
     running: dict = {}          # ObjectRef of render() -> (actor slot, shard)
@@ -531,6 +557,13 @@ def run_ray(session: RaySession, cfg: dict, out: Path, shards: list[int], thread
                         sched.progress(shard, count)
             except GetTimeoutError:
                 pass
+            for ref, (slot, shard) in list(running.items()):
+                hung = sched.stalled(shard)
+                if hung is not None and ref not in ready:     # hung, not dead: a new actor takes its place
+                    del running[ref]
+                    ray.kill(actors[slot], no_restart=True)
+                    sched.attempt_failed(shard, f"worker killed: {hung}")
+                    start_actor(slot)
             for ref in ready:
                 if ref in starting:
                     slot = starting.pop(ref)
