@@ -19,6 +19,7 @@ import pytest
 from synth import cli
 from synth.config import ConfigError, load_config
 from synth.dataset.render_job import render_dataset
+from synth.io_utils import InputError
 
 REPO = Path(__file__).resolve().parents[1]
 SHARDS, SAMPLES = 3, 3
@@ -260,3 +261,38 @@ def test_stage_threads_and_helper_libraries_run_single_threaded_while_a_shard_re
             assert pool.submit(torch.get_num_threads).result() == 1      # torch's OpenMP team in that thread
             assert pool.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result() >= 10
     assert (cv2.getNumThreads(), blas_threads(), torch.get_num_threads()) == (before_cv2, before_blas, before_torch)
+
+
+def _data_copy(shared_data: Path, root: Path, drop: str | None = None) -> Path:
+    """The data directory again at another path (links to the same files), without `drop`."""
+    root.mkdir(parents=True)
+    for entry in shared_data.iterdir():
+        if entry.name != "backgrounds":
+            (root / entry.name).symlink_to(entry)
+    for f in (shared_data / "backgrounds").rglob("*"):
+        if f.is_file() and f.relative_to(shared_data).as_posix() != drop:
+            (root / f.relative_to(shared_data)).parent.mkdir(parents=True, exist_ok=True)
+            (root / f.relative_to(shared_data)).symlink_to(f)
+    return root
+
+
+def test_a_node_with_the_data_at_another_path_adds_to_the_output(reference, shared_data, cache_dir, tmp_path):
+    """Paths are not a dataset's identity, the files are: a node that mounts the same data and
+    cache elsewhere renders the missing shards into the same output, byte for byte; a node whose
+    data differs by one background photo is refused in one line before it writes anything."""
+    out = tmp_path / "ds"
+    first = load_config(None, _overrides(shared_data, cache_dir))
+    assert render_dataset(first, out, shards=[0], progress=False)["rendered"] == [0]
+    elsewhere = _data_copy(shared_data, tmp_path / "mnt" / "data")
+    other = load_config(None, [*_overrides(elsewhere, tmp_path / "mnt" / "cache")])
+    assert render_dataset(other, out, shards=[1, 2], progress=False)["rendered"] == [1, 2]
+    assert_same_dataset(out, reference)
+
+    dropped = sorted((shared_data / "backgrounds").rglob("*.jpg"))[0].relative_to(shared_data).as_posix()
+    changed = load_config(None, _overrides(_data_copy(shared_data, tmp_path / "mnt2" / "data", drop=dropped),
+                                           cache_dir))
+    before = sorted(p.name for p in (out / "shards").iterdir())
+    with pytest.raises(InputError, match=r"dataset\.json: this output was made from other input files "
+                                         r"\(inputs\.data_listing_sha256"):
+        render_dataset(changed, tmp_path / "ds", progress=False)
+    assert sorted(p.name for p in (out / "shards").iterdir()) == before

@@ -6,6 +6,7 @@ is retried with a derived seed (attempt + 1) and counted in the shard's sidecar.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -261,6 +262,52 @@ def dataset_identity(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if k != "executor"}
 
 
+# Configuration keys that only say where inputs are. They are left out when a re-run's
+# configuration is compared with an output's, and the files they point at are fingerprinted
+# instead (input_fingerprints): render nodes may mount the data at different paths.
+LOCATION_KEYS = ("data_dir", "cache_dir", "assets.mirror", "body.smplx_model_dir", "textures.library",
+                 "dataset.pose_file", "train.real.folder")
+# data_dir folders a render reads (cmu_mocap only when no pose file is given)
+_RENDER_INPUT_FOLDERS = ("backgrounds", "clothing", "hdri")
+
+
+def _listing_digest(root: Path, folders: tuple[str, ...]) -> str:
+    """sha256 of the sorted 'relative path, size' lines of every file under root/folder: cheap
+    (no file is read) and enough to tell another copy of the data from the same one."""
+    h = hashlib.sha256()
+    for folder in folders:
+        base = root / folder
+        files = sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else []
+        for p in files:
+            h.update(f"{p.relative_to(root).as_posix()}\t{p.stat().st_size}\n".encode())
+    return h.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def input_fingerprints(cfg: dict) -> dict:
+    """What the render reads through the LOCATION_KEYS, fingerprinted: the data directory's
+    listing (backgrounds, clothing, HDRIs; MoCap when no pose file is given), the pose file's and
+    the texture library index's sha256."""
+    from synth.config import data_dir
+    root = data_dir(cfg)
+    pose_file = cfg["dataset"]["pose_file"]
+    folders = _RENDER_INPUT_FOLDERS + (() if pose_file else ("cmu_mocap",))
+    library = cfg["textures"]["library"] if cfg["render"]["clothing"]["mode"] == "library" else None
+    index = Path(library) / "library.json" if library else None
+    return {
+        "data_listing_sha256": _listing_digest(root, folders),
+        "pose_file_sha256": _file_digest(Path(pose_file)) if pose_file and Path(pose_file).is_file() else None,
+        "texture_library_sha256": _file_digest(index) if index is not None and index.is_file() else None,
+    }
+
+
 def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progress: bool = True,
                    threads: int = 0) -> dict:
     """Render the selected shards into `out` (all by default), skipping complete ones; returns a
@@ -283,7 +330,7 @@ def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progre
             renderer = open_renderer(cfg, threads)
             stack.callback(renderer.close)
         out.mkdir(parents=True, exist_ok=True)
-        write_or_check_meta(out, dataset_identity(cfg))
+        write_or_check_meta(out, dataset_identity(cfg), input_fingerprints(cfg), LOCATION_KEYS)
         from synth.config import dump
         dump(cfg, out / "config.yaml")
         num = cfg["dataset"]["shards"]

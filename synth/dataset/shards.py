@@ -45,22 +45,47 @@ def dataset_meta(cfg: dict) -> dict:
     }
 
 
-def write_or_check_meta(out: Path, cfg: dict) -> dict:
-    """dataset.json is written first; a re-run must use the same configuration."""
+def write_or_check_meta(out: Path, cfg: dict, inputs: dict | None = None,
+                        location_keys: tuple[str, ...] = ()) -> dict:
+    """dataset.json is written first; a re-run must use the same configuration and inputs.
+
+    `inputs` (fingerprints of the data the configuration points at) is recorded beside the
+    configuration; `location_keys` (dotted keys that only say where inputs are) are left out of
+    the comparison, so a node that mounts the same data at another path may add to the output."""
     meta = dataset_meta(cfg)
+    if inputs is not None:
+        meta["inputs"] = inputs
     path = out / "dataset.json"
     if path.exists():
         try:
             old = json.loads(path.read_text())
         except json.JSONDecodeError:
             raise InputError(f"{path}: not valid JSON") from None
-        if old.get("config") != json.loads(json.dumps(cfg)):
-            diff = _first_difference(old.get("config", {}), json.loads(json.dumps(cfg)))
+        mine = json.loads(json.dumps(cfg))
+        theirs = old.get("config", {})
+        for key in location_keys:
+            _drop_key(mine, key)
+            _drop_key(theirs, key)
+        if theirs != mine:
+            diff = _first_difference(theirs, mine)
             raise InputError(f"{path}: this output was made with a different configuration ({diff}); "
                              "use another --out or the same configuration")
+        if inputs is not None and old.get("inputs") != meta["inputs"]:
+            diff = _first_difference(old.get("inputs"), meta["inputs"], "inputs.")
+            raise InputError(f"{path}: this output was made from other input files ({diff}); "
+                             "use another --out or the same data")
         return old
     atomic_write_json(path, meta)
     return meta
+
+
+def _drop_key(cfg: dict, dotted: str) -> None:
+    *parents, last = dotted.split(".")
+    for k in parents:
+        cfg = cfg.get(k)
+        if not isinstance(cfg, dict):
+            return
+    cfg.pop(last, None)
 
 
 def _first_difference(a, b, prefix: str = "") -> str:
