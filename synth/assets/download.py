@@ -8,7 +8,6 @@ retried with a growing pause; permanent ones (404 etc.) fail at once. Every fail
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import time
@@ -16,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from synth.io_utils import InputError
+from synth.io_utils import InputError, file_digest
 
 CHUNK = 1 << 16
 USER_AGENT = "synth-assets/0.1 (+https://github.com/; research data fetcher)"
@@ -27,11 +26,7 @@ class AssetError(InputError):
 
 
 def md5_file(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "md5")
 
 
 def is_complete(path: Path, size: int | None = None, md5: str | None = None) -> bool:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from synth.dataset.scene_sampler import SceneSampler
 from synth.dataset.shards import (ShardWriter, complete_shards, encode_png, encode_rgb, sample_key,
                                   shard_name, write_or_check_meta, write_sidecar)
-from synth.io_utils import InputError
+from synth.io_utils import InputError, file_digest
 
 log = logging.getLogger("synth.render")
 STAGES = ["pose", "body", "texture", "scene_sample", "prepare", "scene_update", "render", "readback", "composite",
@@ -283,14 +283,6 @@ def _listing_digest(root: Path, folders: tuple[str, ...]) -> str:
     return h.hexdigest()
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def input_fingerprints(cfg: dict) -> dict:
     """What the render reads through the LOCATION_KEYS, fingerprinted: the data directory's
     listing (backgrounds, clothing, HDRIs; MoCap when no pose file is given), the pose file's and
@@ -303,8 +295,8 @@ def input_fingerprints(cfg: dict) -> dict:
     index = Path(library) / "library.json" if library else None
     return {
         "data_listing_sha256": _listing_digest(root, folders),
-        "pose_file_sha256": _file_digest(Path(pose_file)) if pose_file and Path(pose_file).is_file() else None,
-        "texture_library_sha256": _file_digest(index) if index is not None and index.is_file() else None,
+        "pose_file_sha256": file_digest(Path(pose_file)) if pose_file and Path(pose_file).is_file() else None,
+        "texture_library_sha256": file_digest(index) if index is not None and index.is_file() else None,
     }
 
 
