@@ -359,7 +359,7 @@ def train_lifter(train_joints: np.ndarray, p: dict, progress: bool = False) -> t
 
 
 def _train_lifter(train_joints: np.ndarray, p: dict, progress: bool) -> tuple[Lifter, dict]:
-    from synth.poses.lifting_nets import Mlp, train_mlp
+    from synth.poses.lifting_nets import seeded_mlp, train_mlp
     rng = np.random.default_rng(p["seed"])
     t0 = time.perf_counter()
     pairs = make_pairs(train_joints, p["cameras_per_pose"], rng, p, mirror=p["mirror"])
@@ -371,7 +371,7 @@ def _train_lifter(train_joints: np.ndarray, p: dict, progress: bool) -> tuple[Li
     n = len(v1n)
     common = dict(epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"], lr_decay=p["lr_decay"],
                   progress=progress)
-    view_net = Mlp(30, 30, p["hidden"], p["blocks"], p["dropout"])
+    view_net = seeded_mlp(p["seed"], 30, 30, p["hidden"], p["blocks"], p["dropout"])
     view_loss = train_mlp(view_net, v1n.reshape(n, -1), disp.reshape(n, -1), seed=p["seed"],
                           desc="view synthesis", **common)
     t1 = time.perf_counter()
@@ -379,7 +379,7 @@ def _train_lifter(train_joints: np.ndarray, p: dict, progress: bool) -> tuple[Li
     disp_pred = view_net.predict(v1n.reshape(n, -1))
     x = np.concatenate([v1n.reshape(n, -1), disp_pred], axis=1)
     y = pairs.pose_cam[:, ANNOTATED].reshape(n, -1)
-    recon_net = Mlp(60, 3 * len(ANNOTATED), p["hidden"], p["blocks"], p["dropout"])
+    recon_net = seeded_mlp(p["seed"] + 1, 60, 3 * len(ANNOTATED), p["hidden"], p["blocks"], p["dropout"])
     recon_loss = train_mlp(recon_net, x, y, seed=p["seed"] + 1, desc="reconstruction", **common)
     t2 = time.perf_counter()
     stats = {"training_samples": int(n), "training_poses": int(len(train_joints)),
