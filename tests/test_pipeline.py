@@ -132,6 +132,19 @@ def test_missing_data_dir_is_a_clear_error(cache_dir, tmp_path):
         SceneSampler(cfg)
 
 
+def test_a_run_without_its_inputs_stops_before_writing_anything(shared_data, cache_dir, tmp_path):
+    """Missing data or a missing pose file stop `synth render` in one line before dataset.json
+    exists, so the output is not tied to the wrong inputs and the same command works once the
+    data is there."""
+    out = tmp_path / "ds"
+    with pytest.raises(InputError, match=r"nowhere: data directory not found"):
+        render_dataset(small_config(tmp_path / "nowhere", cache_dir), out, progress=False)
+    with pytest.raises(InputError, match=r"missing\.npz: pose file not found"):
+        render_dataset(small_config(shared_data, cache_dir, **{"dataset.pose_file": str(tmp_path / "missing.npz")}),
+                       out, progress=False)
+    assert not (out / "dataset.json").exists()
+
+
 def test_a_failing_render_leaves_no_complete_shard(shared_data, cache_dir, tmp_path, monkeypatch):
     """A crash in the middle of a shard (here: the process is interrupted while writing) leaves
     neither shard-000000.tar nor its partial under a final name."""

@@ -22,7 +22,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from synth.dataset.scene_sampler import SceneSampler
+from synth.dataset.scene_sampler import SceneSampler, render_inputs
 from synth.dataset.shards import (ShardWriter, complete_shards, encode_png, encode_rgb, sample_key,
                                   shard_name, write_or_check_meta, write_sidecar)
 from synth.io_utils import InputError, file_digest
@@ -322,6 +322,7 @@ def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progre
             renderer = open_renderer(cfg, threads)
             stack.callback(renderer.close)
         out.mkdir(parents=True, exist_ok=True)
+        render_inputs(cfg)        # missing data stops the run here, before dataset.json records it
         write_or_check_meta(out, dataset_identity(cfg), input_fingerprints(cfg), LOCATION_KEYS)
         from synth.config import dump
         dump(cfg, out / "config.yaml")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -113,32 +114,62 @@ def facing_direction(joints: np.ndarray) -> np.ndarray:
     return f / n if n > 1e-6 else np.array([0.0, -1.0, 0.0])
 
 
+@dataclass
+class RenderInputs:
+    """The input files a render draws from, listed and checked (headers only, nothing decoded)."""
+    data_dir: Path
+    backgrounds: list[Path]
+    garments: dict
+    hdris: list[Path]
+    texture_library: object | None      # a TextureLibrary with render.clothing.mode=library
+
+
+def render_inputs(cfg: dict, poses_given: bool = False) -> RenderInputs:
+    """List and check what a render of `cfg` reads (the pose file or MoCap unless `poses_given`);
+    InputError (one line, naming the file) when something is missing. Cheap enough to run before
+    anything is written, so that a run without its data stops before an output records
+    fingerprints of the wrong files."""
+    data_dir = config_data_dir(cfg)
+    if not data_dir.is_dir():
+        raise InputError(f"{data_dir}: data directory not found; run `synth assets fetch` "
+                         "or set data_dir / $SYNTH_DATA")
+    pose_file = cfg["dataset"]["pose_file"]
+    if not poses_given and pose_file and not Path(pose_file).is_file():
+        raise InputError(f"{pose_file}: pose file not found")
+    if not poses_given and not pose_file:
+        from synth.poses.sampling import find_clips
+        find_clips(data_dir, cfg["poses"]["subjects"])
+    garments = garment_library(data_dir)
+    texture_library = None
+    if cfg["render"]["clothing"]["mode"] == "library":
+        # dressed-body textures from `synth dress` (textures.library)
+        from synth.textures.library import TextureLibrary
+        texture_library = TextureLibrary(Path(cfg["textures"]["library"]))
+    backgrounds = list_backgrounds(data_dir)
+    for b in backgrounds:
+        check_background(b)
+    return RenderInputs(data_dir, backgrounds, garments, sorted((data_dir / "hdri").glob("*.hdr")),
+                        texture_library)
+
+
 class SceneSampler:
     """Everything one worker needs to draw scenes; built once, then `scene(shard, index, attempt)`."""
 
     def __init__(self, cfg: dict, poses=None):
         self.cfg = cfg
-        self.data_dir = config_data_dir(cfg)
-        if not self.data_dir.is_dir():
-            raise InputError(f"{self.data_dir}: data directory not found; run `synth assets fetch` "
-                             "or set data_dir / $SYNTH_DATA")
+        inputs = render_inputs(cfg, poses_given=poses is not None)
+        self.data_dir = inputs.data_dir
         self.width, self.height = cfg["render"]["image_size"]
         self.poses = poses if poses is not None else self._load_poses()
         self.body = create_body_model(cfg)
         rest_vertices, waist_z = self.body.neutral_rest()
         self.regions = UVRegions(self.body.faces, self.body.face_uvs, self.body.face_parts,
                                  rest_vertices, waist_z=waist_z)
-        self.garments = garment_library(self.data_dir)
-        # render.clothing.mode=library: dressed-body textures from `synth dress` (textures.library)
-        self.texture_library = None
-        if cfg["render"]["clothing"]["mode"] == "library":
-            from synth.textures.library import TextureLibrary
-            self.texture_library = TextureLibrary(Path(cfg["textures"]["library"]))
+        self.garments = inputs.garments
+        self.texture_library = inputs.texture_library
         self.skin_tones, self.skin_jitter = load_skin_tones(PROJECT_ROOT / cfg["render"]["skin"]["tones"])
-        self.backgrounds = list_backgrounds(self.data_dir)
-        for b in self.backgrounds:
-            check_background(b)
-        self.hdris = sorted((self.data_dir / "hdri").glob("*.hdr"))
+        self.backgrounds = inputs.backgrounds
+        self.hdris = inputs.hdris
 
     def _load_poses(self):
         from synth.poses.posefile import load_poses
