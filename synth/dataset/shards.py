@@ -62,7 +62,7 @@ def write_or_check_meta(out: Path, cfg: dict, inputs: dict | None = None,
         except json.JSONDecodeError:
             raise InputError(f"{path}: not valid JSON") from None
         mine = json.loads(json.dumps(cfg))
-        theirs = old.get("config", {})
+        theirs = json.loads(json.dumps(old.get("config", {})))    # a copy: the keys dropped below stay in `old`
         for key in location_keys:
             _drop_key(mine, key)
             _drop_key(theirs, key)
