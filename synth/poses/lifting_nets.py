@@ -81,15 +81,7 @@ def seeded_mlp(seed: int, n_in: int, n_out: int, hidden: int, blocks: int, dropo
 def train_mlp(model: Mlp, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, lr: float,
               lr_decay: float, seed: int, progress: bool = False, desc: str = "lifter") -> list[float]:
     """Fit `model` to (x, y) with Adam; returns the mean training loss of each epoch. Dropout
-    draws from a generator seeded with `seed`; torch's global RNG is left as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return _train_mlp(model, x, y, epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay,
-                          seed=seed, progress=progress, desc=desc)
-
-
-def _train_mlp(model: Mlp, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, lr: float,
-               lr_decay: float, seed: int, progress: bool, desc: str) -> list[float]:
+    draws from torch's RNG seeded with `seed`, in a fork: the global RNG is left as it was."""
     order_rng = np.random.default_rng(seed)
     model.set_statistics(x, y)
     xt = torch.as_tensor(x, dtype=torch.float32)
@@ -97,23 +89,25 @@ def _train_mlp(model: Mlp, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_s
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=lr_decay)
     losses = []
-    for _ in tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress):
-        model.train()
-        perm = torch.as_tensor(order_rng.permutation(len(x)))
-        total, count = 0.0, 0
-        # Drop a last batch of 1 (batch-norm needs two samples).
-        for i in range(0, len(x) - 1, batch_size):
-            idx = perm[i:i + batch_size]
-            if len(idx) < 2:
-                break
-            loss = torch.mean((model.forward_scaled(xt[idx]) - yt[idx]) ** 2)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
-        sched.step()
-        losses.append(total / max(count, 1))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for _ in tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress):
+            model.train()
+            perm = torch.as_tensor(order_rng.permutation(len(x)))
+            total, count = 0.0, 0
+            # Drop a last batch of 1 (batch-norm needs two samples).
+            for i in range(0, len(x) - 1, batch_size):
+                idx = perm[i:i + batch_size]
+                if len(idx) < 2:
+                    break
+                loss = torch.mean((model.forward_scaled(xt[idx]) - yt[idx]) ** 2)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+                count += len(idx)
+            sched.step()
+            losses.append(total / max(count, 1))
     model.eval()
     return losses
 
