@@ -105,17 +105,27 @@ def test_train_writes_outputs_and_evaluate_reports(two_shard_dataset, tmp_path):
     assert len(result["per_joint_mpjpe_mm"]) == 15
 
 
-def test_resume_gives_the_same_weights_as_one_run(two_shard_dataset, tmp_path):
-    straight = train(tiny_cfg("train.epochs=2"), two_shard_dataset, tmp_path / "a", resume=False)
-    first = train(tiny_cfg("train.epochs=1"), two_shard_dataset, tmp_path / "b", resume=False)
-    assert first["epochs_completed"] == 1
-    resumed = train(tiny_cfg("train.epochs=2"), two_shard_dataset, tmp_path / "b", resume=True)
+def _two_epochs_straight_and_resumed(dataset, tmp_path, *overrides):
+    """Train 2 epochs in one run (RUN a), and 1 epoch then resumed to 2 (RUN b); returns the
+    straight and first-run summaries, the resumed summary and both final checkpoints."""
+    straight = train(tiny_cfg("train.epochs=2", *overrides), dataset, tmp_path / "a", resume=False)
+    first = train(tiny_cfg("train.epochs=1", *overrides), dataset, tmp_path / "b", resume=False)
+    resumed = train(tiny_cfg("train.epochs=2", *overrides), dataset, tmp_path / "b", resume=True)
     assert resumed["resumed_from_epoch"] == 1
-    a = load_checkpoint(tmp_path / "a" / "checkpoint.pt")
-    b = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    return (straight, first, resumed, load_checkpoint(tmp_path / "a" / "checkpoint.pt"),
+            load_checkpoint(tmp_path / "b" / "checkpoint.pt"))
+
+
+def _assert_same_tensors(a: dict, b: dict) -> None:
+    for name, tensor in a.items():
+        assert torch.equal(tensor, b[name]), name
+
+
+def test_resume_gives_the_same_weights_as_one_run(two_shard_dataset, tmp_path):
+    straight, first, resumed, a, b = _two_epochs_straight_and_resumed(two_shard_dataset, tmp_path)
+    assert first["epochs_completed"] == 1
     assert a["epoch"] == b["epoch"] == 2
-    for name, tensor in a["model"].items():
-        assert torch.equal(tensor, b["model"][name]), name
+    _assert_same_tensors(a["model"], b["model"])
     assert resumed["train_loss"] == pytest.approx(straight["train_loss"], rel=1e-9)
     rows = list(csv.DictReader(open(tmp_path / "b" / "log.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"]
@@ -165,19 +175,11 @@ def test_adaptation_resume_gives_the_same_weights_as_one_run(two_shard_dataset, 
             "train.adaptation.mixer.warmup_steps=1", "train.adaptation.mixer.classifier_steps_per_extractor_step=0",
             "train.real.train_range=[0,8]", "train.real.eval_range=[8,12]", "train.real.log_pck=true",
             "train.adaptation.spa.enabled=true", "train.adaptation.spa.steps=5", "train.log_every_steps=1"]
-    straight = train(tiny_cfg("train.epochs=2", *more), two_shard_dataset, tmp_path / "a", resume=False)
-    train(tiny_cfg("train.epochs=1", *more), two_shard_dataset, tmp_path / "b", resume=False)
-    resumed = train(tiny_cfg("train.epochs=2", *more), two_shard_dataset, tmp_path / "b", resume=True)
-    assert resumed["resumed_from_epoch"] == 1
-    a = load_checkpoint(tmp_path / "a" / "checkpoint.pt")
-    b = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    straight, _, resumed, a, b = _two_epochs_straight_and_resumed(two_shard_dataset, tmp_path, *more)
     assert a["step"] == b["step"] == 2
-    for name, tensor in a["model"].items():
-        assert torch.equal(tensor, b["model"][name]), name
-    for name, tensor in a["modules"]["domain_classifier"].items():
-        assert torch.equal(tensor, b["modules"]["domain_classifier"][name]), name
-    for name, tensor in a["spa"]["state"].items():
-        assert torch.equal(tensor, b["spa"]["state"][name]), name
+    _assert_same_tensors(a["model"], b["model"])
+    _assert_same_tensors(a["modules"]["domain_classifier"], b["modules"]["domain_classifier"])
+    _assert_same_tensors(a["spa"]["state"], b["spa"]["state"])
     steps = list(csv.DictReader(open(tmp_path / "b" / "steps.csv")))
     assert [s["stage"] for s in steps] == ["1", "2"]
     assert resumed["real_pck02"] == pytest.approx(straight["real_pck02"])
