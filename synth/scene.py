@@ -1,7 +1,7 @@
 """The plain data types passed between stages.
 
 A `SceneSpec` is a renderer-agnostic description of one sample (after Kubric): the posed body
-mesh with its labels, its texture, the camera, the lights and the background. `synth.render`
+mesh with its labels, its texture, the meshes it wears, the camera, the lights and the background. `synth.render`
 turns it into a `RenderOutput`; nothing else in the package needs Blender.
 
 Conventions (../shared/SPEC.md): metres, world frame right-handed Z up; camera frame OpenCV
@@ -54,6 +54,39 @@ class BodyMesh:
 
 
 @dataclass
+class Surface:
+    """How a worn mesh looks, renderer-agnostic.
+
+    shader: "cloth" (the `texture`, in the mesh's UV space), "solid" (`color`) or "hair" (`color`,
+        anisotropic highlights along the strands, which run along the mesh's UV v direction).
+    color: sRGB in [0, 1]. roughness: the surface's roughness in [0, 1].
+    """
+    shader: str
+    color: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    texture: np.ndarray | None = None     # (T, T, 3) uint8 RGB, row 0 = v 1 (cloth)
+    roughness: float = 0.6
+
+
+@dataclass
+class WornMesh:
+    """A mesh the body wears — garment, shoes, hat, hair, eyebrows, eyelashes — fitted to the
+    body and posed with it, in world coordinates. Its faces carry the SPEC part id of the body
+    part they are bound to, so a pixel of it is labelled with the body part under it.
+
+    asset: the asset's id (its path relative to the data directory). kind: outfit | shoes | hat |
+    hair | eyebrows | eyelashes. vertices (N, 3) float32; faces (F, 3) int32; face_uvs (F, 3, 2)
+    float32; face_parts (F,) uint8 in 1..14.
+    """
+    asset: str
+    kind: str
+    vertices: np.ndarray
+    faces: np.ndarray
+    face_uvs: np.ndarray
+    face_parts: np.ndarray
+    surface: Surface
+
+
+@dataclass
 class Camera:
     K: np.ndarray          # (3, 3) intrinsics, pixels
     R: np.ndarray          # (3, 3) world -> camera rotation (OpenCV camera frame)
@@ -97,6 +130,7 @@ class SceneSpec:
     background: np.ndarray         # (H, W, 3) uint8 RGB, already fitted to the image size
     seed: int                      # Cycles' own seed for this sample
     labels: dict = field(default_factory=dict)   # ids and parameters recorded in KEY.json
+    worn: list[WornMesh] = field(default_factory=list)   # garments, shoes, hair... on the body
 
 
 @dataclass

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.body.model import POSE_BONES, BodyModel, BodyModelError, faces_parts_from_weights, load_rig_map
+from synth.body.model import (POSE_BONES, BodyModel, BodyModelError, PosedRig, faces_parts_from_weights,
+                              load_rig_map)
 from synth.body.retarget import world_deltas
 from synth.scene import JOINTS, PART_IDS, BodyMesh
 
@@ -82,9 +83,21 @@ class AnnyBody(BodyModel):
 
     def pose(self, rotations: np.ndarray, rest_directions: np.ndarray, phenotype: dict) -> BodyMesh:
         with self._torch.no_grad():
-            return self._pose(rotations, rest_directions, phenotype)
+            return self._pose(rotations, rest_directions, phenotype)[0]
 
-    def _pose(self, rotations: np.ndarray, rest_directions: np.ndarray, phenotype: dict) -> BodyMesh:
+    def pose_rigged(self, rotations: np.ndarray, rest_directions: np.ndarray,
+                    phenotype: dict) -> tuple[BodyMesh, PosedRig]:
+        """`pose`, plus what a worn mesh needs to follow this body (synth.body.clothing)."""
+        with self._torch.no_grad():
+            body, rest, transforms = self._pose(rotations, rest_directions, phenotype)
+        from synth.body.clothing.hm08 import phenotype_target_weights
+        rig = PosedRig(bone_transforms=transforms, rest_vertices=rest,
+                       phenotype_weights=phenotype_target_weights(
+                           self.model, {k: phenotype[k] for k in self.phenotype_labels}))
+        return body, rig
+
+    def _pose(self, rotations: np.ndarray, rest_directions: np.ndarray,
+              phenotype: dict) -> tuple[BodyMesh, np.ndarray, np.ndarray]:
         torch = self._torch
         m = self.model
         missing = set(self.phenotype_labels) - set(phenotype)
@@ -113,6 +126,7 @@ class AnnyBody(BodyModel):
         origin = bone_heads[self._head_bone]
         reach = ((verts[self._head_vertices] - origin) @ axis).max()
         joints[self._head_top_index] = origin + (reach - self._head_top_inset) * axis
-        return BodyMesh(vertices=verts.astype(np.float32), faces=self.faces, face_uvs=self.face_uvs,
+        body = BodyMesh(vertices=verts.astype(np.float32), faces=self.faces, face_uvs=self.face_uvs,
                         face_parts=self.face_parts, joints=joints.astype(np.float32), backend=self.name,
                         shape={k: round(float(phenotype[k]), 4) for k in self.phenotype_labels})
+        return body, rest["rest_vertices"][0].numpy(), transforms[0].numpy()

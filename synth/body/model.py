@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,14 @@ POSE_BONES = ['Hips', 'LHipJoint', 'LeftUpLeg', 'LeftLeg', 'LeftFoot', 'LeftToeB
               'LeftFingerBase', 'LeftHandFinger1', 'Neck', 'Neck1', 'Head', 'RightShoulder',
               'RightArm', 'RightForeArm', 'RightHand', 'RThumb', 'RightFingerBase',
               'RightHandFinger1', 'RHipJoint', 'RightUpLeg', 'RightLeg', 'RightFoot', 'RightToeBase']
+
+
+@dataclass
+class PosedRig:
+    """What a mesh worn by a posed body needs to follow it (synth.body.clothing)."""
+    bone_transforms: np.ndarray     # (B, 4, 4) float32 rest -> posed, as the body's vertices are skinned
+    rest_vertices: np.ndarray       # (V, 3) float32 the body's rest-pose vertices (its phenotype)
+    phenotype_weights: np.ndarray   # (K,) float64 weights of the phenotype targets the rest shape is made of
 
 
 class BodyModelError(RuntimeError):

@@ -291,6 +291,8 @@ def input_fingerprints(cfg: dict) -> dict:
     root = data_dir(cfg)
     pose_file = cfg["dataset"]["pose_file"]
     folders = _RENDER_INPUT_FOLDERS + (() if pose_file else ("cmu_mocap",))
+    if cfg["render"]["clothing"]["mode"] == "mesh":
+        folders += ("makehuman_assets",)
     library = cfg["textures"]["library"] if cfg["render"]["clothing"]["mode"] == "library" else None
     index = Path(library) / "library.json" if library else None
     return {

@@ -19,7 +19,8 @@ from synth.body import create_body_model, sample_phenotype
 from synth.config import PROJECT_ROOT, cache_dir, data_dir as config_data_dir
 from synth.io_utils import InputError
 from synth.scene import JOINTS, Camera, Environment, Light, SceneSpec
-from synth.textures.simple import UVRegions, garment_library, load_skin_tones, make_texture
+from synth.textures.simple import (UVRegions, garment_library, load_skin_tones, make_texture, skin_texture,
+                                   skin_tone_label)
 
 BACKGROUND_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
@@ -140,6 +141,9 @@ def render_inputs(cfg: dict, poses_given: bool = False) -> RenderInputs:
         from synth.poses.sampling import find_clips
         find_clips(data_dir, cfg["poses"]["subjects"])
     garments = garment_library(data_dir)
+    if cfg["render"]["clothing"]["mode"] == "mesh":
+        from synth.body.clothing.catalog import list_assets
+        list_assets(data_dir)           # the MakeHuman assets are there (headers only)
     texture_library = None
     if cfg["render"]["clothing"]["mode"] == "library":
         # dressed-body textures from `synth dress` (textures.library)
@@ -170,6 +174,13 @@ class SceneSampler:
         self.skin_tones, self.skin_jitter = load_skin_tones(PROJECT_ROOT / cfg["render"]["skin"]["tones"])
         self.backgrounds = inputs.backgrounds
         self.hdris = inputs.hdris
+        self.dresser = None
+        if cfg["render"]["clothing"]["mode"] == "mesh":
+            # MakeHuman garment, shoe and hair meshes fitted to the body (synth.dataset.dressing)
+            from synth.dataset.dressing import MeshDresser
+            mesh_cfg = cfg["render"]["clothing"]["mesh"]
+            self.dresser = MeshDresser(cfg, self.body, self.regions, self.data_dir, self.garments,
+                                       PROJECT_ROOT / mesh_cfg["hair_colours"], cache_dir(cfg))
 
     def _load_poses(self):
         from synth.poses.posefile import load_poses
@@ -195,20 +206,30 @@ class SceneSampler:
 
         t0 = time.perf_counter()
         phenotype = sample_phenotype(cfg["body"]["phenotype"], rng)
-        body = self.body.pose(rotations, rest_dirs, phenotype)
+        if self.dresser is not None:
+            body, posed_rig = self.body.pose_rigged(rotations, rest_dirs, phenotype)
+        else:
+            body = self.body.pose(rotations, rest_dirs, phenotype)
         times["body"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         rc = cfg["render"]
-        if self.texture_library is not None:
+        worn, worn_labels = [], {}
+        if self.dresser is not None:
+            skin, skin_rgb, tone = skin_texture(self.regions.size, self.skin_tones, self.skin_jitter, rng)
+            body, texture, worn, worn_labels = self.dresser.dress(body, posed_rig, phenotype, skin, skin_rgb,
+                                                                  rng, times)
+            tex_info = {"garments": worn_labels.pop("garments"), "skin_tone": skin_tone_label(skin_rgb, tone)}
+        elif self.texture_library is not None:
             texture, tex_info = self.texture_library.draw(rng)
+            times["texture"] = time.perf_counter() - t0
         else:
             texture, tex_info = make_texture(self.regions, self.garments, self.skin_tones, self.skin_jitter,
                                              rc["clothing"]["flat_probability"], rc["clothing"]["mode"], rng)
-        times["texture"] = time.perf_counter() - t0
+            times["texture"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        camera, cam_info = self._camera(body, rng)
+        camera, cam_info = self._camera(body, rng, worn)
         lights, environment, light_info = self._lights(body, rng)
         bg_path = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
         background, bg_info = load_background(bg_path, self.width, self.height, rng)
@@ -220,20 +241,22 @@ class SceneSampler:
             "garments": tex_info["garments"],
             "skin_tone": tex_info["skin_tone"],
             **({"texture_library": tex_info["texture_library"]} if "texture_library" in tex_info else {}),
+            **worn_labels,
             "background": {"id": str(bg_path.relative_to(self.data_dir)), **bg_info},
             "lights": light_info,
             "camera": cam_info,
         }
         spec = SceneSpec(body=body, texture=texture, camera=camera, lights=lights, environment=environment,
-                         background=background, seed=int(rng.integers(0, 2**31 - 1)), labels=labels)
+                         background=background, seed=int(rng.integers(0, 2**31 - 1)), labels=labels, worn=worn)
         return spec, times
 
-    def _camera(self, body, rng: np.random.Generator) -> tuple[Camera, dict]:
+    def _camera(self, body, rng: np.random.Generator, worn=()) -> tuple[Camera, dict]:
         cc = self.cfg["render"]["camera"]
         W, H = self.width, self.height
         fov = math.radians(rng.uniform(cc["fov_deg"]["low"], cc["fov_deg"]["high"]))   # vertical
         fill = rng.uniform(cc["fill"]["low"], cc["fill"]["high"])
-        v = body.vertices
+        # framed on everything seen: the body and what it wears (hair, a skirt, a hat)
+        v = np.concatenate([body.vertices] + [w.vertices for w in worn]) if worn else body.vertices
         centre = 0.5 * (v.min(0) + v.max(0))
         radius = float(np.linalg.norm(v - centre, axis=1).max())
         # the sphere's angular radius takes `fill` of the half field of view (of the narrower side)

@@ -40,6 +40,7 @@ import numpy as np
 from synth.io_utils import InputError
 from synth.render.buffers import (DegenerateSceneError, PreparedScene, RenderPasses, _is_rotation,
                                   composite_outputs, prepare_scene)
+from synth.render.blender_worn import WornMeshes
 from synth.render.exr import read_exr_channels
 from synth.scene import PARTS, RenderOutput, SceneSpec
 
@@ -338,6 +339,8 @@ class Renderer:
         world.cycles.sampling_method = "MANUAL"
         world.cycles.sample_map_resolution = _WORLD_MAP_RESOLUTION
         self._world = world
+        # garments, shoes, hair... (synth.render.blender_worn)
+        self._worn = WornMeshes(scene, _empty_node_tree)
 
     # ---------------------------------------------------------------- per-sample updates
     def _update_mesh(self, prep: PreparedScene) -> None:
@@ -486,6 +489,7 @@ class Renderer:
         t0 = time.perf_counter()
         self._update_camera(scene.camera)
         self._update_mesh(prep)
+        self._worn.update(prep)
         self._update_texture(prep)
         self._update_lights(scene.lights)
         self._update_world(scene.environment)

@@ -6,7 +6,7 @@ synth/render/blender_scene.py for what each pass is).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -35,6 +35,22 @@ class PreparedScene:
     face_parts: np.ndarray    # (F,) uint8
     texture_rgba: np.ndarray  # (H*W*4,) float32, bottom row first, as Image.pixels takes it
     texture_size: tuple[int, int]   # (W, H)
+    worn: list[PreparedWorn] = field(default_factory=list)
+    worn_texture_rgba: np.ndarray | None = None   # the cloth texture of the worn meshes, as texture_rgba
+    worn_texture_size: tuple[int, int] = (0, 0)
+
+
+@dataclass
+class PreparedWorn:
+    """One worn mesh checked and converted for Blender (see `PreparedScene`)."""
+    asset: str
+    vertices: np.ndarray      # (N*3,) float32
+    faces: np.ndarray         # (F, 3) int32
+    face_uvs: np.ndarray      # (F, 3, 2) float32
+    face_parts: np.ndarray    # (F,) uint8
+    shader: str
+    color: tuple[float, float, float]   # linear RGB
+    roughness: float
 
 
 @dataclass
@@ -71,6 +87,60 @@ _LINEAR16_TO_SRGB8 = np.rint(_linear_to_srgb(np.arange(_LINEAR_LEVELS + 1, dtype
                              * 255.0).astype(np.uint8)
 
 
+WORN_SHADERS = ("cloth", "solid", "hair")
+
+
+def _texture_rgba(tex: np.ndarray, what: str) -> tuple[np.ndarray, tuple[int, int]]:
+    tex = np.asarray(tex)
+    if tex.ndim != 3 or tex.shape[2] != 3 or tex.dtype != np.uint8:
+        raise InputError(f"{what}: expected (H, W, 3) uint8, got {tex.shape} {tex.dtype}")
+    h, w = tex.shape[:2]
+    # Blender takes bottom row first. Flipped and widened to RGBA as bytes, then scaled in one
+    # contiguous pass: numpy's strided write into the RGB of an RGBA float array was ~10x slower.
+    rgba_u8 = cv2.cvtColor(cv2.flip(np.ascontiguousarray(tex), 0), cv2.COLOR_RGB2RGBA)
+    return np.multiply(rgba_u8, np.float32(1.0 / 255.0), dtype=np.float32).ravel(), (w, h)
+
+
+def _check_mesh(what: str, verts: np.ndarray, faces: np.ndarray, face_uvs: np.ndarray,
+                face_parts: np.ndarray) -> None:
+    n_faces = len(faces)
+    if len(face_uvs) != n_faces or len(face_parts) != n_faces:
+        raise InputError(f"{what}: {n_faces} faces but {len(face_uvs)} face_uvs and {len(face_parts)} face_parts")
+    if n_faces and (faces.min() < 0 or faces.max() >= len(verts)):
+        raise InputError(f"{what}: face vertex index out of range")
+    if n_faces and (face_parts.min() < 1 or face_parts.max() > len(PARTS)):
+        raise InputError(f"{what}: face part ids must be 1..{len(PARTS)}, got {face_parts.min()}..{face_parts.max()}")
+    if not np.isfinite(verts).all():
+        raise DegenerateSceneError(f"{what}: non-finite vertex positions")
+
+
+def _prepare_worn(scene: SceneSpec) -> tuple[list[PreparedWorn], np.ndarray | None, tuple[int, int]]:
+    out, texture, size = [], None, (0, 0)
+    for w in scene.worn:
+        what = f"worn mesh {w.asset}"
+        verts = np.ascontiguousarray(w.vertices, dtype=np.float32).reshape(-1, 3)
+        faces = np.ascontiguousarray(w.faces, dtype=np.int32).reshape(-1, 3)
+        face_uvs = np.ascontiguousarray(w.face_uvs, dtype=np.float32).reshape(-1, 3, 2)
+        face_parts = np.ascontiguousarray(w.face_parts, dtype=np.uint8).reshape(-1)
+        _check_mesh(what, verts, faces, face_uvs, face_parts)
+        sf = w.surface
+        if sf.shader not in WORN_SHADERS:
+            raise InputError(f"{what}: shader {sf.shader!r} is not one of {WORN_SHADERS}")
+        if sf.shader == "cloth":
+            if sf.texture is None:
+                raise InputError(f"{what}: a cloth surface needs a texture")
+            if texture is not None:
+                raise InputError(f"{what}: only one worn mesh per scene may have a cloth texture")
+            texture, size = _texture_rgba(sf.texture, f"{what} texture")
+        colour = tuple(float(c) for c in _srgb_to_linear(np.clip(np.asarray(sf.color, np.float64), 0, 1)))
+        out.append(PreparedWorn(asset=w.asset, vertices=verts.ravel(), faces=faces, face_uvs=face_uvs,
+                                face_parts=face_parts, shader=sf.shader, color=colour,
+                                roughness=float(np.clip(sf.roughness, 0.0, 1.0))))
+    if len({w.asset for w in out}) != len(out):
+        raise InputError("worn meshes: an asset is worn twice")
+    return out, texture, size
+
+
 def prepare_scene(scene: SceneSpec, width: int, height: int) -> PreparedScene:
     """Check `scene` against a width x height renderer and convert its arrays for Blender."""
     body = scene.body
@@ -97,16 +167,11 @@ def prepare_scene(scene: SceneSpec, width: int, height: int) -> PreparedScene:
     if (R.shape != (3, 3) or not _is_rotation(R)
             or not np.isfinite(np.asarray(scene.camera.t, dtype=np.float64)).all()):
         raise DegenerateSceneError("camera R: not a rotation matrix (or t not finite)")
-    tex = np.asarray(scene.texture)
-    if tex.ndim != 3 or tex.shape[2] != 3 or tex.dtype != np.uint8:
-        raise InputError(f"texture: expected (H, W, 3) uint8, got {tex.shape} {tex.dtype}")
-    h, w = tex.shape[:2]
-    # Blender takes bottom row first. Flipped and widened to RGBA as bytes, then scaled in one
-    # contiguous pass: numpy's strided write into the RGB of an RGBA float array was ~10x slower.
-    rgba_u8 = cv2.cvtColor(cv2.flip(np.ascontiguousarray(tex), 0), cv2.COLOR_RGB2RGBA)
-    rgba = np.multiply(rgba_u8, np.float32(1.0 / 255.0), dtype=np.float32)
+    rgba, size = _texture_rgba(scene.texture, "texture")
+    worn, worn_rgba, worn_size = _prepare_worn(scene)
     return PreparedScene(spec=scene, vertices=verts.ravel(), faces=faces, face_uvs=face_uvs,
-                         face_parts=face_parts, texture_rgba=rgba.ravel(), texture_size=(w, h))
+                         face_parts=face_parts, texture_rgba=rgba, texture_size=size,
+                         worn=worn, worn_texture_rgba=worn_rgba, worn_texture_size=worn_size)
 
 
 def composite_outputs(channels: dict, background: np.ndarray) -> RenderOutput:

@@ -120,11 +120,11 @@ def _photo_layer(path: Path, size: int, rng: np.random.Generator) -> np.ndarray:
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def make_texture(regions: UVRegions, lib: dict[str, list[GarmentPhoto]], skin_tones: np.ndarray,
-                 skin_jitter: float, flat_probability: float, mode: str,
-                 rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """One body texture (T, T, 3 uint8) and what it is made of (for the labels)."""
-    T = regions.size
+def skin_texture(size: int, skin_tones: np.ndarray, skin_jitter: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+    """A (T, T, 3) uint8 texture of skin only: a Monk tone, jittered, with low-frequency shading;
+    returns it, the skin colour (3,) and the tone's index."""
+    T = size
     tone_index = int(rng.integers(len(skin_tones)))
     skin = np.clip(skin_tones[tone_index] * (1 + rng.uniform(-skin_jitter, skin_jitter, 3)), 0, 255)
     # low-frequency shading so skin is not a flat fill (shaded at 8x8 and interpolated: the shading
@@ -132,6 +132,19 @@ def make_texture(regions: UVRegions, lib: dict[str, list[GarmentPhoto]], skin_to
     noise = rng.normal(0, 1, (8, 8)).astype(np.float32)
     colour_8x8 = (1.0 + np.float32(0.04) * noise)[..., None] * skin.astype(np.float32)
     tex = cv2.convertScaleAbs(cv2.resize(colour_8x8, (T, T), interpolation=cv2.INTER_CUBIC))   # saturating
+    return tex, skin, tone_index
+
+
+def skin_tone_label(skin: np.ndarray, tone_index: int) -> dict:
+    return {"monk_index": tone_index + 1, "rgb": [int(c) for c in skin]}
+
+
+def make_texture(regions: UVRegions, lib: dict[str, list[GarmentPhoto]], skin_tones: np.ndarray,
+                 skin_jitter: float, flat_probability: float, mode: str,
+                 rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """One body texture (T, T, 3 uint8) and what it is made of (for the labels)."""
+    tex, skin, tone_index = skin_texture(regions.size, skin_tones, skin_jitter, rng)
+    T = regions.size
     flat = mode == "flat" or rng.random() < flat_probability
     garments = []
     for region_name, region_id in (("upper", UPPER), ("lower", LOWER)):
@@ -156,6 +169,5 @@ def make_texture(regions: UVRegions, lib: dict[str, list[GarmentPhoto]], skin_to
     tex[regions.is_region[SHOES]] = shoe.astype(np.uint8)
     hair = np.array([rng.uniform(10, 60), rng.uniform(8, 45), rng.uniform(5, 35)]) * rng.uniform(0.8, 2.5)
     tex[regions.is_region[HAIR]] = np.clip(hair, 0, 255).astype(np.uint8)
-    info = {"skin_tone": {"monk_index": tone_index + 1, "rgb": [int(c) for c in skin]},
-            "garments": garments}
+    info = {"skin_tone": skin_tone_label(skin, tone_index), "garments": garments}
     return tex, info

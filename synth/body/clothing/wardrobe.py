@@ -1,0 +1,82 @@
+"""Dressing a posed Anny body in MakeHuman assets: what the scene sampler calls per sample.
+
+`Wardrobe` holds the hm08 rig (built once, cached on disk), the asset catalogue, and each asset's
+binding (parsed and bound on first use, kept: bounded by the catalogue, ~50 assets). Per sample,
+`fit` puts the chosen assets on the body at rest (its phenotype) and skins them into its pose.
+
+A fit is not cached per (asset, phenotype): phenotypes are continuous per-sample draws, so the
+same pair practically never recurs, and a fit costs a few ms (`benchmarks/bench_clothing.py`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from synth.body.clothing.catalog import AssetEntry, list_assets
+from synth.body.clothing.fitting import BoundAsset, push_in, skin
+from synth.body.clothing.hm08 import HM08_VERTICES, cached_hm08_rig
+from synth.body.clothing.mhclo import load_proxy
+from synth.body.model import PosedRig, load_rig_map
+from synth.scene import PART_IDS, BodyMesh
+
+
+@dataclass
+class FittedAsset:
+    entry: AssetEntry
+    bound: BoundAsset
+    vertices: np.ndarray          # (N, 3) float32 posed, world frame (the body's)
+
+
+class Wardrobe:
+    def __init__(self, body_model, data_dir: Path, cache_dir: Path | None = None):
+        if getattr(body_model, "name", "") != "anny":
+            raise ValueError("mesh clothing needs body.backend=anny (the assets are bound to Anny's base mesh)")
+        model = body_model.model
+        bone_labels = list(model.bone_labels)
+        self.catalog = list_assets(data_dir)
+        self.rig = cached_hm08_rig(model, bone_labels, cache_dir)
+        self._hm08_bones = self.rig.skin_weights(model.vertex_bone_indices.cpu().numpy(),
+                                                 model.vertex_bone_weights.cpu().numpy())
+        parts = load_rig_map()["bone_parts"]
+        self._bone_part_ids = np.array([PART_IDS[parts[b]] for b in bone_labels])
+        self._bound: dict[str, BoundAsset] = {}
+
+    def entry(self, asset_id: str) -> AssetEntry:
+        for entries in self.catalog.values():
+            for e in entries:
+                if e.id == asset_id:
+                    return e
+        raise KeyError(asset_id)
+
+    def bound(self, entry: AssetEntry) -> BoundAsset:
+        b = self._bound.get(entry.id)
+        if b is None:
+            proxy = load_proxy(entry.path, HM08_VERTICES)
+            b = BoundAsset.from_proxy(proxy, self.rig, *self._hm08_bones, self._bone_part_ids)
+            self._bound[entry.id] = b
+        return b
+
+    def fit(self, entries: list[AssetEntry], rig: PosedRig, times: dict | None = None) -> list[FittedAsset]:
+        """The assets on this body, at rest on its phenotype, then skinned into its pose."""
+        t0 = time.perf_counter()
+        bound = [self.bound(e) for e in entries]
+        t1 = time.perf_counter()
+        hm08 = self.rig.vertices(rig.rest_vertices, rig.phenotype_weights)
+        out = []
+        for e, b in zip(entries, bound):
+            rest = b.fit_rest(hm08)
+            out.append(FittedAsset(entry=e, bound=b, vertices=skin(rest, b.skin, rig.bone_transforms)))
+        if times is not None:
+            times["bind"] = times.get("bind", 0.0) + t1 - t0
+            times["fit"] = times.get("fit", 0.0) + time.perf_counter() - t1
+        return out
+
+    def cover(self, body: BodyMesh, fitted: list[FittedAsset], depth: float) -> np.ndarray:
+        """The body's vertices with those the worn assets cover pushed `depth` inward."""
+        covered = [f.bound.covered_body for f in fitted if len(f.bound.covered_body)]
+        if not covered:
+            return body.vertices
+        return push_in(body.vertices, body.faces, np.unique(np.concatenate(covered)), depth)
