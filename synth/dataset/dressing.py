@@ -56,10 +56,10 @@ class MeshDresser:
     """See the module docstring. Built once per worker (the wardrobe, layouts and palettes)."""
 
     def __init__(self, cfg: dict, body_model, regions: UVRegions, data_dir: Path, garments: dict,
-                 hair_colours: Path, cache_dir: Path | None):
+                 hair_colours: Path):
         self.mc = cfg["render"]["clothing"]["mesh"]
         self.flat_probability = cfg["render"]["clothing"]["flat_probability"]
-        self.wardrobe = Wardrobe(body_model, data_dir, cache_dir)
+        self.wardrobe = Wardrobe(body_model, data_dir)
         cat = self.wardrobe.catalog
         key = "render.clothing.mesh"
         self.outfits = catalog.select(cat["outfit"], self.mc["outfits"], f"{key}.outfits")
@@ -72,6 +72,14 @@ class MeshDresser:
         self._layouts: dict[str, GarmentLayout] = {}
         self._neutral_hm08 = None
         self._waist_z = None
+
+    def warm(self) -> None:
+        """Parse and bind every asset now (else each is on its first use; ~3 s for all)."""
+        for entries in self.wardrobe.catalog.values():
+            for e in entries:
+                self.wardrobe.bound(e)
+        for e in self.outfits:
+            self._layout(e)
 
     # ---------------------------------------------------------------- draws
     def draw(self, phenotype: dict, rng: np.random.Generator) -> list[catalog.AssetEntry]:
@@ -127,7 +135,7 @@ class MeshDresser:
 
     # ---------------------------------------------------------------- per sample
     def dress(self, body: BodyMesh, rig: PosedRig, phenotype: dict, skin_texture: np.ndarray,
-              skin_rgb: np.ndarray, rng: np.random.Generator, times: dict
+              rng: np.random.Generator, times: dict
               ) -> tuple[BodyMesh, np.ndarray, list[WornMesh], dict]:
         """The body (covered vertices pushed in), its texture, the worn meshes and their labels."""
         mc = self.mc
@@ -176,7 +184,7 @@ class MeshDresser:
         if has_hair:
             # the scalp under the hair in the hair's colour (a little darker: in its shadow)
             tex[self.regions.is_region[HAIR]] = np.clip(hair_rgb * 0.8 * 255, 0, 255).astype(np.uint8)
-        face = paint_face(tex, skin_rgb, rng)
+        face = paint_face(tex, rng)
         times["texture"] = time.perf_counter() - t0
         posed = BodyMesh(vertices=vertices, faces=body.faces, face_uvs=body.face_uvs, face_parts=body.face_parts,
                          joints=body.joints, backend=body.backend, shape=body.shape)

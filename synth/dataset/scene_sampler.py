@@ -180,7 +180,7 @@ class SceneSampler:
             from synth.dataset.dressing import MeshDresser
             mesh_cfg = cfg["render"]["clothing"]["mesh"]
             self.dresser = MeshDresser(cfg, self.body, self.regions, self.data_dir, self.garments,
-                                       PROJECT_ROOT / mesh_cfg["hair_colours"], cache_dir(cfg))
+                                       PROJECT_ROOT / mesh_cfg["hair_colours"])
 
     def _load_poses(self):
         from synth.poses.posefile import load_poses
@@ -217,8 +217,7 @@ class SceneSampler:
         worn, worn_labels = [], {}
         if self.dresser is not None:
             skin, skin_rgb, tone = skin_texture(self.regions.size, self.skin_tones, self.skin_jitter, rng)
-            body, texture, worn, worn_labels = self.dresser.dress(body, posed_rig, phenotype, skin, skin_rgb,
-                                                                  rng, times)
+            body, texture, worn, worn_labels = self.dresser.dress(body, posed_rig, phenotype, skin, rng, times)
             tex_info = {"garments": worn_labels.pop("garments"), "skin_tone": skin_tone_label(skin_rgb, tone)}
         elif self.texture_library is not None:
             texture, tex_info = self.texture_library.draw(rng)

@@ -30,31 +30,32 @@ def masks_dir() -> Path:
 
 
 @lru_cache(maxsize=4)
-def face_masks(size: int) -> dict[str, np.ndarray]:
-    """(size, size) float32 masks in [0, 1] for lips, eyelids and ears (row 0 = v 1)."""
+def face_masks(size: int) -> dict[str, tuple[tuple[int, int, int, int], np.ndarray]]:
+    """Per feature (lips, eyelids, ears): the bounding box (y0, y1, x0, x1) of its mask at
+    size x size (row 0 = v 1) and the mask inside it, float32 in [0, 1], (h, w, 1)."""
     out = {}
     for name in FEATURES:
         path = masks_dir() / f"mpfb_{name}.jpg"
         img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if img is None:
             raise InputError(f"{path}: missing or unreadable face mask")
-        out[name] = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        m = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        ys, xs = np.nonzero(m > 0.01)
+        if len(ys) == 0:
+            raise InputError(f"{path}: empty face mask")
+        y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+        out[name] = ((y0, y1, x0, x1), m[y0:y1, x0:x1, None].copy())
     return out
 
 
-def paint_face(texture: np.ndarray, skin_rgb: np.ndarray, rng: np.random.Generator) -> dict:
+def paint_face(texture: np.ndarray, rng: np.random.Generator) -> dict:
     """Tint the face features of `texture` (T, T, 3) uint8 in place; returns the tones used."""
     T = texture.shape[0]
     masks = face_masks(T)
     info = {}
     for name in FEATURES:
         tone = np.clip(np.array(_TONES[name]) * (1 + rng.uniform(-_JITTER[name], _JITTER[name], 3)), 0, 1.2)
-        m = masks[name]
-        ys, xs = np.nonzero(m > 0.01)
-        if len(ys) == 0:
-            continue
-        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        a = m[y0:y1, x0:x1, None]
+        (y0, y1, x0, x1), a = masks[name]
         region = texture[y0:y1, x0:x1].astype(np.float32)
         tinted = np.clip(region * tone[None, None, :].astype(np.float32), 0, 255)
         texture[y0:y1, x0:x1] = (region * (1 - a) + tinted * a).astype(np.uint8)

@@ -104,22 +104,32 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Area-weighted unit vertex normals (zero for unused vertices)."""
     v = vertices[faces]
     fn = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
-    n = np.zeros_like(vertices)
-    for c in range(3):
-        np.add.at(n, faces[:, c], fn)
+    idx = faces.ravel()
+    n = np.stack([np.bincount(idx, weights=np.repeat(fn[:, c], 3), minlength=len(vertices))
+                  for c in range(3)], axis=1)
     length = np.linalg.norm(n, axis=1, keepdims=True)
     return n / np.maximum(length, 1e-12)
 
 
-def push_in(vertices: np.ndarray, faces: np.ndarray, covered: np.ndarray, depth: float) -> np.ndarray:
+def faces_around(faces: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """The faces with a corner among `covered` (the faces whose normals the covered vertices need)."""
+    mask = np.zeros(int(faces.max()) + 1, bool)
+    mask[covered] = True
+    return faces[mask[faces].any(1)]
+
+
+def push_in(vertices: np.ndarray, faces: np.ndarray, covered: np.ndarray, depth: float,
+            near_faces: np.ndarray | None = None) -> np.ndarray:
     """The body with its `covered` vertices moved `depth` metres inward along their normals,
     behind the garment that covers them: MakeHuman deletes them (`delete_verts`); pushing them in
     keeps the body's topology (one mesh for every outfit) and leaves no hole where a garment's
-    edge lifts off. Faces with a covered corner lean inward with it, under the garment's edge."""
+    edge lifts off. Faces with a covered corner lean inward with it, under the garment's edge.
+    `near_faces`: `faces_around(faces, covered)` when the caller keeps it."""
     if len(covered) == 0 or depth <= 0:
         return vertices
-    near = np.isin(faces, covered).any(1)       # only the faces around the covered vertices
-    n = vertex_normals(vertices, faces[near])
+    if near_faces is None:
+        near_faces = faces_around(faces, covered)
+    n = vertex_normals(vertices, near_faces)
     out = vertices.copy()
-    out[covered] -= depth * n[covered]
+    out[covered] -= depth * n[covered].astype(out.dtype)
     return out

@@ -10,17 +10,20 @@ same pair practically never recurs, and a fit costs a few ms (`benchmarks/bench_
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from synth.body.clothing.catalog import AssetEntry, list_assets
-from synth.body.clothing.fitting import BoundAsset, push_in, skin
+from synth.body.clothing.fitting import BoundAsset, faces_around, push_in, skin
 from synth.body.clothing.hm08 import HM08_VERTICES, cached_hm08_rig
 from synth.body.clothing.mhclo import load_proxy
 from synth.body.model import PosedRig, load_rig_map
 from synth.scene import PART_IDS, BodyMesh
+
+_COVER_CACHE = 128     # outfit x shoes combinations: 12 x 7 today
 
 
 @dataclass
@@ -43,6 +46,8 @@ class Wardrobe:
         parts = load_rig_map()["bone_parts"]
         self._bone_part_ids = np.array([PART_IDS[parts[b]] for b in bone_labels])
         self._bound: dict[str, BoundAsset] = {}
+        # per combination of covering assets: the covered vertices and the faces around them
+        self._covered: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
     def entry(self, asset_id: str) -> AssetEntry:
         for entries in self.catalog.values():
@@ -76,7 +81,16 @@ class Wardrobe:
 
     def cover(self, body: BodyMesh, fitted: list[FittedAsset], depth: float) -> np.ndarray:
         """The body's vertices with those the worn assets cover pushed `depth` inward."""
-        covered = [f.bound.covered_body for f in fitted if len(f.bound.covered_body)]
-        if not covered:
+        key = tuple(sorted(f.entry.id for f in fitted if len(f.bound.covered_body)))
+        if not key:
             return body.vertices
-        return push_in(body.vertices, body.faces, np.unique(np.concatenate(covered)), depth)
+        hit = self._covered.get(key)
+        if hit is None:
+            covered = np.unique(np.concatenate([f.bound.covered_body for f in fitted]))
+            hit = (covered, faces_around(body.faces, covered))
+            self._covered[key] = hit
+            if len(self._covered) > _COVER_CACHE:
+                self._covered.popitem(last=False)
+        else:
+            self._covered.move_to_end(key)
+        return push_in(body.vertices, body.faces, hit[0], depth, near_faces=hit[1])
