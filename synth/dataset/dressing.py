@@ -23,7 +23,7 @@ from synth.body.model import PosedRig
 from synth.io_utils import InputError
 from synth.scene import BodyMesh, Surface, WornMesh
 from synth.textures.face import paint_face
-from synth.textures.garment_uv import GarmentLayout, garment_texture
+from synth.textures.garment_uv import FabricPatches, GarmentLayout, garment_texture
 from synth.textures.simple import HAIR, UVRegions
 
 SHOE_COLOURS = [(0.06, 0.05, 0.04), (0.18, 0.11, 0.06), (0.32, 0.2, 0.12), (0.1, 0.1, 0.11),
@@ -56,10 +56,10 @@ class MeshDresser:
     """See the module docstring. Built once per worker (the wardrobe, layouts and palettes)."""
 
     def __init__(self, cfg: dict, body_model, regions: UVRegions, data_dir: Path, garments: dict,
-                 hair_colours: Path):
+                 hair_colours: Path, cache_dir: Path | None = None):
         self.mc = cfg["render"]["clothing"]["mesh"]
         self.flat_probability = cfg["render"]["clothing"]["flat_probability"]
-        self.wardrobe = Wardrobe(body_model, data_dir)
+        self.wardrobe = Wardrobe(body_model, data_dir, cache_dir)
         cat = self.wardrobe.catalog
         key = "render.clothing.mesh"
         self.outfits = catalog.select(cat["outfit"], self.mc["outfits"], f"{key}.outfits")
@@ -70,6 +70,7 @@ class MeshDresser:
         self.hair_names, self.hair_rgb, self.hair_p, self.grey, self.hair_jitter = load_hair_colours(hair_colours)
         self._body_model = body_model
         self._layouts: dict[str, GarmentLayout] = {}
+        self._fabric = FabricPatches(cache_dir)
         self._neutral_hm08 = None
         self._waist_z = None
 
@@ -154,7 +155,7 @@ class MeshDresser:
             label = {"asset": e.id, "kind": e.kind}
             texture = None
             if e.kind == "outfit":
-                texture, garment_labels = garment_texture(self._layout(e), self.garments, flat, rng)
+                texture, garment_labels = garment_texture(self._layout(e), self.garments, self._fabric, flat, rng)
                 for g in garment_labels:
                     g["asset"] = e.id
                 colour, roughness = (0.5, 0.5, 0.5), 0.8

@@ -180,7 +180,7 @@ class SceneSampler:
             from synth.dataset.dressing import MeshDresser
             mesh_cfg = cfg["render"]["clothing"]["mesh"]
             self.dresser = MeshDresser(cfg, self.body, self.regions, self.data_dir, self.garments,
-                                       PROJECT_ROOT / mesh_cfg["hair_colours"])
+                                       PROJECT_ROOT / mesh_cfg["hair_colours"], cache_dir(cfg))
 
     def _load_poses(self):
         from synth.poses.posefile import load_poses

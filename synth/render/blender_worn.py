@@ -109,10 +109,10 @@ class WornMeshes:
         tangent.direction_type = "UV_MAP"
         tangent.uv_map = "UVMap"
         bsdf = g.nodes.new("ShaderNodeBsdfPrincipled")
-        bsdf.inputs["Roughness"].default_value = 0.35
+        bsdf.inputs["Roughness"].default_value = 0.45
         bsdf.inputs["Anisotropic"].default_value = 0.8
         bsdf.inputs["Anisotropic Rotation"].default_value = 0.25   # highlights along v, not u
-        bsdf.inputs["Specular IOR Level"].default_value = 0.6
+        bsdf.inputs["Specular IOR Level"].default_value = 0.35
         g.links.new(uv.outputs["UV"], mapping.inputs["Vector"])
         g.links.new(mapping.outputs["Vector"], wave.inputs["Vector"])
         g.links.new(wave.outputs["Fac"], streak.inputs["Value"])

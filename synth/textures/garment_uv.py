@@ -4,25 +4,33 @@ A MakeHuman outfit is one mesh whose UV map lays its pieces out as islands (the 
 and back, the sleeves, the trouser legs...). Once per asset, `GarmentLayout` gives each island a
 region — upper (top) or lower (bottom) — by the majority of its surface (a face on a leg, or on
 the torso below `waist_z`, is lower): a shirt panel that hangs over the hips stays a top, a
-trouser leg with its waistband a bottom. It also measures the garment's texel scale (metres of surface per
-unit of UV). Per sample, `garment_texture` fills each region with a garment photo's central crop
-(upper photos for the top, lower photos for the bottom), tiled with mirrored repeats so that one
-tile covers about `PHOTO_TILE_M` of fabric (the crop of a flat-lay photo shows ~30 cm of the
-garment), or with a flat colour.
+trouser leg with its waistband a bottom. It also measures the garment's texel scale (metres of
+surface per unit of UV).
+
+Per sample, `garment_texture` fills each region with fabric from a garment photo (upper photos
+for the top, lower photos for the bottom) or a flat colour. The fabric is a square patch cut
+from inside the photo's garment mask (synth.textures.segment, computed once per photo and kept:
+`FabricPatches`), around a point drawn among those deepest inside the garment, so no surface the
+garment lies on shows; the patch's size in metres follows from the garment's width in the photo,
+and it is tiled over the UV square with mirrored repeats at the garment's own texel scale.
 """
 from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from synth.io_utils import atomic_write_bytes
 from synth.scene import PART_IDS
-from synth.textures.simple import _photo_layer
 
 UPPER, LOWER = 1, 2
 REGIONS = {"upper": UPPER, "lower": LOWER}
-PHOTO_TILE_M = 0.3
 _LOWER_PARTS = {PART_IDS[p] for p in ("right_thigh", "right_lower_leg", "right_foot",
                                        "left_thigh", "left_lower_leg", "left_foot")}
 
@@ -64,17 +72,16 @@ class GarmentLayout:
         d1, d2 = uv[:, 1] - uv[:, 0], uv[:, 2] - uv[:, 0]
         area_uv = 0.5 * np.abs(d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]).sum()
         self.metres_per_uv = float(np.sqrt(area3 / max(area_uv, 1e-12)))
-        self.tiles = max(1, int(round(self.metres_per_uv / PHOTO_TILE_M)))
         T = size
         img = np.zeros((T, T), np.uint8)
         px = face_uvs.astype(np.float64).copy()
         px[..., 0] = px[..., 0] * T - 0.5
         px[..., 1] = (1.0 - px[..., 1]) * T - 0.5
         pts = np.round(px * 16).astype(np.int32)   # 4 fractional bits
-        for r in (UPPER, LOWER):
-            polys = list(pts[self.face_region == r])
-            if polys:
-                cv2.fillPoly(img, polys, int(r), lineType=cv2.LINE_8, shift=4)
+        # one triangle at a time: fillPoly with many polygons fills by the even-odd rule, which
+        # would cut holes where a garment's UV islands overlap
+        for tri, r in zip(pts, self.face_region):
+            cv2.fillConvexPoly(img, tri, int(r), lineType=cv2.LINE_8, shift=4)
         # grow the regions a few texels into the empty space so bilinear lookups at island
         # edges never read the background
         grown = cv2.dilate(img, np.ones((5, 5), np.uint8))
@@ -86,14 +93,112 @@ class GarmentLayout:
 def _tiled(layer: np.ndarray, tiles: int, size: int) -> np.ndarray:
     """`layer` repeated tiles x tiles times, every other copy mirrored (seamless), at size^2."""
     if tiles <= 1:
-        return layer
+        return cv2.resize(layer, (size, size), interpolation=cv2.INTER_AREA)
     row = np.concatenate([layer if i % 2 == 0 else layer[:, ::-1] for i in range(tiles)], axis=1)
     full = np.concatenate([row if i % 2 == 0 else row[::-1] for i in range(tiles)], axis=0)
     return cv2.resize(full, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def garment_texture(layout: GarmentLayout, photos: dict, flat: bool, rng: np.random.Generator
-                    ) -> tuple[np.ndarray, list[dict]]:
+# A flat-laid garment's width (the widest extent of its mask), for the patch's scale: about a
+# chest width for tops and a hip width for bottoms.
+GARMENT_WIDTH_M = {"upper": 0.55, "lower": 0.45}
+_PHOTO_SIDE = 256           # photos are segmented and cut at this long side
+_MIN_DEPTH_PX = 10          # a mask whose deepest point is shallower than this is not used
+_CANDIDATES = 64            # patch centres kept per photo
+_FABRIC_VERSION = 1         # bump when _prepare changes what it computes
+_FABRIC_PRIOR = 1.0         # colour distance to the border colours (their spreads) below which a pixel is not fabric
+
+
+@dataclass
+class _Fabric:
+    image: np.ndarray          # (h, w, 3) uint8 at _PHOTO_SIDE
+    centres: np.ndarray        # (n, 2) int (y, x) points deep inside the garment
+    half: int                  # half side of the patch, pixels
+    metres_per_px: float
+    segmented: bool            # False: the mask was unusable, patches come from the photo's centre
+
+
+class FabricPatches:
+    """Fabric patches cut from inside each garment photo's mask, segmented once per photo
+    (~130 ms) and kept in memory (bounded by the photos of the data, ~250) and, with a
+    `cache_dir`, on disk (keyed by the photo's bytes) for later runs and other workers."""
+
+    def __init__(self, cache_dir: Path | None = None):
+        self._fabric: dict[str, _Fabric] = {}
+        self.cache_dir = Path(cache_dir) / "clothing" / "fabric" if cache_dir is not None else None
+
+    def _cached(self, photo, region: str) -> _Fabric:
+        if self.cache_dir is None:
+            return self._prepare(photo, region)
+        h = hashlib.sha1(Path(photo.path).read_bytes())
+        if photo.mask_path is not None and Path(photo.mask_path).is_file():
+            h.update(Path(photo.mask_path).read_bytes())
+        path = self.cache_dir / f"{h.hexdigest()[:20]}-{region}-v{_FABRIC_VERSION}.npz"
+        if path.is_file():
+            try:
+                with np.load(path) as z:
+                    return _Fabric(image=z["image"], centres=z["centres"], half=int(z["half"]),
+                                   metres_per_px=float(z["metres_per_px"]), segmented=bool(z["segmented"]))
+            except (OSError, KeyError, ValueError):
+                pass
+        fab = self._prepare(photo, region)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, image=fab.image, centres=fab.centres, half=fab.half,
+                            metres_per_px=fab.metres_per_px, segmented=fab.segmented)
+        atomic_write_bytes(path, buf.getvalue())
+        return fab
+
+    def _prepare(self, photo, region: str) -> _Fabric:
+        from synth.textures.segment import load_given_mask, load_photo, segment_garment
+        seg = segment_garment(photo, max_side=_PHOTO_SIDE)
+        image, mask = seg.image, seg.mask
+        given = load_given_mask(photo, mask.shape)
+        if given is not None:
+            mask = given
+        if seg.prior is not None:
+            # and not of a colour the photo's border has (the floor seen between trouser legs,
+            # which a mask may take in)
+            prior = cv2.resize(seg.prior, (mask.shape[1], mask.shape[0]), interpolation=cv2.INTER_LINEAR)
+            mask = mask & (prior > _FABRIC_PRIOR)
+        depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+        deepest = float(depth.max())
+        h, w = image.shape[:2]
+        if deepest >= _MIN_DEPTH_PX:
+            ys, xs = np.nonzero(depth >= 0.8 * deepest)
+            half = int(0.85 * deepest / np.sqrt(2))     # a square inside the deepest disc, with a margin
+            cols = np.nonzero(mask.any(0))[0]
+            width_px = float(cols.max() - cols.min() + 1)
+            segmented = True
+        else:   # no usable mask: the photo's centre, where the garment lies
+            ys, xs = np.array([h // 2]), np.array([w // 2])
+            half = int(0.2 * min(h, w))
+            width_px = 0.8 * w
+            segmented = False
+        keep = np.linspace(0, len(ys) - 1, min(len(ys), _CANDIDATES)).astype(int)
+        return _Fabric(image=image, centres=np.stack([ys[keep], xs[keep]], 1), half=max(half, 4),
+                       metres_per_px=GARMENT_WIDTH_M[region] / width_px, segmented=segmented)
+
+    def patch(self, photo, region: str, rng: np.random.Generator) -> tuple[np.ndarray, float, dict]:
+        """A square fabric patch (uint8), its side in metres, and where it was cut."""
+        fab = self._fabric.get(photo.id)
+        if fab is None:
+            fab = self._cached(photo, region)
+            self._fabric[photo.id] = fab
+        y, x = fab.centres[int(rng.integers(len(fab.centres)))]
+        flip, turns = bool(rng.random() < 0.5), int(rng.integers(4))
+        h, w = fab.image.shape[:2]
+        r = fab.half
+        y0, x0 = int(np.clip(y - r, 0, max(h - 2 * r, 0))), int(np.clip(x - r, 0, max(w - 2 * r, 0)))
+        patch = fab.image[y0:y0 + 2 * r, x0:x0 + 2 * r]
+        if flip:
+            patch = patch[:, ::-1]
+        patch = np.ascontiguousarray(np.rot90(patch, turns))
+        return patch, 2 * r * fab.metres_per_px, {"patch_xy": [x0, y0], "patch_px": 2 * r,
+                                                  "segmented": fab.segmented}
+
+
+def garment_texture(layout: GarmentLayout, photos: dict, fabric: FabricPatches, flat: bool,
+                    rng: np.random.Generator) -> tuple[np.ndarray, list[dict]]:
     """One texture (T, T, 3) uint8 for the garment and the labels of what it is made of.
     `photos`: region name -> list of GarmentPhoto (synth.textures.segment)."""
     T = layout.size
@@ -109,10 +214,11 @@ def garment_texture(layout: GarmentLayout, photos: dict, flat: bool, rng: np.ran
             tex[layout.masks[name] > 0] = colour.astype(np.uint8)
             labels.append({"id": f"flat:{name}:" + "".join(f"{int(c):02x}" for c in colour), "region": name,
                            "kind": "flat", "colour": [int(c) for c in colour]})
-        else:
-            tile = max(16, T // layout.tiles)
-            layer = _tiled(_photo_layer(g.path, tile, rng), layout.tiles, T)
-            cv2.copyTo(layer, layout.masks[name], tex)
-            labels.append({"id": g.id, "region": name, "kind": "photo", "category": g.subcategory,
-                           "tiles": layout.tiles})
+            continue
+        patch, side_m, where = fabric.patch(g, name, rng)
+        tiles = int(np.clip(round(layout.metres_per_uv / max(side_m, 1e-3)), 1, 24))
+        layer = _tiled(patch, tiles, T)
+        cv2.copyTo(layer, layout.masks[name], tex)
+        labels.append({"id": g.id, "region": name, "kind": "photo", "category": g.subcategory,
+                       "tiles": tiles, **where})
     return tex, labels

