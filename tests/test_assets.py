@@ -24,8 +24,9 @@ from synth.assets import SET_NAMES, AssetError, fetch, require, verify, write_in
 from synth.assets.download import download
 from synth.assets.manifest import AKHTER_COMMIT, DREI_COMMIT, HDRI_NAMES
 from synth.io_utils import InputError
+from conftest import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA     # honours SYNTH_TEST_DATA (conftest)
 SMALL = ["akhter_black_joint_limits", "hdri", "lsp"]
 
 

@@ -283,8 +283,8 @@ def test_mesh_clothing_config_keys_are_checked():
         load_config(None, ["render.clothing.mesh.outfits=shirt"])
     with pytest.raises(ConfigError, match=r"render\.clothing\.mesh\.hat_probability"):
         load_config(None, ["render.clothing.mesh.hat_probability=1.5"])
-    with pytest.raises(ConfigError, match=r"needs body\.backend=anny"):
-        load_config(None, ["render.clothing.mode=mesh", "body.backend=smplx"])
+    assert load_config(None, ["render.clothing.mesh.outfits=[female_elegantsuit01]"])["render"]["clothing"][
+        "mesh"]["outfits"] == ["female_elegantsuit01"]
 
 
 # ---------------------------------------------------------------- rendered labels

@@ -101,7 +101,7 @@ def test_a_different_configuration_cannot_reuse_an_output(rendered_dataset, shar
 def _data_dir_with_bad_background(shared_data: Path, tmp_path: Path, image: Image.Image, name: str) -> Path:
     d = tmp_path / "data"
     d.mkdir()
-    for sub in ("cmu_mocap", "clothing", "hdri"):
+    for sub in ("cmu_mocap", "clothing", "hdri", "makehuman_assets"):
         (d / sub).symlink_to(shared_data / sub)
     (d / "backgrounds").mkdir()
     image.save(d / "backgrounds" / name)

@@ -15,8 +15,9 @@ from synth.poses import (BONE_NAMES, PoseSet, asf_path_for_clip, forward_kinemat
 from synth.poses.kinematics import ASF_TO_CMU_MB, Y_UP_TO_Z_UP, euler_to_matrix
 from synth.poses.sampling import canonical_joints, clip_poses
 from synth.scene import JOINTS
+from conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA       # honours SYNTH_TEST_DATA (conftest)
 CMU = DATA / "cmu_mocap"
 WALK = "16_15"          # "walk" (official description in the manifest), 471 frames
 

@@ -15,8 +15,9 @@ from synth.io_utils import InputError
 from synth.render import NoGpuError, Renderer
 from synth.render.exr import read_exr_channels
 from synth.scene import BodyMesh, Camera, Environment, Light, SceneSpec
+from conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA       # honours SYNTH_TEST_DATA (conftest)
 
 # The 6 faces of a box as corner indices into the 8 corners (x, y, z in {-1, 1}, x slowest),
 # each wound counter-clockwise seen from outside.

