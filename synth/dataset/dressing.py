@@ -18,8 +18,9 @@ import numpy as np
 import yaml
 
 from synth.body.clothing import catalog
+from synth.body.clothing.hm08 import phenotype_target_weights
 from synth.body.clothing.wardrobe import Wardrobe
-from synth.body.model import PosedRig
+from synth.body.model import POSE_BONES, PosedRig
 from synth.io_utils import InputError
 from synth.scene import BodyMesh, Surface, WornMesh
 from synth.textures.face import paint_face
@@ -120,8 +121,6 @@ class MeshDresser:
             if self._neutral_hm08 is None:
                 neutral = {k: 0.5 for k in self._body_model.phenotype_labels}
                 rest = self._body_model.rest(neutral)
-                from synth.body.clothing.hm08 import phenotype_target_weights
-                from synth.body.model import POSE_BONES
                 self._neutral_hm08 = self.wardrobe.rig.vertices(
                     rest["rest_vertices"][0].numpy(), phenotype_target_weights(self._body_model.model, neutral))
                 # a garment's waist line: a little above the hip joints (the top of the thighs)
@@ -161,7 +160,7 @@ class MeshDresser:
                 colour, roughness = (0.5, 0.5, 0.5), 0.8
             elif e.kind == "hair":
                 has_hair = True
-                colour, roughness = tuple(hair_rgb), 0.35
+                colour, roughness = tuple(hair_rgb), 0.45
                 label["colour"] = hair_name
             elif e.kind == "eyebrows":
                 colour, roughness = tuple(hair_rgb * 0.6), 0.8

@@ -10,8 +10,8 @@ pass labels a garment pixel with the body part the garment is bound to, as for t
   Cycles with persistent data loads the new pixels);
 - solid: a flat colour, the object's colour (Object Info), roughness from the object's
   `synth_roughness` property;
-- hair: the object's colour, anisotropic specular highlights whose tangent runs along the UV
-  v direction (the strands of MakeHuman's hair meshes), darkened by fine streaks across them.
+- hair: the object's colour and roughness, anisotropic specular highlights whose tangent runs
+  along the UV v direction (the strands of MakeHuman's hair meshes), darkened by fine streaks.
 """
 from __future__ import annotations
 
@@ -109,7 +109,6 @@ class WornMeshes:
         tangent.direction_type = "UV_MAP"
         tangent.uv_map = "UVMap"
         bsdf = g.nodes.new("ShaderNodeBsdfPrincipled")
-        bsdf.inputs["Roughness"].default_value = 0.45
         bsdf.inputs["Anisotropic"].default_value = 0.8
         bsdf.inputs["Anisotropic Rotation"].default_value = 0.25   # highlights along v, not u
         bsdf.inputs["Specular IOR Level"].default_value = 0.35
@@ -120,6 +119,7 @@ class WornMeshes:
         g.links.new(streak.outputs["Result"], shade.inputs["B"])
         g.links.new(shade.outputs["Result"], bsdf.inputs["Base Color"])
         g.links.new(tangent.outputs["Tangent"], bsdf.inputs["Tangent"])
+        g.links.new(_object_roughness(g), bsdf.inputs["Roughness"])
         g.links.new(bsdf.outputs["BSDF"], out.inputs["Shader"])
         return g
 
