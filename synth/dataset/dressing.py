@@ -71,7 +71,7 @@ class MeshDresser:
         self.hair_names, self.hair_rgb, self.hair_p, self.grey, self.hair_jitter = load_hair_colours(hair_colours)
         self._body_model = body_model
         self._layouts: dict[str, GarmentLayout] = {}
-        self._fabric = FabricPatches(cache_dir)
+        self._fabric = FabricPatches()
         self._neutral_hm08 = None
         self._waist_z = None
 
