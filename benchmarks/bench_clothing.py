@@ -13,8 +13,9 @@
    phenotypes, each outfit with shoes, without and with the covered vertices pushed in;
 5. unless --no-render: time per sample of the scene drawing + Blender update + Cycles render +
    compositing at 256x256, render.clothing.mode=photo (today's textures) against mode=mesh, over
-   the same sample indices (process CPU time of all threads, which a shared machine's load does
-   not inflate, and wall time).
+   the same sample indices, after the worker's set-up (process CPU time of all threads, which a
+   shared machine's load does not inflate, and wall time);
+6. unless --no-render: `synth render` of one shard of 2 x --samples per mode from a cold worker.
 """
 from __future__ import annotations
 
@@ -157,6 +158,29 @@ def render_figures(data: Path, n: int) -> None:
     print(f"  mesh / photo: CPU {mc / pc:.2f}x, wall {mw / pw:.2f}x")
 
 
+def pipeline_figures(data: Path, n: int) -> None:
+    """`synth render` of one shard of n samples per mode, from a cold worker (set-up included:
+    Anny, the pose pool, Blender; in mesh mode the wardrobe, first bindings, layouts, fabric)."""
+    import json
+    import tempfile
+    from synth.config import load_config
+    from synth.dataset.render_job import render_dataset
+    print(f"\nsynth render, one shard of {n} samples from a cold worker, 256x256 (process CPU includes set-up)")
+    res = {}
+    for mode in ("photo", "mesh"):
+        cfg = load_config(None, [f"data_dir={data}", "dataset.shards=1", f"dataset.samples_per_shard={n}",
+                                 "poses.subjects=['16']", f"render.clothing.mode={mode}"])
+        with tempfile.TemporaryDirectory() as tmp:
+            c0, w0 = time.process_time(), time.perf_counter()
+            render_dataset(cfg, Path(tmp) / "ds", progress=False)
+            cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+            side = json.loads((Path(tmp) / "ds" / "shards" / "shard-000000.json").read_text())
+        res[mode] = (cpu / n, side["wall_seconds_per_sample"])
+        print(f"  {mode:5s}: CPU {cpu / n * 1e3:7.1f} ms/sample   shard wall {side['wall_seconds_per_sample'] * 1e3:7.1f} "
+              f"ms/sample   (whole run {wall:.1f} s)")
+    print(f"  mesh / photo: CPU {res['mesh'][0] / res['photo'][0]:.2f}x, shard wall {res['mesh'][1] / res['photo'][1]:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--poses", type=int, default=12)
@@ -181,6 +205,7 @@ def main() -> None:
     coverage_figures(wd, body, poses, rng, depth)
     if not a.no_render:
         render_figures(data, a.samples)
+        pipeline_figures(data, 2 * a.samples)
 
 
 if __name__ == "__main__":
