@@ -1,7 +1,8 @@
 """Blender/Cycles renderer: turns a `SceneSpec` into a `RenderOutput`.
 
 The Blender scene is built once per `Renderer` and updated per sample: one body mesh (topology
-built on the first render, vertex positions replaced later), texture pixels replaced in place (two
+built on the first render, vertex positions replaced later), the meshes it wears (one object per
+asset, synth.render.blender_worn), texture pixels replaced in place (two
 images used in turn, see `_build_static_scene`), a pool of reused lights, one camera and one
 world with cached HDRIs. bpy holds global state, so only one
 `Renderer` may be alive in a process at a time (close() it, or use it as a context manager).
