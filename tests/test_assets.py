@@ -20,12 +20,13 @@ from PIL import Image
 import pytest
 import scipy.io
 
+from conftest import SHARED_DATA
 from synth.assets import SET_NAMES, AssetError, fetch, require, verify, write_index
 from synth.assets.download import download
 from synth.assets.manifest import AKHTER_COMMIT, DREI_COMMIT, HDRI_NAMES
 from synth.io_utils import InputError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA   # SYNTH_TEST_DATA, else ../shared/data beside the checkout
 SMALL = ["akhter_black_joint_limits", "hdri", "lsp"]
 
 

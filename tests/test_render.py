@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 import bpy
+from conftest import SHARED_DATA
 from synth.io_utils import InputError
 from synth.render import NoGpuError, Renderer
 from synth.render.exr import read_exr_channels
 from synth.scene import BodyMesh, Camera, Environment, Light, SceneSpec
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA   # SYNTH_TEST_DATA, else ../shared/data beside the checkout
 
 # The 6 faces of a box as corner indices into the 8 corners (x, y, z in {-1, 1}, x slowest),
 # each wound counter-clockwise seen from outside.
