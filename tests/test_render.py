@@ -3,7 +3,6 @@ ids, checking the camera convention, the depth convention, the label passes and 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")   # for writing test EXRs; read when first used
 import cv2

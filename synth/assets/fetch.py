@@ -30,7 +30,7 @@ from synth.assets.download import AssetError, download, fetch_bytes, is_complete
 from synth.assets.manifest import SET_NAMES, SETS, AssetSet, Source
 from synth.assets.transforms import POST_STEPS, TRANSFORMS, Extracted
 from synth.assets.verify import MANIFEST_NAME, VerifyReport, set_files, verify, write_index
-from synth.config import ConfigError, data_dir
+from synth.config import AssetsConfig, ConfigError
 from synth.io_utils import atomic_write_bytes, atomic_write_text
 
 DOWNLOAD_CACHE = ".cache/downloads"   # under the data directory; hidden, so never indexed
@@ -63,34 +63,30 @@ class FetchResult:
         return "\n".join(lines)
 
 
-def fetch(cfg: dict | None = None, *, dest: Path | str | None = None, sets=None,
+def fetch(settings: AssetsConfig | None = None, *, dest: Path | str, sets=None,
           mirror: Path | str | None = None, base_url: str | None = None, link: bool = False,
           timeout_s: float | None = None, retries: int = 3, progress: bool = True,
           deep_verify: bool = False, keep_downloads: bool = False,
           url_map: dict[str, str] | None = None) -> FetchResult:
-    """Fill `dest` (default: the config's data directory) with the asset `sets` (default: config
-    `assets.sets`), from `mirror` or `base_url` (defaults: config `assets.mirror` / `assets.base_url`)
+    """Fill `dest` (the data directory) with the asset `sets` (default: `settings.sets`, the config's
+    `assets` section), from `mirror` or `base_url` (defaults: `settings.mirror` / `settings.base_url`)
     or else from upstream. Raises AssetError (an InputError) on any fault, naming the URL or file.
 
     `url_map` rewrites upstream URL prefixes ({"http://mocap.cs.cmu.edu/": "http://cache.local/cmu/"}),
     for a caching proxy or a local copy of the upstream archives. `link` (mirror only) symlinks
     instead of copying. `keep_downloads` keeps upstream archives in DEST/.cache/downloads.
     """
-    assets_cfg = (cfg or {}).get("assets", {})
-    if dest is None:
-        if cfg is None:
-            raise ConfigError("fetch needs a config or an explicit dest")
-        dest = data_dir(cfg)
+    settings = settings or AssetsConfig()
     dest = Path(dest)
-    names = list(sets if sets is not None else assets_cfg.get("sets", SET_NAMES))
+    names = list(sets if sets is not None else settings.sets)
     unknown = [n for n in names if n not in SETS]
     if unknown:
         raise ConfigError(f"config key 'assets.sets': unknown set(s) {unknown} (known: {list(SET_NAMES)})")
-    mirror = mirror if mirror is not None else assets_cfg.get("mirror")
-    base_url = base_url if base_url is not None else assets_cfg.get("base_url")
+    mirror = mirror if mirror is not None else settings.mirror
+    base_url = base_url if base_url is not None else settings.base_url
     if mirror and base_url:
         raise ConfigError("give either a mirror folder or a base_url, not both")
-    timeout_s = float(timeout_s if timeout_s is not None else assets_cfg.get("timeout_s", 60))
+    timeout_s = float(timeout_s if timeout_s is not None else settings.timeout_s)
 
     dest.mkdir(parents=True, exist_ok=True)
     result = FetchResult(dest=dest)
