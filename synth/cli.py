@@ -36,7 +36,8 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows "(default: X)" where there is a default worth showing (not None / False)."""
 
     def _get_help_string(self, action):
-        if action.default in (None, False, argparse.SUPPRESS) or "%(default)" in (action.help or ""):
+        default = action.default
+        if default is None or default is False or default is argparse.SUPPRESS or "%(default)" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 

@@ -43,6 +43,7 @@ rendered shard's bytes must also be considered in `synth.dataset.identity`.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -54,6 +55,8 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
+
+from synth.io_utils import atomic_write_text
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 MAX_SHOWN_VALUE = 80          # characters of a bad value quoted in an error
@@ -851,7 +854,6 @@ def config_yaml(cfg: BaseModel) -> str:
 
 def save_config(cfg: BaseModel, path: str | os.PathLike) -> None:
     """Write the resolved config beside an output (atomically)."""
-    from synth.io_utils import atomic_write_text   # io_utils is stdlib-only; kept out of import time here
     atomic_write_text(Path(path), config_yaml(cfg))
 
 
@@ -915,7 +917,6 @@ def _main(argv: list[str] | None = None) -> int:
     g.add_argument("--schema", action="store_true", help="print the JSON schema of the configuration")
     a = ap.parse_args(argv)
     if a.schema:
-        import json
         print(json.dumps(Config.model_json_schema(), indent=2))
         return 0
     text = defaults_yaml()

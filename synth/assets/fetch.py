@@ -16,6 +16,7 @@ DEST/MANIFEST.json is written (atomically).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -25,6 +26,8 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+from tqdm import tqdm
 
 from synth.assets.download import AssetError, download, fetch_bytes, is_complete
 from synth.assets.manifest import SET_NAMES, SETS, AssetSet, Source
@@ -176,7 +179,6 @@ def _place(src: Path, target: Path, link: bool) -> bool:
 
 
 def _read_remote_index(index_url: str, timeout_s: float, retries: int) -> dict:
-    import json
 
     try:
         raw = fetch_bytes(index_url, timeout_s=timeout_s, retries=retries)
@@ -277,7 +279,6 @@ def _from_upstream(spec: AssetSet, dest: Path, timeout_s: float, retries: int, p
 
 
 def _write_done(marker: Path, dest: Path, records: list[Extracted]) -> None:
-    import json
 
     rows = [{"dest": r.dest, "source": r.source, "info": r.info, "size": (dest / r.dest).stat().st_size}
             for r in records]
@@ -285,7 +286,6 @@ def _write_done(marker: Path, dest: Path, records: list[Extracted]) -> None:
 
 
 def _read_done(marker: Path, dest: Path) -> list[Extracted] | None:
-    import json
 
     if not marker.is_file():
         return None
@@ -397,6 +397,5 @@ def _source_md(spec: AssetSet, records: list[Extracted]) -> str:
 def _bar(enabled: bool, total: int, desc: str, unit: str):
     if not enabled:
         return None
-    from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "B", leave=False)

@@ -24,10 +24,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from synth.body import create_body_model
 from synth.config import BodyConfig, Config, ConfigError, SkinConfig, TexturesConfig, save_config
 from synth.io_utils import InputError, atomic_write_bytes, atomic_write_json
 from synth.resources import resolve_data_path
 from synth.rng import Stream, stream
+from synth.textures.dress import Dresser
+from synth.textures.simple import load_skin_tones
 
 log = logging.getLogger(__name__)
 INDEX = "library.json"
@@ -45,11 +48,6 @@ def entry_rng(seed: int, i: int) -> np.random.Generator:
 def make_dresser(textures: TexturesConfig, body: BodyConfig, skin: SkinConfig, data_dir: Path):
     """The Dresser for the `textures` section (an Anny body of `body`, the garment photos of
     `data_dir`, the skin tones of `skin`)."""
-    # The dressing stage (body model, torch, contour matching) loads only when a dresser is made:
-    # rendering from a finished library needs none of it.
-    from synth.body import create_body_model
-    from synth.textures.dress import Dresser
-    from synth.textures.simple import load_skin_tones
     if body.backend != "anny":
         raise ConfigError("config key 'body.backend' must be anny for `synth dress` (candidate poses use its rig)")
     tones, jitter = load_skin_tones(resolve_data_path(skin.tones, "render.skin.tones"))

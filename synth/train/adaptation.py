@@ -36,6 +36,7 @@ from synth.io_utils import InputError
 from synth.poses.posefile import load_poses
 from synth.resources import resolve_data_path
 from synth.train.data import BONES, bone_indices
+from synth.train.metrics import aligned_2d_residual
 
 METHODS = ("none", "dann", "mixer", "saa")
 SYNTHETIC, REAL = 0, 1
@@ -203,7 +204,6 @@ def jo2d_loss(pred_3d: torch.Tensor, joints_2d: torch.Tensor, visible: torch.Ten
     """Mean distance, in units of each photo's torso size (right shoulder to left hip, as PCK@0.2),
     between the visible 2D labels and the predicted pose's orthographic projection after the best
     scale + translation alignment (synth.train.metrics.aligned_2d_residual)."""
-    from synth.train.metrics import aligned_2d_residual
     res = aligned_2d_residual(pred_3d.float(), joints_2d.float(), visible.float(), torso_normalised=True)
     dist = torch.sqrt((res ** 2).sum(-1) + 1e-12)
     return _masked_mean(dist, visible.float())
