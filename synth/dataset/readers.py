@@ -1,8 +1,8 @@
 """Reading a rendered dataset with the standard tools, with the decoders its members need.
 
 The plain `webdataset` decoders get two members wrong: `.decode("rgb8")` turns the 16-bit
-`depth.png` into clipped 8-bit RGB, and `"torchrgb"` scales it into a float image with a few
-distinct values; `parts.png` comes back as RGB rather than one id per pixel. `decode_sample`
+`depth.png` into clipped 8-bit RGB (values 0 and 255), and `"torchrgb"` into a float image with
+the values 0 and 1; `parts.png` comes back as RGB rather than one id per pixel. `decode_sample`
 decodes every member as ../shared/SPEC.md defines it:
 
     rgb       (H, W, 3) uint8 RGB              mask   (H, W) uint8, 255 on the person
@@ -15,9 +15,9 @@ decodes every member as ../shared/SPEC.md defines it:
 - `open_wids(OUT)`: random access (`ds[i]`) with `wids.ShardListDataset` through the index
   OUT/index.wids.json, which `synth render` writes (`write_wids_index`) after every run.
 - Hugging Face `datasets`: `load_dataset("webdataset", data_files={"train": "OUT/shards/*.tar"})`
-  (the shards folder also holds the per-shard .json sidecars of SPEC.md, so `data_dir=` would
-  take them for data files); its image decoding has the same 16-bit caveat: decode
-  `depth.png` / `parts.png` with `decode_member`.
+  (the shards folder also holds the per-shard .json sidecars of SPEC.md, so `data_dir=` takes
+  them for tars and fails: "ReadError: invalid header"); its PIL images keep 16-bit depth ("I;16")
+  and 8-bit part ids ("L"): `np.asarray(row["depth.png"])` is right.
 """
 from __future__ import annotations
 
