@@ -163,11 +163,12 @@ def render_card(out: Path, meta: dict, cfg: Config) -> str:
     lines += ["", "## What that means for use", ""]
     for name in used:
         lines.append(f"- {name}: {USE.get(name, ('see its terms above', 3))[0]}.")
+    binding = ", ".join(n for n in used if USE.get(n, ("", 3))[1] == worst)
     verdict = {0: "No input restricts its use.",
-               1: "Free for research; it may be part of a commercial product but not resold as data.",
-               2: "Non-commercial use only (CC BY-NC input), with attribution.",
-               3: "Research use only: inputs without a licence (LSP, INRIA Person, the joint-limit model) "
-                  "allow no more; publications should cite them."}[worst]
+               1: f"Free for research; it may be part of a commercial product but not resold as data ({binding}).",
+               2: f"Non-commercial use only, with attribution ({binding}: CC BY-NC).",
+               3: f"Research use only ({binding}: no licence stated, research use); publications should cite "
+                  "the sources."}[worst]
     lines += ["", f"**In short: {verdict}** The rendered pixels and labels are derived from these inputs, so the "
                   "most restrictive of their terms applies to this dataset as a whole.", ""]
     return "\n".join(lines)

@@ -35,6 +35,9 @@ from synth.textures.simple import load_skin_tones
 log = logging.getLogger(__name__)
 INDEX = "library.json"
 FORMAT = "synth-texture-library/1"
+# The random streams entries are drawn from (2: synth.rng's TEXTURE_LIBRARY stream); a library
+# begun with other streams is not resumed, its new entries would not be those of a fresh run.
+RNG_STREAMS = 2
 
 
 def entry_name(i: int) -> str:
@@ -86,7 +89,7 @@ def write_library(cfg: Config, out: Path, n: int, progress: bool = True, dresser
     old_index = out / INDEX
     if old_index.is_file():
         prev = json.loads(old_index.read_text())
-        for key, value in (("seed", seed), ("textures", settings)):
+        for key, value in (("seed", seed), ("textures", settings), ("rng_streams", RNG_STREAMS)):
             if prev.get(key) != value:
                 raise InputError(f"{old_index}: the library was written with a different configuration "
                                  f"({key}); use another --out or the same settings")
@@ -115,7 +118,7 @@ def write_library(cfg: Config, out: Path, n: int, progress: bool = True, dresser
         if info is None:   # pragma: no cover - every entry was just written
             raise InputError(f"{out}: entry {entry_name(i)} is incomplete")
         entries.append(info)
-    index = {"format": FORMAT, "n": n, "seed": seed, "textures": settings,
+    index = {"format": FORMAT, "n": n, "seed": seed, "rng_streams": RNG_STREAMS, "textures": settings,
              "entries": [{"name": e["name"], "png": f"{e['name']}.png", "json": f"{e['name']}.json",
                           "garments": [g["id"] for g in e["garments"]]} for e in entries],
              "summary": summarise(entries)}
