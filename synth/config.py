@@ -24,17 +24,25 @@ and read attributes:
     model = build_model(cfg.train, num_joints)            # cfg.train.lr, cfg.train.model.depth_bins
     validator = PoseValidator.from_data_dir(data, cfg.poses.validity)   # or None: the defaults
 
-A section built on its own is valid with its defaults (`TrainConfig()`, `TrainConfig(lr=1e-4)`,
-`cfg.train.model_copy(update={"epochs": 3})`); assignment is validated too. Files beside outputs
-(`OUT/config.yaml`, checkpoints) hold `cfg.model_dump(mode="json")`; `Config.model_validate`
-reads them back. The rendering orchestrator (`synth.dataset.render_job.render_dataset`) takes the
-whole `Config`, since a dataset is defined by several sections (synth.dataset.identity).
+A section built on its own is valid with its defaults (`TrainConfig()`, `TrainConfig(lr=1e-4)`);
+assignment is validated too (`cfg.train.epochs = 2.5` raises), `model_copy(update=...)` is not
+(use it only with values that are already valid). Files beside outputs (`OUT/config.yaml`,
+checkpoints) hold `cfg.model_dump(mode="json")`; `load_config(None, overrides, base=that_dict)`
+reads one back with changes. The orchestrators of several sections take the whole `Config`:
+`render_dataset` (a dataset is defined by several sections, synth.dataset.identity),
+`write_library` (`synth dress`) and `train_from_config` (which calls
+`train(cfg.train, data, out, seed=cfg.seed, paths=cfg.paths(), record=cfg)`).
+
+Porting dict code: `cfg["train"]["lr"]` -> `cfg.train.lr`; `tc = cfg["train"]; tc["augment"]["scale"]["low"]`
+-> `tc = cfg.train; tc.augment.scale.low`; `data_dir(cfg)` / `cache_dir(cfg)` -> `cfg.paths().data` /
+`.cache`; `dump(cfg, path)` -> `save_config(cfg, path)`; `tc.get("head", "regression")` -> `tc.head`
+(the model has the default); a dict handed to a helper -> the section model itself.
 
 How to add a key. Add a field to the section's model with its type, default and range, and a
 one-line `description` (it becomes the comment in defaults.yaml):
 
     class AugmentConfig(Section):
-        blur_probability: Probability = Field(0.0, description="chance of a Gaussian blur per crop")
+        blur_probability: Probability = setting(0.0, "chance of a Gaussian blur per crop")
 
 then run `python -m synth.config --write-defaults` and commit both files. A check that spans
 several keys goes into a `model_validator` raising `fault(key, message)`. A key that changes a
@@ -99,8 +107,9 @@ def fault(key: str, message: str) -> PydanticCustomError:
     return PydanticCustomError("config", "{message}", {"message": message, "key": key})
 
 
-def D(default: Any = ..., description: str = "", **kw) -> Any:
-    """`Field` with a default and the description that becomes the comment in defaults.yaml."""
+def setting(default: Any = ..., description: str = "", **kw) -> Any:
+    """`Field` with a default (a section class or a list/model value: a fresh copy per instance) and
+    the description that becomes the key's comment in defaults.yaml."""
     if isinstance(default, type) and issubclass(default, BaseModel):
         return Field(default_factory=default, description=description, **kw)
     if isinstance(default, (list, dict, BaseModel)):
@@ -175,11 +184,11 @@ ImageIndexRange = Annotated[list[int], AfterValidator(_index_range)]
 # ----------------------------------------------------------------------------------------------
 # assets
 class AssetsConfig(Section):
-    mirror: PathStr | None = D(None, "a local folder laid out like shared/data; null = upstream URLs")
-    base_url: str | None = D(None, "an HTTP server serving such a mirror (with its MANIFEST.json index)")
-    sets: list[str] = D(["cmu_mocap", "lsp", "clothing", "backgrounds", "hdri", "akhter_black_joint_limits"],
+    mirror: PathStr | None = setting(None, "a local folder laid out like shared/data; null = upstream URLs")
+    base_url: str | None = setting(None, "an HTTP server serving such a mirror (with its MANIFEST.json index)")
+    sets: list[str] = setting(["cmu_mocap", "lsp", "clothing", "backgrounds", "hdri", "akhter_black_joint_limits"],
                         "asset sets `synth assets` fetches and checks")
-    timeout_s: Annotated[float, Field(gt=0.0)] = D(60.0, "seconds before a download attempt is given up")
+    timeout_s: Annotated[float, Field(gt=0.0)] = setting(60.0, "seconds before a download attempt is given up")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -194,11 +203,11 @@ class CapsuleRadii(Section):
 
 
 class ValidityConfig(Section):
-    symmetry_tolerance: Annotated[float, Field(ge=0.0, le=2.0)] = D(
+    symmetry_tolerance: Annotated[float, Field(ge=0.0, le=2.0)] = setting(
         0.15, "a left/right bone pair may differ by this share of its mean length")
-    share_margin: NonNegFloat = D(
+    share_margin: NonNegFloat = setting(
         0.25, "each bone's share of the summed bone length may leave the CMU MoCap range by this (relative)")
-    radii: CapsuleRadii = D(CapsuleRadii, "metres, capsule core radii (skeleton rescaled to CMU size); "
+    radii: CapsuleRadii = setting(CapsuleRadii, "metres, capsule core radii (skeleton rescaled to CMU size); "
                                           "closer segments intersect grossly")
 
 
@@ -216,23 +225,23 @@ class FitShares(Section):
 
 
 class PriorConfig(Section):
-    fit_mix: FitShares = D(FitShares, "weight of each source's poses (as a whole) in the network's kernel "
+    fit_mix: FitShares = setting(FitShares, "weight of each source's poses (as a whole) in the network's kernel "
                                       "densities; 0 leaves a source out")
-    fit_fps: Annotated[float, Field(ge=1.0, le=120.0)] = D(30.0, "MoCap the network learns from: resampled "
+    fit_fps: Annotated[float, Field(ge=1.0, le=120.0)] = setting(30.0, "MoCap the network learns from: resampled "
                                                                   "to this rate ...")
-    fit_min_pose_distance: Metres = D(0.02, "... and thinned at this mean joint distance (metres; finer "
+    fit_min_pose_distance: Metres = setting(0.02, "... and thinned at this mean joint distance (metres; finer "
                                             "than the render pool's)")
-    k: PosInt = D(8, "a child part is taken from one of the k training poses nearest in its parent part")
-    kernel_sigma: Annotated[float, Field(ge=0.0, le=1.0)] = D(
+    k: PosInt = setting(8, "a child part is taken from one of the k training poses nearest in its parent part")
+    kernel_sigma: Annotated[float, Field(ge=0.0, le=1.0)] = setting(
         0.04, "std of the Gaussian kernel added to each sampled unit bone direction (~2.3 degrees)")
-    mi_bins: Annotated[int, Field(ge=2)] = D(24, "k-means codes per part for the mutual information that "
+    mi_bins: Annotated[int, Field(ge=2)] = setting(24, "k-means codes per part for the mutual information that "
                                                  "picks the tree")
-    mi_max_poses: Annotated[int, Field(ge=2)] = D(50000, "poses the k-means codes are fitted on (all poses "
+    mi_max_poses: Annotated[int, Field(ge=2)] = setting(50000, "poses the k-means codes are fitted on (all poses "
                                                          "are coded)")
-    batch: PosInt = D(20000, "poses sampled per round before the validity check")
-    novelty_threshold: Metres = D(0.1, "metres: a sample farther than this (mean joint distance) from every "
+    batch: PosInt = setting(20000, "poses sampled per round before the validity check")
+    novelty_threshold: Metres = setting(0.1, "metres: a sample farther than this (mean joint distance) from every "
                                        "training pose counts as novel in the report")
-    coverage_holdout_subjects: list[SubjectId] = D(["13", "49"], "pose-space page: MoCap subjects left out "
+    coverage_holdout_subjects: list[SubjectId] = setting(["13", "49"], "pose-space page: MoCap subjects left out "
                                                                  "of the prior for the coverage figures")
 
     @model_validator(mode="after")
@@ -243,40 +252,40 @@ class PriorConfig(Section):
 
 
 class LiftingConfig(Section):
-    holdout_subjects: list[SubjectId] = D(["13", "49"], "CMU subjects never trained on (~11% of the poses); "
+    holdout_subjects: list[SubjectId] = setting(["13", "49"], "CMU subjects never trained on (~11% of the poses); "
                                                         "the lifter's errors are measured on them")
-    cameras_per_pose: PosInt = D(10, "random cameras each training pose (and its mirror image) is projected "
+    cameras_per_pose: PosInt = setting(10, "random cameras each training pose (and its mirror image) is projected "
                                      "through")
-    eval_cameras_per_pose: PosInt = D(5, "cameras per held-out pose for the error figures")
-    distance_m: Annotated[Range, within(0.5, 100.0)] = D(Range(low=3.0, high=8.0), "camera to pelvis")
-    elevation_deg: Annotated[Range, within(-89.0, 89.0)] = D(
+    eval_cameras_per_pose: PosInt = setting(5, "cameras per held-out pose for the error figures")
+    distance_m: Annotated[Range, within(0.5, 100.0)] = setting(Range(low=3.0, high=8.0), "camera to pelvis")
+    elevation_deg: Annotated[Range, within(-89.0, 89.0)] = setting(
         Range(low=-15.0, high=40.0), "positive: camera above, looking down; yaw is uniform all around")
-    roll_std_deg: Annotated[float, Field(ge=0.0, le=90.0)] = D(5.0, "std of the camera roll")
-    focal_px: Annotated[Range, within(10.0, 1e5)] = D(
+    roll_std_deg: Annotated[float, Field(ge=0.0, le=90.0)] = setting(5.0, "std of the camera roll")
+    focal_px: Annotated[Range, within(10.0, 1e5)] = setting(
         Range(low=400.0, high=900.0), "with distance_m: persons ~60-400 px tall, median ~150 px like LSP")
-    aim_jitter_m: Annotated[float, Field(ge=0.0, le=5.0)] = D(
+    aim_jitter_m: Annotated[float, Field(ge=0.0, le=5.0)] = setting(
         0.2, "std of the camera's aim point around the pelvis (off-centre persons)")
-    mirror: bool = D(True, "also train on each pose's left/right mirror image")
-    input_noise_px: Annotated[float, Field(ge=0.0, le=100.0)] = D(
+    mirror: bool = setting(True, "also train on each pose's left/right mirror image")
+    input_noise_px: Annotated[float, Field(ge=0.0, le=100.0)] = setting(
         4.0, "training 2D inputs get Gaussian noise, std uniform in [0, this] pixels per sample "
              "(annotation noise)")
-    baseline_m: Annotated[float, Field(ge=0.01, le=10.0)] = D(
+    baseline_m: Annotated[float, Field(ge=0.01, le=10.0)] = setting(
         0.5, "the synthesised second camera is shifted this far along its x axis")
-    hidden: PosInt = D(256, "MLP width (Martinez-style residual blocks)")
-    blocks: Annotated[int, Field(ge=0, le=16)] = D(2, "residual blocks per network")
-    dropout: Annotated[float, Field(ge=0.0, le=0.9)] = D(0.1, "dropout after each hidden layer")
-    epochs: PosInt = D(8, "~4 min for both networks on one busy CPU thread (~91k samples each)")
-    batch_size: Annotated[int, Field(ge=2)] = D(512, "training batch size")
-    lr: Annotated[float, Field(ge=1e-7, le=1.0)] = D(0.001, "Adam learning rate")
-    lr_decay: Annotated[float, Field(ge=0.01, le=1.0)] = D(0.85, "learning rate factor per epoch")
-    search_range_m: list[float] = D([1.0, 20.0], "root depths the geometric search steps through")
-    search_step_m: Annotated[float, Field(ge=1e-4, le=1.0)] = D(0.001, "1 mm steps (Wang et al.)")
-    lsp_focal_px: Annotated[float, Field(ge=10.0, le=1e5)] = D(
+    hidden: PosInt = setting(256, "MLP width (Martinez-style residual blocks)")
+    blocks: Annotated[int, Field(ge=0, le=16)] = setting(2, "residual blocks per network")
+    dropout: Annotated[float, Field(ge=0.0, le=0.9)] = setting(0.1, "dropout after each hidden layer")
+    epochs: PosInt = setting(8, "~4 min for both networks on one busy CPU thread (~91k samples each)")
+    batch_size: Annotated[int, Field(ge=2)] = setting(512, "training batch size")
+    lr: Annotated[float, Field(ge=1e-7, le=1.0)] = setting(0.001, "Adam learning rate")
+    lr_decay: Annotated[float, Field(ge=0.01, le=1.0)] = setting(0.85, "learning rate factor per epoch")
+    search_range_m: list[float] = setting([1.0, 20.0], "root depths the geometric search steps through")
+    search_step_m: Annotated[float, Field(ge=1e-4, le=1.0)] = setting(0.001, "1 mm steps (Wang et al.)")
+    lsp_focal_px: Annotated[float, Field(ge=10.0, le=1e5)] = setting(
         500.0, "LSP has no intrinsics: assumed focal length, principal point at the image centre")
-    eval_noise_px: Annotated[float, Field(ge=0.0, le=100.0)] = D(
+    eval_noise_px: Annotated[float, Field(ge=0.0, le=100.0)] = setting(
         5.0, "noise (std, pixels) of the robustness figure")
-    threads: PosInt = D(1, "torch CPU threads while training")
-    seed: Annotated[int, Field(ge=0, lt=2 ** 63)] = D(
+    threads: PosInt = setting(1, "torch CPU threads while training")
+    seed: Annotated[int, Field(ge=0, lt=2 ** 63)] = setting(
         0, "the lifter is trained with this seed (cached by config, not by the run's seed)")
 
     @model_validator(mode="after")
@@ -291,23 +300,23 @@ class LiftingConfig(Section):
 
 
 class PosesConfig(Section):
-    sources: list[Literal["cmu", "lsp", "prior"]] = D(
+    sources: list[Literal["cmu", "lsp", "prior"]] = setting(
         ["cmu"], "any of cmu (MoCap frames), lsp (LSP lifted to 3D), prior (samples of the pose prior)")
-    subjects: list[SubjectId] | None = D(None, "list of CMU subject ids (\"01\", ...) or null for all in the "
+    subjects: list[SubjectId] | None = setting(None, "list of CMU subject ids (\"01\", ...) or null for all in the "
                                                "data dir")
-    fps: Annotated[float, Field(ge=1.0, le=120.0)] = D(
+    fps: Annotated[float, Field(ge=1.0, le=120.0)] = setting(
         30.0, "AMC clips (120 Hz) are resampled to this rate before thinning")
-    min_pose_distance: Metres = D(
+    min_pose_distance: Metres = setting(
         0.05, "metres: a frame whose mean joint distance to the kept frames of its clip in the last second "
               "is below this is a near-duplicate")
-    n: PosInt = D(1000, "default number of poses for `synth sample-poses`")
-    validity: ValidityConfig = D(ValidityConfig, "synth.poses.validity.PoseValidator: joint-angle limits "
+    n: PosInt = setting(1000, "default number of poses for `synth sample-poses`")
+    validity: ValidityConfig = setting(ValidityConfig, "synth.poses.validity.PoseValidator: joint-angle limits "
                                                  "(Akhter & Black) + these")
-    mix: SourceShares = D(SourceShares, "share of the poses from each source, renormalised over the chosen "
+    mix: SourceShares = setting(SourceShares, "share of the poses from each source, renormalised over the chosen "
                                         "`sources`")
-    prior: PriorConfig = D(PriorConfig, "the sparse non-parametric Bayesian network over body parts "
+    prior: PriorConfig = setting(PriorConfig, "the sparse non-parametric Bayesian network over body parts "
                                         "(Lehrmann et al. 2013)")
-    lifting: LiftingConfig = D(LiftingConfig, "LSP 2D -> 3D lifter (Wang et al. 2019), trained on MoCap seen "
+    lifting: LiftingConfig = setting(LiftingConfig, "LSP 2D -> 3D lifter (Wang et al. 2019), trained on MoCap seen "
                                               "by random cameras")
 
     @model_validator(mode="after")
@@ -322,75 +331,75 @@ class PosesConfig(Section):
 # ----------------------------------------------------------------------------------------------
 # body
 class Phenotype(Section):
-    gender: PhenotypeDist = D(PhenotypeDist(low=0.0, high=1.0), "")
-    age: PhenotypeDist = D(PhenotypeDist(low=0.45, high=0.85), "0.5 ~ 25 years, 1.0 ~ 90 years (Anny scale)")
-    muscle: PhenotypeDist = D(PhenotypeDist(low=0.1, high=0.9), "")
-    weight: PhenotypeDist = D(PhenotypeDist(low=0.1, high=0.9), "")
-    height: PhenotypeDist = D(PhenotypeDist(low=0.2, high=0.8), "")
-    proportions: PhenotypeDist = D(PhenotypeDist(low=0.3, high=0.7), "")
+    gender: PhenotypeDist = setting(PhenotypeDist(low=0.0, high=1.0), "")
+    age: PhenotypeDist = setting(PhenotypeDist(low=0.45, high=0.85), "0.5 ~ 25 years, 1.0 ~ 90 years (Anny scale)")
+    muscle: PhenotypeDist = setting(PhenotypeDist(low=0.1, high=0.9), "")
+    weight: PhenotypeDist = setting(PhenotypeDist(low=0.1, high=0.9), "")
+    height: PhenotypeDist = setting(PhenotypeDist(low=0.2, high=0.8), "")
+    proportions: PhenotypeDist = setting(PhenotypeDist(low=0.3, high=0.7), "")
 
 
 class BodyConfig(Section):
-    backend: Literal["anny", "smplx"] = D("anny", "anny | smplx")
-    smplx_model_dir: PathStr | None = D(None, "folder holding SMPLX_NEUTRAL.npz etc. (user-provided) for "
+    backend: Literal["anny", "smplx"] = setting("anny", "anny | smplx")
+    smplx_model_dir: PathStr | None = setting(None, "folder holding SMPLX_NEUTRAL.npz etc. (user-provided) for "
                                           "backend=smplx")
-    phenotype: Phenotype = D(Phenotype, "per-sample distribution of Anny's phenotype (all in [0, 1]; dist: "
+    phenotype: Phenotype = setting(Phenotype, "per-sample distribution of Anny's phenotype (all in [0, 1]; dist: "
                                         "uniform, or beta with a, b)")
 
 
 # ----------------------------------------------------------------------------------------------
 # render
 class CameraConfig(Section):
-    elevation_std_deg: Annotated[float, Field(ge=0.0, le=360.0)] = D(15.0, "std of the elevation about "
+    elevation_std_deg: Annotated[float, Field(ge=0.0, le=360.0)] = setting(15.0, "std of the elevation about "
                                                                             "base_elevation_deg")
-    azimuth_std_deg: Annotated[float, Field(ge=0.0, le=360.0)] = D(45.0, "std of the azimuth about the "
+    azimuth_std_deg: Annotated[float, Field(ge=0.0, le=360.0)] = setting(45.0, "std of the azimuth about the "
                                                                           "body's facing direction")
-    roll_std_deg: Annotated[float, Field(ge=0.0, le=360.0)] = D(15.0, "std of the roll about the optical axis")
-    base_elevation_deg: Annotated[float, Field(ge=-80.0, le=80.0)] = D(
+    roll_std_deg: Annotated[float, Field(ge=0.0, le=360.0)] = setting(15.0, "std of the roll about the optical axis")
+    base_elevation_deg: Annotated[float, Field(ge=-80.0, le=80.0)] = setting(
         5.0, "the pose's own viewpoint: slightly above, facing the person")
-    fov_deg: Annotated[Range, within(5.0, 120.0)] = D(Range(low=30.0, high=50.0), "vertical field of view")
-    fill: Annotated[Range, within(0.05, 1.0)] = D(
+    fov_deg: Annotated[Range, within(5.0, 120.0)] = setting(Range(low=30.0, high=50.0), "vertical field of view")
+    fill: Annotated[Range, within(0.05, 1.0)] = setting(
         Range(low=0.75, high=0.95), "share of the image height the body's bounding sphere spans")
 
 
 class LightsConfig(Section):
-    count: Annotated[IntRange, within(0, 16)] = D(IntRange(low=1, high=4), "lights per sample")
-    types: Annotated[list[Literal["POINT", "AREA", "SUN", "SPOT"]], Field(min_length=1)] = D(
+    count: Annotated[IntRange, within(0, 16)] = setting(IntRange(low=1, high=4), "lights per sample")
+    types: Annotated[list[Literal["POINT", "AREA", "SUN", "SPOT"]], Field(min_length=1)] = setting(
         ["POINT", "AREA", "SUN", "SPOT"], "kinds drawn from, uniformly")
-    energy_point_w: Annotated[Range, within(0.0, 1e6)] = D(
+    energy_point_w: Annotated[Range, within(0.0, 1e6)] = setting(
         Range(low=200.0, high=1500.0), "W of a POINT/AREA/SPOT light at 3 m (scaled with distance squared)")
-    energy_sun: Annotated[Range, within(0.0, 1e3)] = D(Range(low=1.0, high=5.0), "W/m^2 of a SUN light")
-    color_temperature_k: Annotated[Range, within(1000.0, 40000.0)] = D(
+    energy_sun: Annotated[Range, within(0.0, 1e3)] = setting(Range(low=1.0, high=5.0), "W/m^2 of a SUN light")
+    color_temperature_k: Annotated[Range, within(1000.0, 40000.0)] = setting(
         Range(low=3000.0, high=8000.0), "black-body colour of each light")
-    hdri_probability: Probability = D(0.5, "share of the samples lit by an HDRI environment")
-    hdri_strength: Annotated[Range, within(0.0, 100.0)] = D(Range(low=0.3, high=1.5), "HDRI strength")
+    hdri_probability: Probability = setting(0.5, "share of the samples lit by an HDRI environment")
+    hdri_strength: Annotated[Range, within(0.0, 100.0)] = setting(Range(low=0.3, high=1.5), "HDRI strength")
 
 
 class SkinConfig(Section):
-    tones: PathStr = D("skin_tones.yaml", "Monk-scale skin tones: a YAML path, or the name of a file bundled in "
+    tones: PathStr = setting("skin_tones.yaml", "Monk-scale skin tones: a YAML path, or the name of a file bundled in "
                                       "synth/data")
 
 
 class ClothingConfig(Section):
-    mode: Literal["photo", "flat", "library"] = D(
+    mode: Literal["photo", "flat", "library"] = setting(
         "photo", "photo (a garment photo mapped on upper and lower body) | flat (flat colours) | library "
                  "(dressed-body textures from `synth dress`, folder textures.library)")
-    flat_probability: Probability = D(0.2, "with mode=photo, the share of samples that still get flat colours")
+    flat_probability: Probability = setting(0.2, "with mode=photo, the share of samples that still get flat colours")
 
 
 class RenderConfig(Section):
-    image_size: Annotated[list[Annotated[int, Field(ge=16, le=8192)]], Field(min_length=2, max_length=2)] = D(
+    image_size: Annotated[list[Annotated[int, Field(ge=16, le=8192)]], Field(min_length=2, max_length=2)] = setting(
         [256, 256], "W, H")
-    engine: Literal["CYCLES"] = D("CYCLES", "the only engine")
-    device: Literal["cpu", "gpu"] = D("cpu", "cpu | gpu (CUDA/OptiX on render nodes)")
-    samples: PosInt = D(16, "Cycles samples per pixel")
-    denoise: bool = D(True, "OpenImageDenoise on the render")
-    image_format: Literal["jpg", "png"] = D("jpg", "jpg | png for the RGB member")
-    jpeg_quality: Annotated[int, Field(ge=1, le=100)] = D(92, "JPEG quality of the RGB member")
-    camera: CameraConfig = D(CameraConfig, "")
-    lights: LightsConfig = D(LightsConfig, "")
-    skin: SkinConfig = D(SkinConfig, "")
-    clothing: ClothingConfig = D(ClothingConfig, "")
+    engine: Literal["CYCLES"] = setting("CYCLES", "the only engine")
+    device: Literal["cpu", "gpu"] = setting("cpu", "cpu | gpu (CUDA/OptiX on render nodes)")
+    samples: PosInt = setting(16, "Cycles samples per pixel")
+    denoise: bool = setting(True, "OpenImageDenoise on the render")
+    image_format: Literal["jpg", "png"] = setting("jpg", "jpg | png for the RGB member")
+    jpeg_quality: Annotated[int, Field(ge=1, le=100)] = setting(92, "JPEG quality of the RGB member")
+    camera: CameraConfig = setting(CameraConfig, "")
+    lights: LightsConfig = setting(LightsConfig, "")
+    skin: SkinConfig = setting(SkinConfig, "")
+    clothing: ClothingConfig = setting(ClothingConfig, "")
 
     @property
     def width(self) -> int:
@@ -404,71 +413,71 @@ class RenderConfig(Section):
 # ----------------------------------------------------------------------------------------------
 # textures
 class CandidatePoses(Section):
-    arm_angles_deg: Annotated[list[Annotated[float, Field(ge=0.0, le=120.0)]], Field(min_length=1)] = D(
+    arm_angles_deg: Annotated[list[Annotated[float, Field(ge=0.0, le=120.0)]], Field(min_length=1)] = setting(
         [20.0, 45.0, 70.0], "upper garments: both arms at this angle from the torso")
-    leg_angles_deg: Annotated[list[Annotated[float, Field(ge=0.0, le=45.0)]], Field(min_length=1)] = D(
+    leg_angles_deg: Annotated[list[Annotated[float, Field(ge=0.0, le=45.0)]], Field(min_length=1)] = setting(
         [3.0, 12.0], "lower garments: each leg at this angle from the vertical (together / apart)")
 
 
 class MlsConfig(Section):
-    mode: Literal["rigid", "similarity", "affine"] = D("rigid", "rigid | similarity | affine (Schaefer et al. "
+    mode: Literal["rigid", "similarity", "affine"] = setting("rigid", "rigid | similarity | affine (Schaefer et al. "
                                                                "2006)")
-    grid_step: Annotated[int, Field(ge=1, le=64)] = D(8, "MLS evaluated every this many pixels, interpolated "
+    grid_step: Annotated[int, Field(ge=1, le=64)] = setting(8, "MLS evaluated every this many pixels, interpolated "
                                                          "in between")
 
 
 class SeamConfig(Section):
-    noise_m: Annotated[float, Field(ge=0.0, le=0.2)] = D(
+    noise_m: Annotated[float, Field(ge=0.0, le=0.2)] = setting(
         0.015, "amplitude of the wobble of the upper/lower garment seam around the body")
-    shift_m: Annotated[float, Field(ge=0.0, le=0.2)] = D(
+    shift_m: Annotated[float, Field(ge=0.0, le=0.2)] = setting(
         0.04, "the seam's height varies uniformly by +- this around the waist")
 
 
 class TexturesConfig(Section):
-    library: PathStr | None = D(None, "folder of a `synth dress` library; render.clothing.mode=library draws "
+    library: PathStr | None = setting(None, "folder of a `synth dress` library; render.clothing.mode=library draws "
                                   "from it")
-    size: Annotated[int, Field(ge=64, le=8192)] = D(
+    size: Annotated[int, Field(ge=64, le=8192)] = setting(
         512, "texture side in texels (the renderer's UV layout, like the photo/flat textures)")
-    view_size: Annotated[int, Field(ge=64, le=4096)] = D(
+    view_size: Annotated[int, Field(ge=64, le=4096)] = setting(
         384, "pixel height of the orthographic body views the garments are matched in")
-    candidates: CandidatePoses = D(CandidatePoses, "candidate poses of the neutral body (elbows / knees "
+    candidates: CandidatePoses = setting(CandidatePoses, "candidate poses of the neutral body (elbows / knees "
                                                    "straight)")
-    region_overlap_m: Annotated[float, Field(ge=0.0, le=0.3)] = D(
+    region_overlap_m: Annotated[float, Field(ge=0.0, le=0.3)] = setting(
         0.06, "the upper and lower body regions overlap this far around the waist")
-    contour_points: Annotated[int, Field(ge=16, le=4096)] = D(128, "samples per closed contour for matching")
-    control_points: Annotated[int, Field(ge=3, le=4096)] = D(
+    contour_points: Annotated[int, Field(ge=16, le=4096)] = setting(128, "samples per closed contour for matching")
+    control_points: Annotated[int, Field(ge=3, le=4096)] = setting(
         64, "MLS control points taken from the dense correspondences")
-    mls: MlsConfig = D(MlsConfig, "")
-    seam: SeamConfig = D(SeamConfig, "")
-    photo_max_side: Annotated[int, Field(ge=64, le=4096)] = D(
+    mls: MlsConfig = setting(MlsConfig, "")
+    seam: SeamConfig = setting(SeamConfig, "")
+    photo_max_side: Annotated[int, Field(ge=64, le=4096)] = setting(
         384, "garment photos are segmented and warped at this long side (pixels)")
-    max_draws: PosInt = D(20, "photo draws per garment before giving up (rejected photos are redrawn)")
+    max_draws: PosInt = setting(20, "photo draws per garment before giving up (rejected photos are redrawn)")
 
 
 # ----------------------------------------------------------------------------------------------
 # dataset, executor
 class DatasetConfig(Section):
-    shards: PosInt = D(2, "shards of the whole dataset")
-    samples_per_shard: PosInt = D(8, "samples in each shard")
-    pose_file: PathStr | None = D(None, "a pose set (.npz) to draw poses from; null = sample from MoCap on the fly")
-    max_retries: NonNegInt = D(3, "per sample, with a derived seed, before the shard fails")
+    shards: PosInt = setting(2, "shards of the whole dataset")
+    samples_per_shard: PosInt = setting(8, "samples in each shard")
+    pose_file: PathStr | None = setting(None, "a pose set (.npz) to draw poses from; null = sample from MoCap on the fly")
+    max_retries: NonNegInt = setting(3, "per sample, with a derived seed, before the shard fails")
 
 
 class ExecutorConfig(Section):
-    kind: Literal["local", "ray"] = D("local", "local: this machine | ray: a Ray cluster (pip install "
+    kind: Literal["local", "ray"] = setting("local", "local: this machine | ray: a Ray cluster (pip install "
                                                "'synth[ray]')")
-    workers: NonNegInt = D(0, "0 = auto (local: render in this process; ray: one worker per free slot of the "
+    workers: NonNegInt = setting(0, "0 = auto (local: render in this process; ray: one worker per free slot of the "
                               "cluster); K: K worker processes (local) or at most K (ray)")
-    address: str | None = D(None, "ray: an existing cluster (\"auto\", \"HOST:6379\", \"ray://HOST:10001\"); "
+    address: str | None = setting(None, "ray: an existing cluster (\"auto\", \"HOST:6379\", \"ray://HOST:10001\"); "
                                   "null = start a local one")
-    cpus_per_worker: Annotated[float, Field(ge=0.01)] = D(
+    cpus_per_worker: Annotated[float, Field(ge=0.01)] = setting(
         1.0, "ray: CPU cores reserved per worker, also its Cycles threads (unless --threads)")
-    gpus_per_worker: Annotated[float, Field(ge=0.01)] = D(
+    gpus_per_worker: Annotated[float, Field(ge=0.01)] = setting(
         1.0, "with render.device=gpu: GPUs per worker (Ray and the local pool set CUDA_VISIBLE_DEVICES per "
              "worker)")
-    shard_retries: NonNegInt = D(2, "a shard whose worker failed or died is rendered again (from scratch) up "
+    shard_retries: NonNegInt = setting(2, "a shard whose worker failed or died is rendered again (from scratch) up "
                                     "to this many times")
-    stall_timeout_s: NonNegFloat = D(
+    stall_timeout_s: NonNegFloat = setting(
         900.0, "a worker whose shard finishes no sample for this long (its set-up included) is taken as hung: "
                "killed, the shard rendered again; 0 = never")
 
@@ -476,117 +485,117 @@ class ExecutorConfig(Section):
 # ----------------------------------------------------------------------------------------------
 # train
 class ModelConfig(Section):
-    depth_bins: Annotated[int, Field(ge=2, le=256)] = D(32, "D: heatmap bins along the camera depth")
-    deconv_layers: Annotated[int, Field(ge=0, le=5)] = D(
+    depth_bins: Annotated[int, Field(ge=2, le=256)] = setting(32, "D: heatmap bins along the camera depth")
+    deconv_layers: Annotated[int, Field(ge=0, le=5)] = setting(
         2, "4x4/2 deconvolutions upsampling the 1/32 feature map before the heatmaps")
-    deconv_channels: PosInt = D(256, "channels of each deconvolution")
-    integral_half_extent: Annotated[float, Field(ge=0.05, le=10.0)] = D(
+    deconv_channels: PosInt = setting(256, "channels of each deconvolution")
+    integral_half_extent: Annotated[float, Field(ge=0.05, le=10.0)] = setting(
         0.3, "half-side of the heatmap cube in skeleton lengths (measured targets reach 0.25)")
 
 
 class AugmentConfig(Section):
-    enabled: bool = D(True, "augment the training crops")
-    rotation_deg: Annotated[float, Field(ge=0.0, le=180.0)] = D(
+    enabled: bool = setting(True, "augment the training crops")
+    rotation_deg: Annotated[float, Field(ge=0.0, le=180.0)] = setting(
         30.0, "uniform in +-this about the crop centre; 2D joints and the 3D target turn with it")
-    scale: Annotated[Range, within(0.1, 10.0)] = D(Range(low=0.75, high=1.25), "zoom of the crop (1.25 = the "
+    scale: Annotated[Range, within(0.1, 10.0)] = setting(Range(low=0.75, high=1.25), "zoom of the crop (1.25 = the "
                                                                                "person 25 % larger)")
-    colour_jitter: Probability = D(0.2, "brightness, contrast and saturation factors uniform in 1 +- this")
-    occlusion_probability: Probability = D(0.5, "chance of one synthetic occluder per crop (Mehta et al. 2017)")
-    occluder_size: Annotated[Range, within(0.0, 1.0)] = D(Range(low=0.1, high=0.4), "occluder sides as "
+    colour_jitter: Probability = setting(0.2, "brightness, contrast and saturation factors uniform in 1 +- this")
+    occlusion_probability: Probability = setting(0.5, "chance of one synthetic occluder per crop (Mehta et al. 2017)")
+    occluder_size: Annotated[Range, within(0.0, 1.0)] = setting(Range(low=0.1, high=0.4), "occluder sides as "
                                                                                      "fractions of the crop side")
-    cutout_share: Probability = D(0.5, "share of occluders cut from another sample's image (the rest: a flat "
+    cutout_share: Probability = setting(0.5, "share of occluders cut from another sample's image (the rest: a flat "
                                        "random colour)")
 
 
 class RealConfig(Section):
-    folder: PathStr | None = D(None, "LSP-format folder; null = <data_dir>/lsp (the LSP training half)")
-    train_range: ImageIndexRange = D([0, 800], "[first, end) 0-based image indices used for adaptation / "
+    folder: PathStr | None = setting(None, "LSP-format folder; null = <data_dir>/lsp (the LSP training half)")
+    train_range: ImageIndexRange = setting([0, 800], "[first, end) 0-based image indices used for adaptation / "
                                                "Jo2D (im0001-im0800)")
-    eval_range: ImageIndexRange = D([800, 1000], "[first, end) held out from training: PCK@0.2 per epoch "
+    eval_range: ImageIndexRange = setting([800, 1000], "[first, end) held out from training: PCK@0.2 per epoch "
                                                  "(im0801-im1000)")
-    batch_size: PosInt | None = D(None, "real images per step; null = train.batch_size")
-    log_pck: bool = D(True, "log PCK@0.2 on eval_range each epoch when the folder exists")
+    batch_size: PosInt | None = setting(None, "real images per step; null = train.batch_size")
+    log_pck: bool = setting(True, "log PCK@0.2 on eval_range each epoch when the folder exists")
 
 
 class DannConfig(Section):
-    weight: NonNegFloat = D(0.1, "weight of the domain cross-entropy behind the gradient reversal")
-    gamma: NonNegFloat = D(10.0, "reversal weight λ(p) = 2 / (1 + exp(-gamma p)) - 1, p = training progress")
+    weight: NonNegFloat = setting(0.1, "weight of the domain cross-entropy behind the gradient reversal")
+    gamma: NonNegFloat = setting(10.0, "reversal weight λ(p) = 2 / (1 + exp(-gamma p)) - 1, p = training progress")
 
 
 class MixerConfig(Section):
-    warmup_steps: NonNegInt = D(100, "stage-1 steps (extractor frozen) before alternating")
-    classifier_steps_per_extractor_step: NonNegInt = D(2, "K stage-1 steps per stage-2 step after the warm-up")
-    confusion_weight: NonNegFloat = D(0.1, "λ of the confusion loss in stage 2")
+    warmup_steps: NonNegInt = setting(100, "stage-1 steps (extractor frozen) before alternating")
+    classifier_steps_per_extractor_step: NonNegInt = setting(2, "K stage-1 steps per stage-2 step after the warm-up")
+    confusion_weight: NonNegFloat = setting(0.1, "λ of the confusion loss in stage 2")
 
 
 class SaaConfig(Section):
-    hidden: PosInt = D(128, "channels of the 1×1-conv discriminator's hidden layers")
-    layers: Annotated[int, Field(ge=1, le=8)] = D(
+    hidden: PosInt = setting(128, "channels of the 1×1-conv discriminator's hidden layers")
+    layers: Annotated[int, Field(ge=1, le=8)] = setting(
         3, "1×1 convolutions in the discriminator (the last outputs one channel per joint)")
-    confusion_weight: NonNegFloat = D(0.1, "weight of the extractor's confusion loss toward 0.5 at the joints")
+    confusion_weight: NonNegFloat = setting(0.1, "weight of the extractor's confusion loss toward 0.5 at the joints")
 
 
 class SpaConfig(Section):
-    enabled: bool = D(False, "after training: fit the skeletal pose adaptation head y + f(y)")
-    target: PathStr = D("tailor_measurements.yaml", "s_target: tailor measurements (.yaml) or a pose file (.npz, "
+    enabled: bool = setting(False, "after training: fit the skeletal pose adaptation head y + f(y)")
+    target: PathStr = setting("tailor_measurements.yaml", "s_target: tailor measurements (.yaml) or a pose file (.npz, "
                                                 "mean over poses); a path or a file bundled in synth/data")
-    weight: NonNegFloat = D(1.0, "w in ‖f(y)‖₁ + w‖s(y + f(y)) − s_target‖₂")
-    hidden: PosInt = D(128, "hidden units of f")
-    steps: PosInt = D(500, "optimisation steps")
-    lr: Annotated[float, Field(gt=0.0)] = D(0.001, "Adam learning rate")
-    batch_size: PosInt = D(64, "poses per step")
+    weight: NonNegFloat = setting(1.0, "w in ‖f(y)‖₁ + w‖s(y + f(y)) − s_target‖₂")
+    hidden: PosInt = setting(128, "hidden units of f")
+    steps: PosInt = setting(500, "optimisation steps")
+    lr: Annotated[float, Field(gt=0.0)] = setting(0.001, "Adam learning rate")
+    batch_size: PosInt = setting(64, "poses per step")
 
 
 class AdaptationConfig(Section):
-    method: Literal["none", "dann", "mixer", "saa"] = D(
+    method: Literal["none", "dann", "mixer", "saa"] = setting(
         "none", "none | dann (Ganin & Lempitsky) | mixer (Chen et al. domain mixer) | saa (AHuP)")
-    jo2d: bool = D(False, "also train on the real photos' 2D labels through the aligned projection")
-    jo2d_weight: NonNegFloat = D(0.1, "weight of the Jo2D loss (mean aligned 2D error in torso lengths)")
-    classifier_hidden: PosInt = D(256, "hidden units of the domain classifier MLP (dann, mixer)")
-    domain_lr: Annotated[float, Field(gt=0.0)] | None = D(
+    jo2d: bool = setting(False, "also train on the real photos' 2D labels through the aligned projection")
+    jo2d_weight: NonNegFloat = setting(0.1, "weight of the Jo2D loss (mean aligned 2D error in torso lengths)")
+    classifier_hidden: PosInt = setting(256, "hidden units of the domain classifier MLP (dann, mixer)")
+    domain_lr: Annotated[float, Field(gt=0.0)] | None = setting(
         None, "learning rate of the classifier / discriminator; null = train.lr")
-    dann: DannConfig = D(DannConfig, "")
-    mixer: MixerConfig = D(MixerConfig, "")
-    saa: SaaConfig = D(SaaConfig, "")
-    spa: SpaConfig = D(SpaConfig, "")
+    dann: DannConfig = setting(DannConfig, "")
+    mixer: MixerConfig = setting(MixerConfig, "")
+    saa: SaaConfig = setting(SaaConfig, "")
+    spa: SpaConfig = setting(SpaConfig, "")
 
 
 class TrainConfig(Section):
-    backbone: Literal["resnet18", "resnet34", "resnet50", "alexnet"] = D(
+    backbone: Literal["resnet18", "resnet34", "resnet50", "alexnet"] = setting(
         "resnet18", "resnet18 | resnet34 | resnet50 | alexnet (small AlexNet-like baseline)")
-    head: Literal["regression", "integral"] = D(
+    head: Literal["regression", "integral"] = setting(
         "regression", "regression (pool + linear, Chen et al.) | integral (volumetric soft-argmax, Sun et al.)")
-    model: ModelConfig = D(ModelConfig, "details of the integral head (unused by head: regression)")
-    augment: AugmentConfig = D(AugmentConfig, "training-time augmentation, the same for synthetic and real "
+    model: ModelConfig = setting(ModelConfig, "details of the integral head (unused by head: regression)")
+    augment: AugmentConfig = setting(AugmentConfig, "training-time augmentation, the same for synthetic and real "
                                               "crops")
-    width: PosInt = D(64, "channels of the first stage (64 = standard ResNet)")
-    input_size: Annotated[int, Field(ge=32, le=1024)] = D(128, "crops are resized to this square")
-    batch_size: PosInt = D(32, "samples per step")
-    epochs: PosInt = D(5, "passes over the training shards")
-    loss: Literal["l1", "l2"] = D("l1", "l1 | l2 on the normalised joints")
-    lr: NonNegFloat = D(0.001, "Adam learning rate")
-    weight_decay: NonNegFloat = D(0.0001, "Adam weight decay")
-    workers: NonNegInt = D(2, "DataLoader worker processes")
-    val_fraction: Annotated[float, Field(ge=0.0, le=0.9)] = D(
+    width: PosInt = setting(64, "channels of the first stage (64 = standard ResNet)")
+    input_size: Annotated[int, Field(ge=32, le=1024)] = setting(128, "crops are resized to this square")
+    batch_size: PosInt = setting(32, "samples per step")
+    epochs: PosInt = setting(5, "passes over the training shards")
+    loss: Literal["l1", "l2"] = setting("l1", "l1 | l2 on the normalised joints")
+    lr: NonNegFloat = setting(0.001, "Adam learning rate")
+    weight_decay: NonNegFloat = setting(0.0001, "Adam weight decay")
+    workers: NonNegInt = setting(2, "DataLoader worker processes")
+    val_fraction: Annotated[float, Field(ge=0.0, le=0.9)] = setting(
         0.2, "held-out share of shards (whole shards) for `synth eval`")
-    device: Literal["auto", "cpu", "cuda"] = D("auto", "auto | cpu | cuda")
-    checkpoint_every: PosInt = D(1, "epochs")
-    skeleton_length: Annotated[float, Field(gt=0.0)] = D(
+    device: Literal["auto", "cpu", "cuda"] = setting("auto", "auto | cpu | cuda")
+    checkpoint_every: PosInt = setting(1, "epochs")
+    skeleton_length: Annotated[float, Field(gt=0.0)] = setting(
         1.0, "Chen et al.: poses scaled so the sum of skeleton bone lengths is this")
-    lr_schedule: Literal["constant", "cosine", "step"] = D(
+    lr_schedule: Literal["constant", "cosine", "step"] = setting(
         "cosine", "constant | cosine (to lr × lr_min_factor at the last step) | step (× lr_step_gamma every "
                   "lr_step_epochs)")
-    lr_min_factor: Probability = D(0.01, "cosine: the last step's share of lr")
-    lr_step_epochs: PosInt = D(10, "step: epochs between decays")
-    lr_step_gamma: Probability = D(0.1, "step: the decay factor")
-    amp: bool = D(True, "mixed precision (float16 autocast + GradScaler) when training on CUDA; ignored on "
+    lr_min_factor: Probability = setting(0.01, "cosine: the last step's share of lr")
+    lr_step_epochs: PosInt = setting(10, "step: epochs between decays")
+    lr_step_gamma: Probability = setting(0.1, "step: the decay factor")
+    amp: bool = setting(True, "mixed precision (float16 autocast + GradScaler) when training on CUDA; ignored on "
                         "the CPU")
-    log_every_steps: PosInt = D(10, "a row of every loss in RUN/steps.csv (and TensorBoard) every this many "
+    log_every_steps: PosInt = setting(10, "a row of every loss in RUN/steps.csv (and TensorBoard) every this many "
                                     "steps")
-    tensorboard: bool = D(True, "also write RUN/tensorboard/ when the tensorboard package is installed")
-    threads: NonNegInt = D(0, "torch CPU threads for training (0 = torch's default: all cores)")
-    real: RealConfig = D(RealConfig, "real photos (LSP format) for domain adaptation / Jo2D and for monitoring")
-    adaptation: AdaptationConfig = D(AdaptationConfig, "")
+    tensorboard: bool = setting(True, "also write RUN/tensorboard/ when the tensorboard package is installed")
+    threads: NonNegInt = setting(0, "torch CPU threads for training (0 = torch's default: all cores)")
+    real: RealConfig = setting(RealConfig, "real photos (LSP format) for domain adaptation / Jo2D and for monitoring")
+    adaptation: AdaptationConfig = setting(AdaptationConfig, "")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -599,25 +608,25 @@ class Paths:
 
 
 class Config(Section):
-    seed: Annotated[int, Field(ge=0, lt=2 ** 63)] = D(0, "every random draw derives from this (synth.rng)")
-    data_dir: PathStr | None = D(None, "where assets live: this value when set, else $SYNTH_DATA, else ./data")
-    cache_dir: PathStr | None = D(None, "where derived caches live (parsed MoCap pools, lifter, prior): this value "
+    seed: Annotated[int, Field(ge=0, lt=2 ** 63)] = setting(0, "every random draw derives from this (synth.rng)")
+    data_dir: PathStr | None = setting(None, "where assets live: this value when set, else $SYNTH_DATA, else ./data")
+    cache_dir: PathStr | None = setting(None, "where derived caches live (parsed MoCap pools, lifter, prior): this value "
                                     "when set, else $SYNTH_CACHE, else ~/.cache/synth")
-    assets: AssetsConfig = D(AssetsConfig, "`synth assets`: filling and checking the data directory")
-    poses: PosesConfig = D(PosesConfig, "pose sources: CMU MoCap, LSP lifted to 3D, the pose prior; `synth "
+    assets: AssetsConfig = setting(AssetsConfig, "`synth assets`: filling and checking the data directory")
+    poses: PosesConfig = setting(PosesConfig, "pose sources: CMU MoCap, LSP lifted to 3D, the pose prior; `synth "
                                         "sample-poses`")
-    body: BodyConfig = D(BodyConfig, "the parametric body and its shape distribution")
-    render: RenderConfig = D(RenderConfig, "Blender Cycles: image, camera, lights, skin and clothing of each "
+    body: BodyConfig = setting(BodyConfig, "the parametric body and its shape distribution")
+    render: RenderConfig = setting(RenderConfig, "Blender Cycles: image, camera, lights, skin and clothing of each "
                                            "sample")
-    textures: TexturesConfig = D(TexturesConfig, "dressed-body textures (`synth dress`): garment photos matched "
+    textures: TexturesConfig = setting(TexturesConfig, "dressed-body textures (`synth dress`): garment photos matched "
                                                  "to the body's silhouette by contour DTW, MLS-warped and baked "
                                                  "into the UV texture (Chen et al. 2016). Needs body.backend=anny.")
-    dataset: DatasetConfig = D(DatasetConfig, "the sharded dataset `synth render` writes")
-    executor: ExecutorConfig = D(ExecutorConfig, "where `synth render` runs its shards (CLI: --executor, "
+    dataset: DatasetConfig = setting(DatasetConfig, "the sharded dataset `synth render` writes")
+    executor: ExecutorConfig = setting(ExecutorConfig, "where `synth render` runs its shards (CLI: --executor, "
                                                  "--workers, --address, ...). Not part of a dataset's identity: "
                                                  "a re-run or another node may use other settings and gets the "
                                                  "same shards.")
-    train: TrainConfig = D(TrainConfig, "`synth train` / `synth eval`: the 3D pose network, its training and "
+    train: TrainConfig = setting(TrainConfig, "`synth train` / `synth eval`: the 3D pose network, its training and "
                                         "domain adaptation")
 
     @model_validator(mode="after")

@@ -47,7 +47,9 @@ def test_installed_package_renders_a_checked_dataset_from_another_directory(shar
                         "render.image_size=[64, 64]", "render.samples=1", "poses.subjects=['16']"],
                        capture_output=True, text=True, cwd=elsewhere, env=env)
     assert r.returncode == 0, r.stderr
+    # stdout is the JSON summary alone, although Anny started Warp (whose banner went to stdout)
     assert json.loads(r.stdout)["rendered"] == [0]
+    assert "Warp" in r.stderr and "Warp" not in r.stdout
     meta = json.loads((out / "dataset.json").read_text())
     assert meta["software"]["synth"] and meta["software"]["git_commit"] is None   # not a checkout
     check = subprocess.run([sys.executable, str(CHECKER), str(out)], capture_output=True, text=True)
