@@ -34,6 +34,7 @@ from synth.body.anny_body import AnnyBody  # noqa: E402
 from synth.body.clothing.fitting import skin  # noqa: E402
 from synth.body.clothing.hm08 import HM08_VERTICES  # noqa: E402
 from synth.body.clothing.mhclo import load_proxy  # noqa: E402
+from synth.body.clothing.catalog import list_assets  # noqa: E402
 from synth.body.clothing.wardrobe import Wardrobe  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -126,8 +127,8 @@ def coverage_figures(wd: Wardrobe, body: AnnyBody, poses, rng, depth: float) -> 
 
 def render_figures(data: Path, n: int) -> None:
     from synth.config import load_config
-    from synth.dataset.render_job import open_renderer
     from synth.dataset.scene_sampler import SceneSampler
+    from synth.render.factory import open_renderer
     print(f"\nper sample at 256x256 (scene drawing + Blender + Cycles + compositing; {n} samples after 2 warm-up)")
     results = {}
     for mode in ("photo", "mesh"):
@@ -135,7 +136,7 @@ def render_figures(data: Path, n: int) -> None:
         sampler = SceneSampler(cfg)
         if sampler.dresser is not None:
             sampler.dresser.warm()      # a worker's one-off set-up, amortised over its shards
-        renderer = open_renderer(cfg)
+        renderer = open_renderer(cfg.render)
         try:
             for i in range(2):
                 renderer.render(sampler.scene(9, i)[0])
@@ -191,10 +192,10 @@ def main() -> None:
     data = Path(a.data)
     from synth.config import load_config
     from synth.poses.sampling import load_clips
-    depth = load_config()["render"]["clothing"]["mesh"]["push_in_m"]
+    depth = load_config().render.clothing.mesh.push_in_m
     body = AnnyBody()
     t0 = time.perf_counter()
-    wd = Wardrobe(body, data)
+    wd = Wardrobe(body, list_assets(data))
     print(f"wardrobe set-up (rig from cache or built): {time.perf_counter() - t0:.1f} s")
     pool = load_clips(data, subjects=["16"], fps=10, progress=False)
     rng = np.random.default_rng(0)

@@ -48,6 +48,26 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def prune_files(paths, keep: int) -> list[Path]:
+    """Delete all but the `keep` most recently modified of `paths` (a cache's older entries, so the
+    cache stays bounded); a file another process removed first is skipped. Returns the deleted."""
+    dated = []
+    for p in paths:
+        try:
+            dated.append((Path(p).stat().st_mtime_ns, Path(p)))
+        except FileNotFoundError:
+            pass
+    dated.sort(reverse=True)
+    gone = []
+    for _, p in dated[max(keep, 0):]:
+        try:
+            p.unlink()
+            gone.append(p)
+        except FileNotFoundError:
+            pass
+    return gone
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -23,8 +24,10 @@ from synth.body.clothing.hm08 import HM08_VERTICES
 from synth.body.clothing.mhclo import load_proxy, parse_mhclo, parse_obj
 from synth.body.clothing.wardrobe import Wardrobe
 from synth.config import ConfigError, load_config
+from synth.dataset.scene_sampler import SceneSampler, facing_direction
+from synth.geometry import focal_from_fov, intrinsics, look_at
 from synth.io_utils import InputError
-from synth.scene import PART_IDS
+from synth.scene import PART_IDS, Camera
 
 SKIRT = "female_elegantsuit01"
 TIGHTS = "female_sportsuit01"      # crop top and full-length leggings: the tightest outfit
@@ -37,12 +40,12 @@ def assets(shared_data):
 
 @pytest.fixture(scope="module")
 def anny():
-    return create_body_model(load_config())
+    return create_body_model(load_config().body)
 
 
 @pytest.fixture(scope="module")
 def wardrobe(anny, shared_data):
-    return Wardrobe(anny, shared_data)
+    return Wardrobe(anny, list_assets(shared_data))
 
 
 @pytest.fixture(scope="module")
@@ -283,32 +286,113 @@ def test_mesh_clothing_config_keys_are_checked():
         load_config(None, ["render.clothing.mesh.outfits=shirt"])
     with pytest.raises(ConfigError, match=r"render\.clothing\.mesh\.hat_probability"):
         load_config(None, ["render.clothing.mesh.hat_probability=1.5"])
-    assert load_config(None, ["render.clothing.mesh.outfits=[female_elegantsuit01]"])["render"]["clothing"][
-        "mesh"]["outfits"] == ["female_elegantsuit01"]
+    with pytest.raises(ConfigError, match=r"render\.clothing\.mesh\.outfits"):
+        load_config(None, ["render.clothing.mesh.outfits=[]"])
+    with pytest.raises(ConfigError, match=r"render\.clothing\.mesh\.push_in_m"):
+        load_config(None, ["render.clothing.mesh.push_in_m=0.2"])
+    with pytest.raises(ConfigError, match=r"render\.clothing\.mode.*needs body\.backend=anny"):
+        load_config(None, ["body.backend=smplx"])
+    cfg = load_config(None, ["render.clothing.mesh.outfits=[female_elegantsuit01]"])
+    assert cfg.render.clothing.mode == "mesh" and cfg.render.clothing.mesh.outfits == ["female_elegantsuit01"]
+
+
+def test_binding_cache_is_atomic_and_bounded(anny, shared_data, tmp_path):
+    cat = list_assets(shared_data)
+    e = next(x for x in cat["eyebrows"] if x.name == "eyebrow001")
+    folder = tmp_path / "clothing" / "bound"
+    folder.mkdir(parents=True)
+    # bindings of this asset from other data copies / rigs, written earlier
+    stale = [folder / f"eyebrow001-{i:016x}-rig0-anny0.0.{i}.npz" for i in range(3)]
+    other = folder / "eyebrow002-0000000000000000-rig0-anny0.0.0.npz"
+    for k, p in enumerate(stale + [other]):
+        p.write_bytes(b"old")
+        os.utime(p, (1000 + k, 1000 + k))
+    wd = Wardrobe(anny, cat, tmp_path)
+    b = wd.bound(e)
+    kept = sorted(p.name for p in folder.glob("eyebrow001-*.npz"))
+    assert len(kept) == 2 and stale[2].name in kept          # the new binding and the newest old one
+    assert other.is_file()                                    # another asset's binding stays
+    assert not list(folder.glob(".*"))                         # no temporary file left behind
+    # a new Wardrobe reads the binding back from disk
+    again = Wardrobe(anny, cat, tmp_path).bound(e)
+    assert np.array_equal(again.faces, b.faces) and np.allclose(again.offsets, b.offsets)
+
+
+def test_mesh_mode_fingerprints_the_makehuman_assets_and_names_them_in_the_card(shared_data, tmp_path):
+    from synth.dataset.card import input_sets
+    from synth.dataset.identity import input_fingerprints
+    data = tmp_path / "data"
+    data.mkdir()
+    for sub in ("backgrounds", "clothing", "hdri", "cmu_mocap"):
+        (data / sub).symlink_to(shared_data / sub)
+    shutil.copytree(shared_data / "makehuman_assets" / "eyebrows", data / "makehuman_assets" / "eyebrows")
+    mesh = load_config(None, [f"data_dir={data}"])
+    photo = load_config(None, [f"data_dir={data}", "render.clothing.mode=photo"])
+    before = input_fingerprints(mesh)["data_listing_sha256"]
+    (data / "makehuman_assets" / "eyebrows" / "eyebrow001" / "eyebrow001.obj").write_text("v 0 0 0\n")
+    assert input_fingerprints(mesh)["data_listing_sha256"] != before
+    assert input_fingerprints(photo)["data_listing_sha256"] == input_fingerprints(
+        load_config(None, [f"data_dir={data}", "render.clothing.mode=photo"]))["data_listing_sha256"]
+    assert "makehuman_assets" in input_sets(mesh) and "makehuman_assets" not in input_sets(photo)
+    # the render's input check lists the assets from their headers: a .mhclo without its .obj stops it
+    (data / "makehuman_assets" / "eyebrows" / "eyebrow002" / "eyebrow002.obj").unlink()
+    with pytest.raises(InputError, match=r"eyebrow002\.mhclo: obj_file eyebrow002\.obj not found beside it"):
+        list_assets(data)
 
 
 # ---------------------------------------------------------------- rendered labels
-def test_skirt_pixels_carry_the_thigh_and_the_dataset_passes_the_checker(shared_data, cache_dir, tmp_path):
+@pytest.fixture(scope="module")
+def skirt_config(shared_data, cache_dir):
+    return small_config(shared_data, cache_dir, **{"render.clothing.mesh.outfits": f"[{SKIRT}]"})
+
+
+@pytest.fixture(scope="module")
+def skirt_sampler(skirt_config):
+    return SceneSampler(skirt_config)
+
+
+def test_the_wardrobe_has_its_own_random_stream(skirt_sampler, shared_data, cache_dir):
+    """Changing what a sample wears leaves its pose, shape, camera, lights and background."""
+    from synth.dataset.dressing import MeshDresser
+    s = skirt_sampler
+    dresser, specs = s.dresser, []
+    try:
+        for p in (1.0, 0.0):           # with hair and shoes, then bald and barefoot
+            cfg = small_config(shared_data, cache_dir, **{"render.clothing.mesh.hair_probability": p,
+                                                          "render.clothing.mesh.shoes_probability": p})
+            s.dresser = MeshDresser(cfg.render.clothing, s.body, s.regions, list_assets(shared_data), s.garments)
+            specs.append(s.scene(0, 1)[0])
+    finally:
+        s.dresser = dresser
+    first, second = specs
+    kinds = [{w["kind"] for w in spec.labels["worn"]} for spec in specs]
+    assert {"hair", "shoes"} <= kinds[0] and not {"hair", "shoes"} & kinds[1]
+    for key in ("pose", "body", "skin_tone", "background"):
+        assert first.labels[key] == second.labels[key], key
+    # lights and camera are placed about the body's (pushed-in) vertices and what it wears: their
+    # positions move a little, their draws do not
+    a, b = first.labels["lights"], second.labels["lights"]
+    assert a["environment"] == b["environment"] and len(a["lights"]) == len(b["lights"])
+    for la, lb in zip(a["lights"], b["lights"]):
+        assert {k: v for k, v in la.items() if k != "location"} == {k: v for k, v in lb.items() if k != "location"}
+    for key in ("fov_y_deg", "azimuth_from_facing_deg", "elevation_deg", "roll_deg"):
+        assert first.labels["camera"][key] == pytest.approx(second.labels["camera"][key]), key
+
+
+def test_skirt_pixels_carry_the_thigh_and_the_dataset_passes_the_checker(skirt_config, skirt_sampler, tmp_path):
     from synth.dataset.render_job import render_dataset
-    from synth.dataset.scene_sampler import SceneSampler
     from synth.render import Renderer
-    cfg = small_config(shared_data, cache_dir, **{"render.clothing.mode": "mesh",
-                                                  "render.clothing.mesh.outfits": f"[{SKIRT}]"})
-    sampler = SceneSampler(cfg)
-    spec, _ = sampler.scene(0, 0)
+    cfg = skirt_config
+    spec, _ = skirt_sampler.scene(0, 0)
     assert [w["asset"] for w in spec.labels["worn"] if w["kind"] == "outfit"] == [
         f"makehuman_assets/clothes/{SKIRT}/{SKIRT}.mhclo"]
     # seen from the front, level with the hips
-    from synth.dataset.scene_sampler import look_at_camera
-    from synth.scene import Camera
     v = spec.body.vertices
     centre = 0.5 * (v.min(0) + v.max(0))
-    from synth.dataset.scene_sampler import facing_direction
     fwd = facing_direction(spec.body.joints)
     W = H = 96
-    R, t = look_at_camera(centre + 3.0 * fwd, centre, 0.0)
-    f = (H / 2) / math.tan(math.radians(20))
-    spec.camera = Camera(K=np.array([[f, 0, (W - 1) / 2], [0, f, (H - 1) / 2], [0, 0, 1]]), R=R, t=t, width=W, height=H)
+    R, t = look_at(centre + 3.0 * fwd, centre, 0.0)
+    spec.camera = Camera(K=intrinsics(focal_from_fov(math.radians(40), H), W, H), R=R, t=t, width=W, height=H)
     with Renderer(W, H, samples=4, denoise=False) as r:
         dressed = r.render(spec)
         outfit_only = [w for w in spec.worn if w.kind == "outfit"]

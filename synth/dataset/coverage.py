@@ -12,17 +12,17 @@ import math
 
 import numpy as np
 
+from synth.geometry import look_at
 from synth.textures.body_views import rasterize
 
 
 def _view_basis(azimuth: float, elevation: float) -> np.ndarray:
-    """Rows: image x (right), image y (down), view direction (into the scene), world Z up."""
+    """Rows: image x (right), image y (down), view direction (into the scene), world Z up: the
+    rotation of a camera looking that way (OpenCV frame)."""
     d = np.array([-math.cos(elevation) * math.sin(azimuth), math.cos(elevation) * math.cos(azimuth),
                   -math.sin(elevation)])      # azimuth 0: looking along +Y (the body faces -Y)
-    right = np.cross(d, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    down = np.cross(d, right)
-    return np.stack([right, down, d])
+    R, _ = look_at(np.zeros(3), d)
+    return R
 
 
 def skin_through(body_vertices: np.ndarray, body_faces: np.ndarray, covered: np.ndarray,

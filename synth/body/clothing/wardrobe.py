@@ -4,6 +4,10 @@
 binding (parsed and bound on first use, kept: bounded by the catalogue, ~50 assets). Per sample,
 `fit` puts the chosen assets on the body at rest (its phenotype) and skins them into its pose.
 
+The disk cache of bindings (`CACHE/clothing/bound/NAME-CONTENT-RIG.npz`, ~0.5 MB an asset) is
+written atomically and stays bounded: at most `_VERSIONS_KEPT` versions per asset name (another
+copy of the data, another rig) and `_FILES_KEPT` files in all, the least recently written go.
+
 A fit is not cached per (asset, phenotype): phenotypes are continuous per-sample draws, so the
 same pair practically never recurs, and a fit costs a few ms (`benchmarks/bench_clothing.py`).
 """
@@ -17,14 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.body.clothing.catalog import AssetEntry, list_assets
+from synth.body.clothing.catalog import AssetEntry
 from synth.body.clothing.fitting import BoundAsset, faces_around, push_in, skin
 from synth.body.clothing.hm08 import CACHE_VERSION, HM08_VERTICES, cached_hm08_rig
 from synth.body.clothing.mhclo import load_proxy
 from synth.body.model import PosedRig, load_rig_map
+from synth.io_utils import prune_files
 from synth.scene import PART_IDS, BodyMesh
 
 _COVER_CACHE = 128     # outfit x shoes combinations: 12 x 7 today
+_VERSIONS_KEPT = 2     # bindings on disk per asset name
+_FILES_KEPT = 256      # bindings on disk in all (the catalogue has ~50 assets)
 
 
 @dataclass
@@ -35,13 +42,14 @@ class FittedAsset:
 
 
 class Wardrobe:
-    def __init__(self, body_model, data_dir: Path, cache_dir: Path | None = None):
-        """cache_dir: where parsed and bound assets are kept between runs (none: parse each run)."""
+    def __init__(self, body_model, catalog: dict[str, list[AssetEntry]], cache_dir: Path | None = None):
+        """catalog: `synth.body.clothing.catalog.list_assets(data_dir)`. cache_dir: where parsed
+        and bound assets are kept between runs (None: parse each run)."""
         if getattr(body_model, "name", "") != "anny":
             raise ValueError("mesh clothing needs body.backend=anny (the assets are bound to Anny's base mesh)")
         model = body_model.model
         bone_labels = list(model.bone_labels)
-        self.catalog = list_assets(data_dir)
+        self.catalog = catalog
         self.rig = cached_hm08_rig(model, bone_labels)
         self.cache_dir = Path(cache_dir) / "clothing" if cache_dir is not None else None
         import anny
@@ -78,8 +86,15 @@ class Wardrobe:
                 b = BoundAsset.from_proxy(proxy, self.rig, *self._hm08_bones, self._bone_part_ids)
                 if path is not None:
                     b.save(path)
+                    self._prune(entry.name)
             self._bound[entry.id] = b
         return b
+
+    def _prune(self, name: str) -> None:
+        folder = self.cache_dir / "bound"
+        prune_files([p for p in folder.glob(f"{name}-*.npz") if p.name.count("-") - name.count("-") == 3],
+                    _VERSIONS_KEPT)
+        prune_files(folder.glob("*.npz"), _FILES_KEPT)
 
     def fit(self, entries: list[AssetEntry], rig: PosedRig, times: dict | None = None) -> list[FittedAsset]:
         """The assets on this body, at rest on its phenotype, then skinned into its pose."""
