@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
@@ -58,6 +59,8 @@ def cmd_sample_poses(args) -> int:
         overrides.append(f"poses.sources=[{args.sources}]")
     args.overrides = overrides
     cfg = _config(args)
+    from synth.limits import check_pose_counts
+    check_pose_counts(cfg)
     import numpy as np
     from synth.io_utils import atomic_write_json
     from synth.poses.posefile import save_poses
@@ -89,6 +92,8 @@ def cmd_render(args) -> int:
         overrides.append(f"executor.address={json.dumps(args.address)}")
     args.overrides = overrides
     cfg = _config(args)
+    from synth.limits import check_render_counts
+    check_render_counts(cfg)
     from synth.dataset.render_job import parse_shard_selection, render_dataset
     shards = parse_shard_selection(cfg["dataset"]["shards"], args.shard_index, args.shard_range)
     summary = render_dataset(cfg, Path(args.out), shards, progress=not args.quiet, threads=args.threads)
@@ -148,7 +153,15 @@ def cmd_gallery(args) -> int:
 def cmd_pose_gallery(args) -> int:
     cfg = _config(args)
     from synth.gallery.pose_space import write_pose_space_page
-    ns = tuple(int(x) for x in args.coverage_n.split(",")) if args.coverage_n else (1000, 10000, 100000)
+    try:
+        ns = tuple(int(x) for x in args.coverage_n.split(",")) if args.coverage_n else (1000, 10000, 100000)
+    except ValueError:
+        raise InputError(f"--coverage-n {args.coverage_n!r} is not a comma-separated list of whole numbers") from None
+    from synth.limits import MAX_POSES, check_count
+    for n in ns:
+        if n < 1:
+            raise InputError(f"--coverage-n: {n} is not a positive number of poses")
+        check_count("--coverage-n", n, MAX_POSES)
     path = write_pose_space_page(cfg, Path(args.out), Path(args.poses) if args.poses else None,
                                  tsne=not args.no_tsne, coverage_ns=ns, progress=not args.quiet)
     print(f"pose-space page: {path}")
@@ -158,6 +171,8 @@ def cmd_pose_gallery(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="synth", description=__doc__.splitlines()[0])
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--debug", action="store_true",
+                    help="print the traceback of an error (as well as its one-line message)")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("assets", help="fill or check the data directory")
@@ -249,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _common(p)
     p.set_defaults(func=cmd_dress)
+    for p in sub.choices.values():     # `synth CMD ... --debug` as well as `synth --debug CMD ...`
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="print the traceback of an error (as well as its one-line message)")
     return ap
 
 
@@ -271,12 +289,44 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("always", UserWarning)   # every skipped file, not only the first
     try:
         return args.func(args)
-    except (ConfigError, InputError, BodyModelError) as e:
-        print(f"synth {args.command}: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"synth {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BaseException as e:      # noqa: BLE001 - every fault ends in one line (+ traceback with --debug)
+        if isinstance(e, SystemExit):
+            raise
+        message, code = error_line(e)
+        if args.debug:
+            traceback.print_exc()
+        elif not isinstance(e, (OSError, MemoryError)) and code == 1:     # unforeseen: say where to look
+            message += " (run with --debug for the traceback)"
+        print(f"synth {args.command}: error: {message}", file=sys.stderr)
+        return code
+
+
+def error_line(e: BaseException) -> tuple[str, int]:
+    """The one-line message of a fault at the command boundary and the exit status: 2 for bad
+    input or configuration, 1 for operating-system faults (a read-only or full disk, ...), decoder
+    faults and anything unforeseen. OS faults name the file or directory."""
+    if isinstance(e, (ConfigError, InputError, BodyModelError)):
+        return one_line(str(e)), 2
+    if isinstance(e, OSError):
+        what = e.strerror or str(e) or e.__class__.__name__
+        where = e.filename if e.filename is not None else None
+        if where is not None and e.filename2 is not None:
+            return one_line(f"{where} -> {e.filename2}: {what}"), 1
+        if where is not None:
+            return one_line(f"{where}: {what}"), 1
+        return one_line(f"{e.__class__.__name__}: {what}"), 1
+    if isinstance(e, MemoryError):
+        return "out of memory (MemoryError)", 1
+    return one_line(f"{e.__class__.__name__}: {e}" if str(e) else e.__class__.__name__), 1
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """`text` as one line of at most `limit` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 if __name__ == "__main__":

@@ -167,7 +167,9 @@ def sample_valid(prior: PosePrior, validator, n: int, rng: np.random.Generator, 
 def sample_pose_set(cfg: dict, n: int, rng: np.random.Generator, progress: bool = False) -> tuple[PoseSet, dict]:
     """n poses from the configured sources and mix, each tagged with its source; and a report
     (counts per source, rejection rates, the prior's structure and novelty)."""
+    from synth.limits import check_pose_counts
     from synth.poses.sampling import sample_poses
+    check_pose_counts(cfg, n)
     pc = cfg["poses"]
     chosen = list(dict.fromkeys(pc["sources"]))
     counts = split_counts(n, {s: float(pc["mix"][s]) for s in chosen})
@@ -222,8 +224,12 @@ def sample_pose_set(cfg: dict, n: int, rng: np.random.Generator, progress: bool 
                         "median_nearest_mm": round(float(np.median(dist)) * 1000, 1)},
             "seconds": {"fit_or_load": round(t1 - t0, 2), "sample_and_validate": round(t2 - t1, 2),
                         "ik": round(t3 - t2, 2)}}
+    if len(sets) == 1:      # a single source keeps its own draw order (and no copy is made)
+        return sets[0], report
+    mixed = len(sets) > 1
     poses = PoseSet.concatenate(sets)
-    if len(sets) > 1:   # mixed sources: interleaved (a single source keeps its own draw order)
+    sets.clear()            # at most two copies of the poses at a time (memory: synth/limits.py)
+    if mixed:               # mixed sources: interleaved
         poses = poses.subset(rng.permutation(len(poses)))
     return poses, report
 
