@@ -96,13 +96,24 @@ def cmd_render(args) -> int:
     check_render_counts(cfg)
     from synth.dataset.render_job import parse_shard_selection, render_dataset
     shards = parse_shard_selection(cfg["dataset"]["shards"], args.shard_index, args.shard_range)
-    summary = render_dataset(cfg, Path(args.out), shards, progress=not args.quiet, threads=args.threads)
+    summary = render_dataset(cfg, Path(args.out), shards, progress=not args.quiet, threads=args.threads,
+                             verify=args.verify)
     print(json.dumps(summary, indent=2))
     if summary.get("failed"):
         print(f"synth render: error: {len(summary['failed'])} shard(s) failed after retries: "
               f"{', '.join(summary['failed'])}; run the same command again to retry them", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_check(args) -> int:
+    from synth.dataset.verify import check_dataset
+    report = check_dataset(Path(args.dataset), quick=args.quick)
+    lines = report.lines()
+    for line in lines[:-1]:
+        print(f"synth check: {line}", file=sys.stderr)
+    print(lines[-1])
+    return 0 if report.ok else 1
 
 
 def cmd_train(args) -> int:
@@ -228,9 +239,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stall-timeout", type=float, metavar="SECONDS",
                    help="with --workers/--executor ray: kill a worker whose shard finishes no sample for this "
                         "long and render the shard again (default 900; 0 = never)")
+    p.add_argument("--verify", action="store_true",
+                   help="also check the sha256 of the selected complete shards against their sidecars "
+                        "(their sizes are always checked) and render damaged ones again")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _common(p)
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("check", help="check every shard of a rendered dataset: size and sha256 against its "
+                                     "sidecar, a readable tar with every sample's members (exit 1 if any "
+                                     "is damaged or missing)")
+    p.add_argument("dataset", help="dataset directory from `synth render`")
+    p.add_argument("--quick", action="store_true", help="sizes and sidecars only (reads no tar)")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("train", help="train a 3D pose network on rendered shards")
     p.add_argument("--data", required=True, help="dataset directory from `synth render`")

@@ -12,9 +12,11 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections import deque
 from contextlib import ExitStack, contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -23,8 +25,11 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from synth.dataset.scene_sampler import SceneSampler, render_inputs
-from synth.dataset.shards import (ShardWriter, complete_shards, encode_png, encode_rgb, sample_key,
-                                  shard_name, write_or_check_meta, write_sidecar)
+from synth.dataset.verify import verify_render_inputs
+from synth.dataset.locking import ShardBusy
+from synth.dataset.shards import (ShardWriter, check_inputs_unchanged, claim_shard, discard_damaged, encode_png,
+                                  encode_rgb, inspect_shards, sample_key, shard_name, write_or_check_meta,
+                                  write_sidecar)
 from synth.io_utils import InputError, file_digest
 
 log = logging.getLogger("synth.render")
@@ -137,15 +142,24 @@ class _SampleFailed(Exception):
 
 
 def render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: dict,
-                 progress: tqdm | None = None) -> dict:
+                 progress: tqdm | None = None, wait: bool = True) -> dict:
     """Render one shard into a hidden temp file, renamed when complete; returns the sidecar
-    (see _render_shard)."""
-    with single_threaded_helper_libraries():
-        return _render_shard(sampler, renderer, out, shard, cfg, progress)
+    (see _render_shard). The shard's lock is held meanwhile (synth.dataset.locking): another
+    live writer of it makes this one wait (ShardBusy at once when not `wait`), and a shard that
+    writer completed is not rendered again."""
+    # dataset.json must still record this process's inputs when the shard is committed
+    guard = partial(check_inputs_unchanged, out, input_fingerprints(cfg))
+    with claim_shard(out / "shards", shard, wait, cfg["executor"]["stall_timeout_s"], guard) as claim:
+        if claim.sidecar is not None:
+            if progress is not None:
+                progress.update(cfg["dataset"]["samples_per_shard"])
+            return claim.sidecar
+        with single_threaded_helper_libraries():
+            return _render_shard(sampler, renderer, out, shard, cfg, progress, claim)
 
 
 def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: dict,
-                  progress: tqdm | None) -> dict:
+                  progress: tqdm | None, claim=None) -> dict:
     """Render one shard into a hidden temp file, renamed when complete; returns the sidecar.
 
     Three stages overlap: a `prepare` thread draws sample i+1's scene (pose, body, texture,
@@ -158,7 +172,7 @@ def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: d
     n = cfg["dataset"]["samples_per_shard"]
     max_retries = cfg["dataset"]["max_retries"]
     rc = cfg["render"]
-    writer = ShardWriter(out / "shards", shard)
+    writer = ShardWriter(out / "shards", shard, claim)
     times = {s: 0.0 for s in STAGES}
     retries = 0
     failures: list[str] = []
@@ -241,7 +255,7 @@ def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: d
     wall = time.perf_counter() - t_start
     sidecar = {"shard": shard, "keys": writer.keys, "num_samples": len(writer.keys), "retries": retries,
                "failures": failures, "seconds_per_sample": {k: v / n for k, v in times.items()},
-               "wall_seconds_per_sample": wall / max(n, 1)}
+               "wall_seconds_per_sample": wall / max(n, 1), **writer.record}
     write_sidecar(out / "shards", shard, sidecar)
     return sidecar
 
@@ -295,16 +309,31 @@ def input_fingerprints(cfg: dict) -> dict:
     index = Path(library) / "library.json" if library else None
     return {
         "data_listing_sha256": _listing_digest(root, folders),
-        "pose_file_sha256": file_digest(Path(pose_file)) if pose_file and Path(pose_file).is_file() else None,
-        "texture_library_sha256": file_digest(index) if index is not None and index.is_file() else None,
+        "pose_file_sha256": _file_sha256(Path(pose_file)) if pose_file and Path(pose_file).is_file() else None,
+        "texture_library_sha256": _file_sha256(index) if index is not None and index.is_file() else None,
     }
 
 
+_DIGESTS: dict[tuple, str] = {}
+
+
+def _file_sha256(path: Path) -> str:
+    """file_digest(path), remembered per (path, size, mtime): a worker compares the inputs with
+    dataset.json before each shard it commits, and the pose file can be gigabytes."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = file_digest(path)
+    return _DIGESTS[key]
+
+
 def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progress: bool = True,
-                   threads: int = 0) -> dict:
+                   threads: int = 0, verify: bool = False) -> dict:
     """Render the selected shards into `out` (all by default), skipping complete ones; returns a
     summary. `executor.kind`/`executor.workers` pick where: this process (local, 1 worker), worker
     processes on this machine (local, K workers) or a Ray cluster (synth.dataset.executors)."""
+    from synth.limits import check_render_counts
+    check_render_counts(cfg)
     out = Path(out)
     ex = cfg["executor"]
     pooled = ex["kind"] == "ray" or ex["workers"] > 1
@@ -322,16 +351,24 @@ def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progre
             renderer = open_renderer(cfg, threads)
             stack.callback(renderer.close)
         out.mkdir(parents=True, exist_ok=True)
-        render_inputs(cfg)        # missing data stops the run here, before dataset.json records it
-        write_or_check_meta(out, dataset_identity(cfg), input_fingerprints(cfg), LOCATION_KEYS)
+        inputs = render_inputs(cfg)   # missing data stops the run here, before dataset.json records it
+        # the files dataset.json fingerprints are decoded before it is written, so that a broken
+        # one stops the run before the output is tied to it
+        write_or_check_meta(out, dataset_identity(cfg), input_fingerprints(cfg), LOCATION_KEYS,
+                            before_write=partial(verify_render_inputs, cfg, inputs))
         from synth.config import dump
         dump(cfg, out / "config.yaml")
         num = cfg["dataset"]["shards"]
         shards = list(range(num)) if shards is None else shards
-        done = complete_shards(out)
+        done, damaged = inspect_shards(out, shards, digest=verify)
+        for s, problem in sorted(damaged.items()):
+            if discard_damaged(out, s):
+                warnings.warn(f"{out / 'shards' / shard_name(s)}.tar: {problem}; rendering it again", stacklevel=2)
         todo = [s for s in shards if s not in done]
         summary = {"requested": len(shards), "skipped_complete": len(shards) - len(todo), "rendered": [],
                    "failed": {}, "seconds": 0.0, "executor": ex["kind"]}
+        if damaged:
+            summary["damaged_rendered_again"] = sorted(damaged)
         if not todo:
             return summary
         t_start = time.perf_counter()
@@ -354,9 +391,22 @@ def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progre
                 renderer = open_renderer(cfg, threads)
                 stack.callback(renderer.close)
             sampler = SceneSampler(cfg)
-            for s in todo:
-                sidecars[s] = render_shard(sampler, renderer, out, s, cfg, bar)
+            # a shard another live writer holds goes to the back of the queue; once only such
+            # shards are left, this process waits for them (and renders one whose writer died)
+            pending, busy = deque(todo), 0
+            while pending:
+                s = pending.popleft()
+                try:
+                    sidecars[s] = render_shard(sampler, renderer, out, s, cfg, bar, wait=busy >= len(pending))
+                    busy = 0
+                except ShardBusy:
+                    pending.append(s)
+                    busy += 1
             summary["workers"] = 1
+    by_others = sorted(s for s, side in sidecars.items() if side.get("completed_by_another_writer"))
+    if by_others:
+        summary["completed_by_another_writer"] = by_others
+        sidecars = {s: side for s, side in sidecars.items() if s not in by_others}
     summary["rendered"] = sorted(sidecars)
     summary["sample_retries"] = sum(side["retries"] for side in sidecars.values())
     summary["seconds"] = time.perf_counter() - t_start
