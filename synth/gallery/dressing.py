@@ -189,5 +189,6 @@ def write_dressing_page(library: Path, out_html: Path | None = None, max_bodies:
 
 
 def lib_summary(library: Path) -> dict:
-    index = json.loads((Path(library) / "library.json").read_text())
+    from synth.textures.library import read_stats
+    index = {**json.loads((Path(library) / "library.json").read_text()), **read_stats(Path(library))}
     return {k: index.get(k) for k in ("n", "seed", "summary", "rejected_photos", "photos_segmented")}

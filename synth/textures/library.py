@@ -5,7 +5,10 @@ Layout of a library folder:
     tex_00000.json      what it is made of: garment photo ids (paths relative to the data
                         directory), chosen candidate pose, deformation per candidate, contour
                         distances before/after warping, coverage, skin/hair/shoes, timings
-    library.json        the index: entries, settings, rejected photos with reasons, summary figures
+    library.json        the index: entries, settings, summary figures (what renders fingerprint;
+                        rewritten only when the entries change)
+    library.stats.json  the last run's figures: entries written, set-up time, rejected photos
+                        with reasons
     config.yaml         the resolved configuration
 
 Entry i is drawn from its own rng (seed, i), so a library is reproducible per seed and an
@@ -24,10 +27,12 @@ import cv2
 import numpy as np
 
 from synth.config import PROJECT_ROOT, ConfigError, data_dir as config_data_dir, dump
+from synth.image_files import cv2_imread
 from synth.io_utils import InputError, atomic_write_bytes, atomic_write_json
 
 log = logging.getLogger(__name__)
 INDEX = "library.json"
+STATS = "library.stats.json"    # counters of the last run: kept out of the index renders fingerprint
 FORMAT = "synth-texture-library/1"
 RNG_STREAM = 4   # keeps the dressing rng apart from other stages seeded from the same config seed
 
@@ -69,16 +74,25 @@ def _complete(out: Path, name: str) -> dict | None:
 
 
 def write_library(cfg: dict, out: Path, n: int, progress: bool = True, dresser=None) -> dict:
-    """Write n dressed-body textures to `out` (skipping complete entries); returns the index."""
+    """Write n dressed-body textures to `out` (skipping complete entries); returns the index
+    with this run's figures (`written`, `setup_s`, rejected photos) merged in.
+
+    library.json (the index renders fingerprint) holds only what the entries are: a re-run with
+    nothing to do leaves it untouched, byte for byte, so datasets rendered from the library can
+    go on. This run's counters go to library.stats.json."""
     from tqdm import tqdm
+    from synth.limits import MAX_LIBRARY_ENTRIES, check_count
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InputError(f"--n {n}: a library needs at least one texture (n >= 1)")
+    check_count("--n", n, MAX_LIBRARY_ENTRIES)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    old_index = out / INDEX
-    if old_index.is_file():
-        prev = json.loads(old_index.read_text())
+    index_path, stats_path = out / INDEX, out / STATS
+    prev = _read_json(index_path) if index_path.is_file() else None
+    if prev is not None:
         for key, value in (("seed", cfg["seed"]), ("textures", _settings(cfg))):
             if prev.get(key) != value:
-                raise InputError(f"{old_index}: the library was written with a different configuration "
+                raise InputError(f"{index_path}: the library was written with a different configuration "
                                  f"({key}); use another --out or the same settings")
     dump(cfg, out / "config.yaml")
     todo = [i for i in range(n) if _complete(out, entry_name(i)) is None]
@@ -109,22 +123,44 @@ def write_library(cfg: dict, out: Path, n: int, progress: bool = True, dresser=N
              "entries": [{"name": e["name"], "png": f"{e['name']}.png", "json": f"{e['name']}.json",
                           "garments": [g["id"] for g in e["garments"]]} for e in entries],
              "summary": summarise(entries)}
+    old_stats = (_read_json(stats_path) if stats_path.is_file() else None) or {}
     if dresser is not None:
-        index["rejected_photos"] = dict(sorted(dresser.rejected.items()))
-        index["photos_segmented"] = dresser.photos_segmented
+        stats = {"rejected_photos": dict(sorted(dresser.rejected.items())),
+                 "photos_segmented": dresser.photos_segmented, "setup_s": round(setup_s, 3)}
         for pid, reason in sorted(dresser.rejected.items()):
             log.warning("rejected garment photo %s: %s", pid, reason)
-    else:   # nothing new: keep what the last complete run recorded
-        old = out / INDEX
-        if old.is_file():
-            prev = json.loads(old.read_text())
-            index["rejected_photos"] = prev.get("rejected_photos", {})
-            index["photos_segmented"] = prev.get("photos_segmented", 0)
-            setup_s = prev.get("setup_s", 0.0)
-    index["written"] = written
-    index["setup_s"] = round(setup_s, 3)
-    atomic_write_json(out / INDEX, index)
-    return index
+    else:   # nothing new: keep what the last run that dressed bodies recorded
+        stats = {"rejected_photos": old_stats.get("rejected_photos", {}),
+                 "photos_segmented": old_stats.get("photos_segmented", 0),
+                 "setup_s": old_stats.get("setup_s", 0.0)}
+    stats["written"] = written
+    if prev is None or _content(prev) != json.loads(json.dumps(index)):
+        atomic_write_json(index_path, index)
+    atomic_write_json(stats_path, stats)
+    return {**index, **stats}
+
+
+# run counters that older versions kept in library.json itself: an index that differs from the
+# new one only by them describes the same entries and is left as it is
+_LEGACY_COUNTERS = ("written", "setup_s", "rejected_photos", "photos_segmented")
+
+
+def _content(index: dict) -> dict:
+    return {k: v for k, v in index.items() if k not in _LEGACY_COUNTERS}
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        value = json.loads(path.read_text())
+    except ValueError:
+        raise InputError(f"{path}: not valid JSON") from None
+    return value if isinstance(value, dict) else None
+
+
+def read_stats(folder: Path) -> dict:
+    """library.stats.json (the last run's figures), or {} for a library without one."""
+    path = Path(folder) / STATS
+    return (_read_json(path) or {}) if path.is_file() else {}
 
 
 def summarise(entries: list[dict]) -> dict:
@@ -182,7 +218,7 @@ class TextureLibrary:
             self._cache.move_to_end(e["name"])
             return hit
         path = self.folder / e["png"]
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        img = cv2_imread(path, cv2.IMREAD_COLOR)
         if img is None or img.ndim != 3 or img.shape[0] != img.shape[1]:
             raise InputError(f"{path}: unreadable or not a square RGB texture")
         info = json.loads((self.folder / e["json"]).read_text())
