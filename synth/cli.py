@@ -40,7 +40,8 @@ def cmd_assets(args) -> int:
     sets = args.sets.split(",") if args.sets else cfg["assets"]["sets"]
     if args.action == "fetch":
         result = fetch(cfg, sets=sets, mirror=Path(args.mirror) if args.mirror else None,
-                       base_url=args.base_url, link=args.link, deep_verify=args.deep)
+                       base_url=args.base_url, link=args.link, deep_verify=args.deep,
+                       allow_unverified=args.allow_unverified)
         print(result.summary())
     elif args.action == "verify":
         report = verify(data_dir(cfg), sets, deep=args.deep)
@@ -195,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sets", help="comma-separated asset sets (default: config assets.sets)")
     p.add_argument("--link", action="store_true", help="symlink files from the mirror instead of copying")
     p.add_argument("--deep", action="store_true", help="also check md5s and decode every image")
+    p.add_argument("--allow-unverified", action="store_true",
+                   help="--base-url: also download index entries that give neither size nor md5 "
+                        "(refused by default: nothing would tell a complete file from a broken one)")
     _common(p)
     p.set_defaults(func=cmd_assets)
 
