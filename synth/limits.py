@@ -3,11 +3,10 @@ disk without end (`synth sample-poses --n 10000000000` would otherwise allocate 
 machine dies). Each is far above what a use needs and comes with a one-line error naming the
 key or flag; the figures are measured where they are set:
 
-- MAX_POSES: a pose file is held in memory whole while it is sampled and written: about 2 KB
-  per pose on disk and a peak RSS of about 2.7 KB per pose (sample-poses, MoCap source:
-  measured 0.73 GB at 200,000 poses, 2.8 GB at 1,000,000), so the cap keeps a run under about
-  6 GB. A render draws from the pose file's poses with replacement: more samples than poses is
-  normal.
+- MAX_POSES: a pose set is held in memory whole while it is sampled and written: 1.76 KB per
+  pose on disk, and `synth sample-poses` (MoCap source) peaked at 0.47 GB RSS for 200,000 poses
+  and 2.07 GB for 1,000,000, so the cap keeps a run near 4 GB. A render draws from the pose
+  file with replacement: more samples than poses is normal.
 - MAX_SHARDS, MAX_SAMPLES_PER_SHARD: shard names and sample keys have 6 and 5 digits (SPEC's
   shard-NNNNNN, sNNNNNN-NNNNN); beyond them names would no longer sort.
 - MAX_LIBRARY_ENTRIES: a dressed-body texture is ~0.5 MB at 512 px: 100,000 of them are 50 GB.

@@ -62,12 +62,13 @@ def _render_args(shared_data: Path, cache_dir: Path, size: int = 32, per_shard: 
 
 def test_read_only_output_is_one_line_for_every_command_that_writes(rendered_dataset, shared_data, cache_dir,
                                                                     tmp_path):
-    """render, sample-poses, dress, train and gallery with their output on a read-only
-    filesystem: exit 1 and one line naming the path and "Read-only file system"."""
+    """render, sample-poses, dress, train, gallery and assets index with their output on a
+    read-only filesystem: exit 1 and one line naming the path and "Read-only file system"."""
     if not _can_unshare():
         pytest.skip("needs a private mount namespace (unshare -m) to make a read-only filesystem as root")
     ro = tmp_path / "ro"
     shutil.copytree(rendered_dataset, ro / "ds")
+    shutil.copytree(shared_data / "akhter_black_joint_limits", ro / "data" / "akhter_black_joint_limits")
     env_args = [f"data_dir={shared_data}", f"cache_dir={cache_dir}", "poses.subjects=['16']"]
     commands = {
         "render": ["render", "--out", str(ro / "new"), *_render_args(shared_data, cache_dir)],
@@ -77,6 +78,7 @@ def test_read_only_output_is_one_line_for_every_command_that_writes(rendered_dat
                   "train.batch_size=2", "train.input_size=32", "train.width=8", "train.workers=0",
                   "train.real.log_pck=false", *env_args],
         "gallery": ["gallery", str(ro / "ds")],        # writes DATASET/gallery/index.html
+        "assets": ["assets", "index", "--sets", "akhter_black_joint_limits", f"data_dir={ro / 'data'}"],
     }
     results = _in_mount_namespace(tmp_path, [f"mount --bind {ro} {ro}", f"mount -o remount,bind,ro {ro}"], commands)
     for name, (rc, err) in results.items():
