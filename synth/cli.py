@@ -144,7 +144,8 @@ def cmd_dress(args) -> int:
     rejected = index.get("rejected_photos", {})
     print(json.dumps({"library": str(args.out), "n": index["n"], "written": index["written"],
                       "photos_segmented": index.get("photos_segmented"), "photos_rejected": len(rejected),
-                      "summary": index["summary"]}, indent=2))
+                      "summary": {**index["summary"], "time_per_body_s": index.get("time_per_body_s")}},
+                     indent=2))
     return 0
 
 

@@ -229,6 +229,10 @@ def test_a_finished_library_stays_the_same_and_datasets_from_it_go_on(dress_cfg,
     assert json.loads(capsys.readouterr().out)["written"] == 0
     assert (lib / "library.json").read_bytes() == index_bytes and (lib / "library.json").stat().st_mtime_ns == mtime
     assert json.loads((lib / "library.stats.json").read_text())["written"] == 0
+    # an entry made again (its JSON lost): the same texture, so the same index (timings are stats)
+    (lib / "tex_00000.json").unlink()
+    assert write_library(dress_cfg, lib, 1, progress=False, dresser=dresser)["written"] == 1
+    assert (lib / "library.json").read_bytes() == index_bytes
     assert render_dataset(render_cfg, tmp_path / "ds", shards=[1], progress=False)["rendered"] == [1]
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import resource
 import shutil
 import subprocess
 import sys

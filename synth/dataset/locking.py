@@ -87,6 +87,11 @@ class ShardLock:
     def held(self) -> bool:
         return self._fd is not None or self.unlocked
 
+    @property
+    def locked(self) -> bool:
+        """Held with a real lock (not in name only on a filesystem without locks)."""
+        return self._fd is not None
+
     def try_acquire(self) -> bool:
         """Take the lock if no live writer holds it; never blocks."""
         assert not self.held

@@ -24,12 +24,12 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from synth.dataset.scene_sampler import SceneSampler, render_inputs
-from synth.dataset.verify import verify_render_inputs
 from synth.dataset.locking import ShardBusy
+from synth.dataset.scene_sampler import SceneSampler, render_inputs
 from synth.dataset.shards import (ShardWriter, check_inputs_unchanged, claim_shard, discard_damaged, encode_png,
                                   encode_rgb, inspect_shards, sample_key, shard_name, write_or_check_meta,
                                   write_sidecar)
+from synth.dataset.verify import verify_render_inputs
 from synth.io_utils import InputError, file_digest
 
 log = logging.getLogger("synth.render")

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from synth.body import create_body_model, sample_phenotype
 from synth.config import PROJECT_ROOT, cache_dir, data_dir as config_data_dir

@@ -167,7 +167,7 @@ class ShardWriter:
         # a killed run's leftovers of this shard (hidden, never taken for complete); without the
         # lock only this host's dead writers' are known to be leftovers
         remove_stale_partials(shards_dir, shard_name(index), self.tmp,
-                              locked=claim is not None and claim.lock.held)
+                              locked=claim is not None and claim.lock.locked)
         try:
             self._f = open(self.tmp, "wb")
         except OSError as e:

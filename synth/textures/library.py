@@ -7,8 +7,8 @@ Layout of a library folder:
                         distances before/after warping, coverage, skin/hair/shoes, timings
     library.json        the index: entries, settings, summary figures (what renders fingerprint;
                         rewritten only when the entries change)
-    library.stats.json  the last run's figures: entries written, set-up time, rejected photos
-                        with reasons
+    library.stats.json  the last run's figures: entries written, set-up time, time per body,
+                        rejected photos with reasons
     config.yaml         the resolved configuration
 
 Entry i is drawn from its own rng (seed, i), so a library is reproducible per seed and an
@@ -123,6 +123,9 @@ def write_library(cfg: dict, out: Path, n: int, progress: bool = True, dresser=N
              "entries": [{"name": e["name"], "png": f"{e['name']}.png", "json": f"{e['name']}.json",
                           "garments": [g["id"] for g in e["garments"]]} for e in entries],
              "summary": summarise(entries)}
+    # how long the bodies took is a figure of the runs that made them, not of the entries: an
+    # entry made again (the same texture) must leave the index as it was
+    time_per_body = index["summary"].pop("time_per_body_s", None)
     old_stats = (_read_json(stats_path) if stats_path.is_file() else None) or {}
     if dresser is not None:
         stats = {"rejected_photos": dict(sorted(dresser.rejected.items())),
@@ -134,6 +137,7 @@ def write_library(cfg: dict, out: Path, n: int, progress: bool = True, dresser=N
                  "photos_segmented": old_stats.get("photos_segmented", 0),
                  "setup_s": old_stats.get("setup_s", 0.0)}
     stats["written"] = written
+    stats["time_per_body_s"] = time_per_body
     if prev is None or _content(prev) != json.loads(json.dumps(index)):
         atomic_write_json(index_path, index)
     atomic_write_json(stats_path, stats)
@@ -146,7 +150,10 @@ _LEGACY_COUNTERS = ("written", "setup_s", "rejected_photos", "photos_segmented")
 
 
 def _content(index: dict) -> dict:
-    return {k: v for k, v in index.items() if k not in _LEGACY_COUNTERS}
+    content = {k: v for k, v in index.items() if k not in _LEGACY_COUNTERS}
+    if isinstance(content.get("summary"), dict):
+        content["summary"] = {k: v for k, v in content["summary"].items() if k != "time_per_body_s"}
+    return content
 
 
 def _read_json(path: Path) -> dict | None:
