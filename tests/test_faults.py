@@ -212,8 +212,8 @@ def test_counts_above_their_limits_stop_at_once_in_one_line(shared_data, cache_d
                                            f"data_dir={shared_data}", f"cache_dir={cache_dir}", "--quiet"])
     line = _one_error_line("sample-poses", err)
     from synth.limits import MAX_LIBRARY_ENTRIES, MAX_POSES, MAX_SHARDS
-    assert rc == 2 and line == (f"synth sample-poses: error: config key 'poses.n' = 10000000000 is above the limit "
-                                f"of {MAX_POSES} (see synth/limits.py)"), err
+    assert rc == 2 and line == (f"synth sample-poses: error: override 'poses.n=10000000000': config key 'poses.n' = "
+                                f"10000000000 is above the limit of {MAX_POSES} (see README.md, Limits)"), err
     assert rss_mb < 300 and wall < 60, (rss_mb, wall)
     assert not (tmp_path / "p.npz").exists()
 

@@ -222,7 +222,7 @@ def test_executor_config_is_validated():
         load_config(None, ["executor.shard_retries=-1"])
     with pytest.raises(ConfigError, match="executor.stall_timeout_s"):
         load_config(None, ["executor.stall_timeout_s=-5"])
-    assert load_config(None, ["executor.kind=ray", "executor.workers=0"])["executor"]["workers"] == 0
+    assert load_config(None, ["executor.kind=ray", "executor.workers=0"]).executor.workers == 0
 
 
 def test_a_degenerate_pose_is_retried_with_a_derived_seed(shared_data, cache_dir, tmp_path):
@@ -429,3 +429,70 @@ def test_a_writer_that_died_is_taken_over_and_a_busy_shard_waits(reference, shar
     finally:
         holder.kill()
         holder.wait()
+
+
+_HOLD_FILE_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def test_software_is_taken_over_only_without_a_complete_shard_and_the_index_waits_for_the_lock(
+        reference, shared_data, cache_dir, tmp_path, recwarn, caplog):
+    """An output without a complete shard holds nothing its recorded software made: a run with
+    other versions takes it over (with a warning) instead of refusing; with a complete shard it
+    refuses, and a writer whose output was taken over meanwhile does not commit into it. The
+    dataset.json check and the index and card written from the complete shards wait for the
+    output's lock (another process holds OUT/.dataset.lock here), so writers finishing together
+    leave an index listing every shard."""
+    from synth.dataset.identity import input_fingerprints, software_versions
+    from synth.dataset.shards import check_meta_unchanged
+    cfg = load_config(None, _overrides(shared_data, cache_dir))
+    out = tmp_path / "ds"
+    out.mkdir()
+    meta = json.loads((reference / "dataset.json").read_text())
+    meta["software"]["torch"] = "1.0.0"
+    (out / "dataset.json").write_text(json.dumps(meta))
+    assert render_dataset(cfg, out, [0], progress=False)["rendered"] == [0]
+    warned = "\n".join(str(w.message) for w in recwarn)
+    assert "no shard was complete, so this output now records the new software (software.torch: '1.0.0' -> " in warned
+    assert json.loads((out / "dataset.json").read_text())["software"] == software_versions()
+    assert _tar(out, 0).read_bytes() == _tar(reference, 0).read_bytes()
+
+    (out / "dataset.json").write_text(json.dumps(meta))     # other versions again, now with shard 0 complete
+    with pytest.raises(InputError, match=r"other software \(software\.torch: '1\.0\.0' -> '[^']+'\); it has 1 "
+                                         r"complete shard\(s\): .*--allow-version-mismatch"):
+        render_dataset(cfg, out, [1], progress=False)
+    with pytest.raises(InputError, match=r"another run took this output over with other software \(software\.torch"):
+        check_meta_unchanged(out, input_fingerprints(cfg), software_versions())
+    check_meta_unchanged(out, input_fingerprints(cfg), None)       # --allow-version-mismatch: versions not checked
+    meta["software"] = software_versions()
+    (out / "dataset.json").write_text(json.dumps(meta))
+
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_FILE_LOCK, str(out / ".dataset.lock")],
+                              stdout=subprocess.PIPE, text=True)
+    seen: dict = {}
+
+    def release_after_a_while():          # Blender renders in the main thread, so this one watches
+        time.sleep(2.0)
+        seen["waiting"] = not (out / "shards" / ".shard-000001.lock").exists() and not _tar(out, 1).exists()
+        holder.kill()
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        watcher = threading.Thread(target=release_after_a_while, daemon=True)
+        watcher.start()
+        summary = render_dataset(cfg, out, [1], progress=False)
+        watcher.join()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait()
+    assert seen["waiting"] and summary["rendered"] == [1]      # it waited at dataset.json, then rendered
+    assert f"{out}/dataset.json is being written by" in caplog.text
+    index = json.loads((out / "index.wids.json").read_text())
+    assert [s["url"] for s in index["shardlist"]] == ["shards/shard-000000.tar", "shards/shard-000001.tar"]
+    assert "2 shards (6 samples) complete" in (out / "README.md").read_text()
+    assert not (out / ".dataset.lock").exists()

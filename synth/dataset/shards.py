@@ -20,6 +20,8 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
+from synth.config import Config
+from synth.dataset.identity import dataset_identity, software_difference
 from synth.dataset.locking import ShardLock, acquire, any_lock_held, host_name, remove_stale_partials
 from synth.io_utils import InputError, atomic_write_json, file_digest, with_filename
 from synth.scene import JOINTS, PARTS
@@ -35,76 +37,78 @@ def sample_key(shard: int, index: int) -> str:
     return f"s{shard:06d}-{index:05d}"
 
 
-def dataset_meta(cfg: dict) -> dict:
-    W, H = cfg["render"]["image_size"]
+def dataset_meta(cfg: Config) -> dict:
+    """dataset.json's content (../shared/SPEC.md): the layout, counts, seed and the resolved
+    configuration (all of it but `executor`, which is no part of a dataset)."""
     return {
         "schema": SCHEMA,
         "joints": list(JOINTS),
         "parts": {"0": "background", **{str(i + 1): p for i, p in enumerate(PARTS)}},
-        "image_size": [W, H],
-        "num_shards": cfg["dataset"]["shards"],
-        "samples_per_shard": cfg["dataset"]["samples_per_shard"],
-        "seed": cfg["seed"],
-        "members": {"rgb": f"rgb.{cfg['render']['image_format']}", "mask": "mask.png", "parts": "parts.png",
+        "image_size": [cfg.render.width, cfg.render.height],
+        "num_shards": cfg.dataset.shards,
+        "samples_per_shard": cfg.dataset.samples_per_shard,
+        "seed": cfg.seed,
+        "members": {"rgb": f"rgb.{cfg.render.image_format}", "mask": "mask.png", "parts": "parts.png",
                     "depth": "depth.png (uint16 mm)", "labels": "json"},
-        "config": cfg,
+        "config": cfg.model_dump(mode="json", exclude={"executor"}),
     }
 
 
-def write_or_check_meta(out: Path, cfg: dict, inputs: dict | None = None,
-                        location_keys: tuple[str, ...] = (),
+def write_or_check_meta(out: Path, cfg: Config, inputs: dict | None = None, software: dict | None = None,
+                        allow_version_mismatch: bool = False,
                         before_write: Callable[[], None] | None = None) -> dict:
-    """dataset.json is written first; a re-run must use the same configuration and inputs.
+    """dataset.json is written first; a re-run must use the same identity keys, inputs and
+    software (synth.dataset.identity).
 
-    `inputs` (fingerprints of the data the configuration points at) is recorded beside the
-    configuration; `location_keys` (dotted keys that only say where inputs are) are left out of
-    the comparison, so a node that mounts the same data at another path may add to the output.
+    `inputs` (fingerprints of the data the configuration points at) and `software` (versions)
+    are recorded beside the configuration. Only the identity keys are compared, so a node that
+    mounts the same data at another path, or a re-run with other `train.*` or `executor.*`
+    settings, may add to the output; `allow_version_mismatch` lets other software versions add to it.
     An output without a complete shard and without a live writer holds nothing made from its
-    recorded inputs, so it takes the new ones (saying so) instead of refusing them: a run that
-    stopped on a bad input file can be repeated once the file is fixed. `before_write` runs
-    just before dataset.json is (re)written, e.g. to check the input files it fingerprints."""
+    recorded inputs or software, so it takes the new ones (saying so) instead of refusing them: a
+    run that stopped on a bad input file can be repeated once the file (or the code) is fixed.
+    `before_write` runs just before dataset.json is (re)written, e.g. to check the input files it
+    fingerprints. Callers that may race hold `dataset_lock(out)`."""
     meta = dataset_meta(cfg)
     if inputs is not None:
         meta["inputs"] = inputs
+    if software is not None:
+        meta["software"] = software
     path = out / "dataset.json"
     if path.exists():
         try:
             old = json.loads(path.read_text())
         except json.JSONDecodeError:
             raise InputError(f"{path}: not valid JSON") from None
-        mine = json.loads(json.dumps(cfg))
-        theirs = json.loads(json.dumps(old.get("config", {})))    # a copy: the keys dropped below stay in `old`
-        for key in location_keys:
-            _drop_key(mine, key)
-            _drop_key(theirs, key)
+        theirs = dataset_identity(old.get("config") or {})
+        mine = dataset_identity(meta["config"])
         if theirs != mine:
             diff = _first_difference(theirs, mine)
             raise InputError(f"{path}: this output was made with a different configuration ({diff}); "
                              "use another --out or the same configuration")
-        if inputs is None or old.get("inputs") == meta["inputs"]:
+        software_diff = (software_difference(old.get("software"), software)
+                         if software is not None and not allow_version_mismatch else None)
+        inputs_diff = (_first_difference(old.get("inputs"), meta["inputs"], "inputs.")
+                       if inputs is not None and old.get("inputs") != meta["inputs"] else None)
+        if software_diff is None and inputs_diff is None:
             return old
-        diff = _first_difference(old.get("inputs"), meta["inputs"], "inputs.")
         done = complete_shards(out)
         writer = any_lock_held(out / "shards")
         if done or writer is not None:
-            why = (f"{len(done)} complete shard(s)" if done else f"a shard being written by {writer.describe()}")
-            raise InputError(f"{path}: this output was made from other input files ({diff}; it has {why}); "
+            why = f"{len(done)} complete shard(s)" if done else f"a shard being written by {writer.describe()}"
+            if software_diff is not None:
+                raise InputError(f"{path}: this output was made with other software ({software_diff}); it has "
+                                 f"{why}: use the same versions, another --out, or --allow-version-mismatch")
+            raise InputError(f"{path}: this output was made from other input files ({inputs_diff}; it has {why}); "
                              "use another --out or the same data")
-        warnings.warn(f"{path}: no shard was complete, so this output now records the new input files ({diff})",
+        new = "; ".join(d for d in (software_diff, inputs_diff) if d is not None)
+        what = " and ".join(w for w, d in (("software", software_diff), ("input files", inputs_diff)) if d is not None)
+        warnings.warn(f"{path}: no shard was complete, so this output now records the new {what} ({new})",
                       stacklevel=2)
     if before_write is not None:
         before_write()
     atomic_write_json(path, meta)
     return meta
-
-
-def _drop_key(cfg: dict, dotted: str) -> None:
-    *parents, last = dotted.split(".")
-    for k in parents:
-        cfg = cfg.get(k)
-        if not isinstance(cfg, dict):
-            return
-    cfg.pop(last, None)
 
 
 def _first_difference(a, b, prefix: str = "") -> str:
@@ -331,16 +335,37 @@ def complete_shards(out: Path) -> set[int]:
     return inspect_shards(out, indices)[0]
 
 
-def check_inputs_unchanged(out: Path, inputs: dict | None) -> None:
-    """InputError when OUT/dataset.json now records other input files than `inputs` (another
-    run, with other data, took the output over while this one rendered). Outputs without
-    recorded inputs (made by hand or by older versions) are not checked."""
+def check_meta_unchanged(out: Path, inputs: dict | None, software: dict | None = None) -> None:
+    """InputError when OUT/dataset.json now records other input files than `inputs`, or other
+    software versions than `software` when given (another run, with other data or software, took
+    the output over while this one rendered). What dataset.json does not record (outputs made by
+    hand or by older versions) is not checked."""
     path = out / "dataset.json"
     try:
-        recorded = json.loads(path.read_text()).get("inputs")
+        meta = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise InputError(f"{path}: unreadable while committing a shard ({e.__class__.__name__})") from None
+    recorded = meta.get("inputs")
     if recorded is not None and inputs is not None and recorded != inputs:
         diff = _first_difference(recorded, inputs, "inputs.")
         raise InputError(f"{path}: another run took this output over with other input files ({diff}); "
                          "this run stops without adding its shard")
+    if software is not None and meta.get("software") is not None:
+        diff = software_difference(meta["software"], software)
+        if diff is not None:
+            raise InputError(f"{path}: another run took this output over with other software ({diff}); "
+                             "this run stops without adding its shard")
+
+
+@contextmanager
+def dataset_lock(out: Path) -> Iterator[None]:
+    """Hold OUT/.dataset.lock (synth.dataset.locking) for the block: dataset.json's check and
+    write, and the index and card written from the complete shards, one run at a time. Waits
+    for another holder however long it takes (these blocks are short)."""
+    out.mkdir(parents=True, exist_ok=True)
+    lock = ShardLock(out / ".dataset.lock")
+    acquire(lock, True, 0.0, f"{out}/dataset.json")
+    try:
+        yield
+    finally:
+        lock.release()

@@ -20,13 +20,14 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from synth.config import Config
 from synth.dataset.shards import shard_name
 from synth.io_utils import InputError
 
 MEMBERS = ("mask.png", "parts.png", "depth.png", "json")   # and rgb.<render.image_format>
 
 
-def verify_render_inputs(cfg: dict, inputs) -> None:
+def verify_render_inputs(cfg: Config, inputs) -> None:
     """Decode the files a render of `cfg` fingerprints (see the module docstring); `inputs` is
     scene_sampler.render_inputs(cfg). InputError naming the first bad file."""
     from synth.image_files import verify_hdri, verify_image
@@ -37,7 +38,7 @@ def verify_render_inputs(cfg: dict, inputs) -> None:
             verify_image(photo.path, "garment photo")
     for path in inputs.hdris:
         verify_hdri(path)
-    pose_file = cfg["dataset"]["pose_file"]
+    pose_file = cfg.dataset.pose_file
     if pose_file:
         from synth.poses.posefile import load_poses
         load_poses(Path(pose_file))
