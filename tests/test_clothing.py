@@ -340,6 +340,56 @@ def test_mesh_mode_fingerprints_the_makehuman_assets_and_names_them_in_the_card(
         list_assets(data)
 
 
+def test_unknown_asset_names_and_a_bad_palette_stop_the_render_before_it_writes(shared_data, cache_dir, tmp_path):
+    from synth.dataset.render_job import render_dataset
+    cfg = small_config(shared_data, cache_dir, **{"render.clothing.mesh.outfits": "[kilt01]"})
+    with pytest.raises(InputError, match=r"config key 'render\.clothing\.mesh\.outfits': unknown asset\(s\) "
+                                         r"\['kilt01'\]"):
+        render_dataset(cfg, tmp_path / "ds", progress=False)
+    palette = tmp_path / "palette.yaml"
+    palette.write_text("colours:\n  black: {hex: '#1c1714', weight: -1}\n")
+    cfg = small_config(shared_data, cache_dir, **{"render.clothing.mesh.hair_colours": str(palette)})
+    with pytest.raises(InputError, match=r"palette\.yaml: hair colour weights must be finite, non-negative"):
+        render_dataset(cfg, tmp_path / "ds", progress=False)
+    palette.write_text("colours: [unclosed\n")
+    with pytest.raises(InputError, match=r"palette\.yaml: not a hair colour palette \(\w+") as e:
+        render_dataset(cfg, tmp_path / "ds", progress=False)
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "ds" / "dataset.json").exists()
+
+
+def test_a_broken_asset_stops_the_render_before_the_output_records_it(anny, shared_data, cache_dir, tmp_path):
+    """The MakeHuman assets are fingerprinted in mesh mode, so they are parsed before dataset.json
+    is written (those with a cached binding of the same content are known good and skipped)."""
+    from synth.body.clothing.wardrobe import check_assets
+    from synth.dataset.render_job import render_dataset
+    data = tmp_path / "data"
+    data.mkdir()
+    for sub in ("backgrounds", "clothing", "hdri", "cmu_mocap"):
+        (data / sub).symlink_to(shared_data / sub)
+    for kind in ("clothes", "hair", "eyebrows", "eyelashes"):
+        (data / "makehuman_assets" / kind).mkdir(parents=True)
+        for item in (shared_data / "makehuman_assets" / kind).iterdir():
+            (data / "makehuman_assets" / kind / item.name).symlink_to(item)
+    brow = data / "makehuman_assets" / "eyebrows" / "eyebrow001"
+    brow.unlink()
+    shutil.copytree(shared_data / "makehuman_assets" / "eyebrows" / "eyebrow001", brow)
+    obj = brow / "eyebrow001.obj"
+    obj.write_text(obj.read_text().replace("\nf ", "\nf 1/1 2/2 99999/3\nf ", 1))
+    with pytest.raises(InputError, match=r"eyebrow001\.obj:\d+: face vertex index out of range") as e:
+        render_dataset(small_config(data, cache_dir), tmp_path / "ds", progress=False)
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "ds" / "dataset.json").exists()
+    # a cached binding of an asset's exact content vouches for it: only uncached assets are parsed
+    cat = list_assets(data)
+    n = sum(len(v) for v in cat.values())
+    assert check_assets({"eyebrows": [x for x in cat["eyebrows"] if x.name != "eyebrow001"]}, None) == 11
+    wd = Wardrobe(anny, cat, tmp_path / "cache")
+    for x in cat["eyelashes"]:
+        wd.bound(x)
+    assert check_assets({k: v for k, v in cat.items() if k != "eyebrows"}, tmp_path / "cache") == n - 12 - 4
+
+
 # ---------------------------------------------------------------- rendered labels
 @pytest.fixture(scope="module")
 def skirt_config(shared_data, cache_dir):

@@ -24,7 +24,7 @@ from synth.body.clothing import catalog
 from synth.body.clothing.hm08 import phenotype_target_weights
 from synth.body.clothing.wardrobe import Wardrobe
 from synth.body.model import PosedRig
-from synth.config import ClothingConfig
+from synth.config import ClothingConfig, MeshClothingConfig
 from synth.io_utils import InputError
 from synth.resources import resolve_data_path
 from synth.scene import RIG_BONES, BodyMesh, Surface, WornMesh
@@ -40,6 +40,7 @@ _SHADER = {"outfit": "cloth", "shoes": "solid", "hat": "solid", "hair": "hair", 
 # Anny's age scale: 0.5 ~ 25 years, 1.0 ~ 90 years; grey hair becomes likely past ~0.75 (~55 y)
 _GREY_AGE = (0.7, 1.0)
 _WAIST_ABOVE_HIPS_M = 0.08
+_KEY = "render.clothing.mesh"
 
 
 def load_hair_colours(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, list[str], float]:
@@ -51,11 +52,23 @@ def load_hair_colours(path: Path) -> tuple[list[str], np.ndarray, np.ndarray, li
         weights = np.array([float(spec["colours"][n]["weight"]) for n in names])
         grey = [g for g in spec.get("grey", []) if g in names]
         jitter = float(spec.get("jitter", 0.0))
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as e:
-        raise InputError(f"{path}: not a hair colour palette ({e.__class__.__name__}: {e})") from None
-    if (weights < 0).any() or weights.sum() <= 0:
-        raise InputError(f"{path}: hair colour weights must be non-negative and not all zero")
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, IndexError) as e:
+        first = (str(e).strip().splitlines() or [""])[0][:120]
+        raise InputError(f"{path}: not a hair colour palette ({e.__class__.__name__}: {first})") from None
+    if not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
+        raise InputError(f"{path}: hair colour weights must be finite, non-negative and not all zero")
+    if not 0.0 <= jitter <= 1.0:
+        raise InputError(f"{path}: jitter {jitter} must be in [0, 1]")
     return names, rgb, weights / weights.sum(), grey, jitter
+
+
+def check_wardrobe(mesh: MeshClothingConfig, assets: dict[str, list[catalog.AssetEntry]]) -> None:
+    """The names `render.clothing.mesh` gives are among `assets` and its hair palette reads
+    (InputError naming the key or file): cheap, for the render's input check before anything is
+    written."""
+    catalog.select(assets["outfit"], mesh.outfits, f"{_KEY}.outfits")
+    catalog.select(assets["hair"], mesh.hair, f"{_KEY}.hair")
+    load_hair_colours(resolve_data_path(mesh.hair_colours, f"{_KEY}.hair_colours"))
 
 
 class MeshDresser:
@@ -70,14 +83,13 @@ class MeshDresser:
         self.flat_probability = clothing.flat_probability
         self.wardrobe = Wardrobe(body_model, assets, cache_dir)
         cat = self.wardrobe.catalog
-        key = "render.clothing.mesh"
-        self.outfits = catalog.select(cat["outfit"], self.mc.outfits, f"{key}.outfits")
-        self.hair = catalog.select(cat["hair"], self.mc.hair, f"{key}.hair")
+        self.outfits = catalog.select(cat["outfit"], self.mc.outfits, f"{_KEY}.outfits")
+        self.hair = catalog.select(cat["hair"], self.mc.hair, f"{_KEY}.hair")
         self.regions = regions
         self.garments = garments
         self.texture_size = regions.size
         self.hair_names, self.hair_rgb, self.hair_p, self.grey, self.hair_jitter = load_hair_colours(
-            resolve_data_path(self.mc.hair_colours, f"{key}.hair_colours"))
+            resolve_data_path(self.mc.hair_colours, f"{_KEY}.hair_colours"))
         self._body_model = body_model
         self._layouts: dict[str, GarmentLayout] = {}
         self._fabric = FabricPatches()
