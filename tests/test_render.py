@@ -14,7 +14,7 @@ from conftest import SHARED_DATA
 from synth.io_utils import InputError
 from synth.render import NoGpuError, Renderer
 from synth.render.exr import read_exr_channels
-from synth.scene import BodyMesh, Camera, Environment, Light, SceneSpec
+from synth.scene import BodyMesh, Camera, Environment, Light, SceneSpec, Surface, WornMesh
 
 DATA = SHARED_DATA   # SYNTH_TEST_DATA, else ../shared/data beside the checkout
 
@@ -277,6 +277,38 @@ def test_renderer_reuse_updates_vertices_camera_lights_texture_and_topology(rend
     out_c = r.render(spec(boxes_body(box_a, ((0.0, 0.0, 0.5), (0.2, 0.2, 0.2), 9)), cam_a, texture=red))
     assert set(np.unique(out_c.parts)) == {0, 2, 9}
     assert len(bpy.data.meshes) == 1
+
+
+def test_after_a_reset_a_render_does_not_depend_on_what_was_rendered_before(renderer_factory):
+    """A render loop resets the renderer at each shard's start: the scene is built afresh (no
+    pooled lights, no worn-mesh objects left) and a render equals a fresh renderer's. (The case
+    that showed the need is the pipeline's: in mesh clothing shard 1 after shard 0 differed by up
+    to 22/255 from shard 1 alone while lights stayed pooled across shards; test_pipeline and
+    test_scale check whole shards.)"""
+    W, H = 48, 48
+    cam = make_camera(W, H, f=50.0, cx=23.5, cy=23.5, eye=(0.5, -3.0, 1.3), target=(0.0, 0.0, 1.0))
+    body = boxes_body(((0, 0, 1.0), (0.6, 0.6, 0.6), 1))
+    v, f, uv, parts = box_mesh((0.0, -0.35, 1.0), (0.3, 0.1, 0.3), 4)
+    hat = WornMesh(asset="hat", kind="hat", vertices=v, faces=f, face_uvs=uv, face_parts=parts,
+                   surface=Surface(shader="solid", color=(0.8, 0.2, 0.1)))
+
+    def light(kind, loc, size):
+        loc = np.array(loc, float)
+        return Light(kind, loc, -loc / np.linalg.norm(loc), 3.0 if kind == "SUN" else 500.0, (1, 1, 1), size)
+
+    before = spec(body, cam, lights=[light("SUN", (2, -1, 3), 0.1), light("SPOT", (-2, -2, 2), 0.8)], seed=3)
+    target = spec(body, cam, lights=[light("POINT", (1, -2, 2), 0.3), light("SUN", (-1, -2, 3), 0.05),
+                                     light("AREA", (0, -3, 2), 1.2)], seed=5)
+    target.worn = [hat]
+    r = renderer_factory(W, H, samples=2)
+    r.reset_persistent_data()
+    fresh = r.render(target)
+    r.render(before)
+    r.reset_persistent_data()
+    assert not [o for o in bpy.data.objects if o.type == "LIGHT" or o.name.startswith("worn:")]
+    again = r.render(target)
+    assert (fresh.parts == 4).sum() > 20                    # the worn mesh is seen, with its part
+    assert np.array_equal(fresh.rgb, again.rgb), int(np.abs(fresh.rgb.astype(int) - again.rgb.astype(int)).max())
 
 
 def test_hdri_environment_lights_the_body_and_is_cached(renderer_factory):

@@ -2,7 +2,9 @@
 
 One Blender object per asset, built the first time the asset is worn and kept (an asset's
 topology never changes, so later samples only replace vertex positions; the objects are bounded
-by the asset catalogue). Objects not worn in a sample are hidden from the render.
+by the asset catalogue). Objects not worn in a sample are hidden from the render. The renderer
+builds its scene afresh at each shard's start (Renderer.reset_persistent_data), these objects
+with it, so a shard's scene is made in its own order whatever its worker rendered before.
 
 Materials: one per (shader, part), with pass_index = the SPEC part id, so the Material Index
 pass labels a garment pixel with the body part the garment is bound to, as for the body.
@@ -52,6 +54,8 @@ class WornMeshes:
         self._textures = []
         self._texture_node = None
         self._groups = {"cloth": self._cloth_group(), "solid": self._solid_group(), "hair": self._hair_group()}
+        for shader in self._groups:         # all made now, in one order, whatever is worn first
+            self._part_materials(shader)
 
     # ------------------------------------------------------------ shaders
     def _cloth_group(self):
