@@ -75,6 +75,21 @@ def rotation_z(angle_deg: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
+def crop_matrix(box: tuple[float, float, float], size: int, angle_deg: float = 0.0,
+                zoom: float = 1.0) -> np.ndarray:
+    """2×3 affine from source pixels to the pixels of `warp_crop(image, box, size, angle_deg,
+    zoom)`: the box centre goes to the crop centre, turned by the angle, at size·zoom/side crop
+    pixels per source pixel (crop_and_resize's own rounding without rotation or zoom). Label maps
+    (depth, part ids) are warped with it by nearest neighbour, so they follow the RGB crop."""
+    if angle_deg == 0.0 and zoom == 1.0:
+        return box_to_crop_matrix(box, size)
+    cx, cy, side = box
+    k = size * zoom / side
+    rot = rotation_z(angle_deg)[:2, :2]
+    centre_out = (size - 1) / 2.0
+    return np.hstack([k * rot, (np.array([centre_out, centre_out]) - k * rot @ np.array([cx, cy]))[:, None]])
+
+
 def warp_crop(image: np.ndarray, box: tuple[float, float, float], size: int,
               angle_deg: float = 0.0, zoom: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(crop size×size, 2×3 affine source px -> crop px) of `box`, rotated about its centre by
@@ -90,11 +105,7 @@ def warp_crop(image: np.ndarray, box: tuple[float, float, float], size: int,
     big_box = (cx, cy, side / zoom * big_size / size)
     big = _data.crop_and_resize(image, big_box, big_size)
     to_big = box_to_crop_matrix(big_box, big_size)
-    # The wanted map: centre of the box -> crop centre, rotated, at size/(side/zoom) px per px.
-    k = size * zoom / side
-    rot = rotation_z(angle_deg)[:2, :2]
-    centre_out = (size - 1) / 2.0
-    wanted = np.hstack([k * rot, (np.array([centre_out, centre_out]) - k * rot @ np.array([cx, cy]))[:, None]])
+    wanted = crop_matrix(box, size, angle_deg, zoom)
     big_to_out = (_h(wanted) @ np.linalg.inv(_h(to_big)))[:2]
     crop = cv2.warpAffine(big, big_to_out, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
