@@ -223,7 +223,7 @@ def validate(cfg: dict) -> None:
     _check_range(cfg, "train.lr_step_gamma", 0.0, 1.0)
     _check_range(cfg, "train.log_every_steps", 1)
     _check_range(cfg, "train.threads", 0)
-    _check_choice(cfg, "train.adaptation.method", ("none", "dann", "mixer", "saa"))
+    _check_choice(cfg, "train.adaptation.method", ("none", "dann", "mixer", "saa", "knowledge_transfer"))
     _check_range(cfg, "train.adaptation.jo2d_weight", 0.0)
     _check_range(cfg, "train.adaptation.classifier_hidden", 1)
     _check_range(cfg, "train.adaptation.mixer.warmup_steps", 0)
@@ -236,6 +236,17 @@ def validate(cfg: dict) -> None:
     _check_range(cfg, "train.adaptation.spa.steps", 1)
     _check_range(cfg, "train.adaptation.spa.weight", 0.0)
     _check_range(cfg, "train.adaptation.spa.batch_size", 1)
+    kt = "train.adaptation.knowledge_transfer"
+    _check_range(cfg, f"{kt}.stage1_epochs", 1)
+    for k in ("depth_weight", "mask_weight", "recon_weight", "adv_weight", "transfer_weight",
+              "transfer_adv_weight", "synthetic_rgb_weight", "real_2d_weight"):
+        _check_range(cfg, f"{kt}.{k}", 0.0)
+    _check_range(cfg, f"{kt}.adv_warmup_steps", 0)
+    _check_range(cfg, f"{kt}.segmenter_width", 1, 512)
+    photos = cfg["train"]["adaptation"]["knowledge_transfer"]["real_photos"]
+    if photos is not None and (not isinstance(photos, str) or not photos):
+        raise ConfigError(f"config key '{kt}.real_photos' must be null or a folder ('FOLDER' or 'FOLDER:a-b'), "
+                          f"got {photos!r}")
     for s in cfg["poses"]["sources"]:
         if s not in ("cmu", "lsp", "prior"):
             raise ConfigError(f"config key 'poses.sources': unknown source {s!r} (available: cmu, lsp, prior)")

@@ -260,6 +260,7 @@ def test_every_recipe_runs_one_epoch_from_the_cli(recipe, rendered_dataset, shar
                    f"train.input_size={SIZE}", "train.batch_size=3", "train.workers=0", "train.device=cpu",
                    "train.real.train_range=[0,6]", "train.real.eval_range=[6,9]", "train.log_every_steps=1",
                    "train.adaptation.mixer.warmup_steps=1", "train.adaptation.spa.steps=10",
+                   "train.adaptation.knowledge_transfer.stage1_epochs=1",
                    "train.val_fraction=0.5"])
     assert rc == 0, capsys.readouterr().err
     rows = list(csv.DictReader(open(run / "log.csv")))
@@ -272,7 +273,9 @@ def test_every_recipe_runs_one_epoch_from_the_cli(recipe, rendered_dataset, shar
     method = cfg["train"]["adaptation"]["method"]
     assert ckpt["config"]["train"]["adaptation"]["method"] == method
     expect = {"dann": {"domain_classifier"}, "mixer": {"domain_classifier"},
-              "saa": {"saa_discriminator"}}.get(method, set())
+              "saa": {"saa_discriminator"},
+              "knowledge_transfer": {"depth_net", "mask_net", "segmenter", "modality_classifier",
+                                     "rgb_heatmaps_2d", "rgb_domain_classifier"}}.get(method, set())
     assert set(ckpt["modules"]) == expect
     assert (ckpt["spa"] is not None) == cfg["train"]["adaptation"]["spa"]["enabled"]
     if cfg["train"]["adaptation"]["jo2d"]:

@@ -36,7 +36,8 @@ from synth.config import ConfigError
 from synth.io_utils import InputError
 from synth.train.data import BONES, bone_indices
 
-METHODS = ("none", "dann", "mixer", "saa")
+# knowledge_transfer has its own loop (synth.train.knowledge_transfer_trainer).
+METHODS = ("none", "dann", "mixer", "saa", "knowledge_transfer")
 SYNTHETIC, REAL = 0, 1
 
 

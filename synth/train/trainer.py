@@ -433,10 +433,13 @@ def train(cfg: dict, data_dir: Path, out_dir: Path, resume: bool = True) -> dict
     the real photos of `train.real`), writing out_dir/{checkpoint.pt, log.csv, steps.csv,
     config.yaml, tensorboard/}; returns a summary with the last validation metrics. With
     `resume` and an existing checkpoint, training continues after its epoch."""
+    da.validate_adaptation(cfg["train"])
+    if cfg["train"]["adaptation"]["method"] == "knowledge_transfer":
+        from synth.train.knowledge_transfer_trainer import train_knowledge_transfer
+        return train_knowledge_transfer(cfg, data_dir, out_dir, resume)
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     cfg = copy.deepcopy(cfg)
     tc, seed = cfg["train"], int(cfg["seed"])
-    da.validate_adaptation(tc)
     train_ds, val_ds = train_val_datasets(data_dir, tc, _augmenter(cfg, 0))
     joint_names = train_ds.joint_names
     device = resolve_device(tc["device"])
