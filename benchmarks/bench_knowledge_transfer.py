@@ -15,6 +15,9 @@ Rows 2-4 share one stage 1 (depth network, mask network and G, `--stage1-epochs`
 once and each row's stage 2 resumes from its checkpoint, which is what a fresh run of each would
 compute (stage 1 does not depend on the stage-2 options; resume is exact, tested).
 
+A reference row needs no training: the training renders' mean pose predicted for every image
+(the floor a network that ignores its input reaches under this protocol).
+
 Reports, per row: MPJPE / PA-MPJPE (mm) on the held-out shards of DATASET and PCK@0.2 on LSP
 801-1000 (all 14 joints and visible-flagged only; evaluation only, never trained on), and the
 process CPU time of the training; and the stage-1 networks' own metrics on the held-out shards
@@ -41,6 +44,8 @@ from synth.config import load_config  # noqa: E402
 from synth.io_utils import atomic_write_text  # noqa: E402
 from synth.train.data import train_val_datasets  # noqa: E402
 from synth.train.evaluate import evaluate  # noqa: E402
+from synth.train.metrics import pck_2d_aligned, pose_metrics, to_millimetres  # noqa: E402
+from synth.train.real_data import LSP_LABELLED, LspDataset  # noqa: E402
 from synth.train.knowledge_transfer_trainer import (evaluate_teachers, load_knowledge_transfer,  # noqa: E402
                                                     train_knowledge_transfer)
 from synth.train.trainer import train  # noqa: E402
@@ -48,9 +53,31 @@ from synth.train.trainer import train  # noqa: E402
 ROWS = {
     "synthetic": ("synthetic only (rendered RGB + labels)", ["train.adaptation.method=none"]),
     "kt": ("knowledge transfer, unlabelled LSP 1-800", []),
-    "kt_synthetic_rgb": ("knowledge transfer + synthetic RGB", ["train.adaptation.knowledge_transfer.synthetic_rgb=true"]),
+    "kt_synthetic_rgb": ("knowledge transfer + synthetic RGB",
+                         ["train.adaptation.knowledge_transfer.synthetic_rgb=true"]),
     "kt_real_2d": ("knowledge transfer + LSP 1-800 2D labels", ["train.adaptation.knowledge_transfer.real_2d=true"]),
 }
+
+
+def mean_pose_row(train_ds, val_ds, lsp: Path, size: int) -> dict:
+    """The training renders' mean normalised pose as the prediction for every held-out render and
+    every LSP 801-1000 photo, measured as the networks are (evaluate_synthetic / evaluate_lsp)."""
+    mean = torch.stack([train_ds[i]["target"] for i in range(len(train_ds))]).mean(0).numpy()
+    val = [val_ds[i] for i in range(len(val_ds))]
+    target = torch.stack([v["target"] for v in val]).numpy()
+    scale = torch.stack([v["scale"] for v in val]).numpy()
+    pred = mean[None].repeat(len(val), 0)
+    m = pose_metrics(to_millimetres(pred, scale, val_ds.root_index), to_millimetres(target, scale, val_ds.root_index))
+    real = LspDataset(lsp, size, indices=list(range(800, 1000)))
+    j2d = torch.stack([real[i]["joints_2d_crop"] for i in range(len(real))]).numpy()
+    labelled = LSP_LABELLED[None].repeat(len(real), 0)
+    flagged = real.lsp.visible[real.indices] & labelled
+    pred_real = mean[None].repeat(len(real), 0)
+    return {"label": "mean training pose (no network)", "rgb_steps": 0, "cpu_seconds": 0.0,
+            "mpjpe_mm": m["mpjpe_mm"], "pa_mpjpe_mm": m["pa_mpjpe_mm"], "pck150": m["pck150"],
+            "lsp_pck02": pck_2d_aligned(pred_real, j2d, labelled)["pck"],
+            "lsp_pck02_visible": pck_2d_aligned(pred_real, j2d, flagged)["pck"],
+            "val_samples": len(val), "lsp_samples": len(real)}
 
 
 def main() -> int:
@@ -93,6 +120,8 @@ def main() -> int:
     results["stage1"] = {"cpu_seconds": stage1_cpu, "steps": int(ckpt["step"]), "epochs": a.stage1_epochs,
                          **{k: v for k, v in teachers.items()}}
 
+    plain_train, plain_val = train_val_datasets(a.dataset, kt_cfg["train"])
+    results["rows"]["mean_pose"] = mean_pose_row(plain_train, plain_val, lsp, a.input_size)
     for name in rows:
         label, extra = ROWS[name]
         run = a.out / name
@@ -121,20 +150,21 @@ def main() -> int:
         print(f"{name}: MPJPE {ev['mpjpe_mm']:.1f} mm, LSP 801-1000 PCK@0.2 {100 * real['pck']:.1f} % "
               f"({cpu:.0f} s CPU)", file=sys.stderr)
 
-    md = [f"Dataset {a.dataset}: {len(train_val_datasets(a.dataset, kt_cfg['train'])[0])} training renders, "
+    md = [f"Dataset {a.dataset}: {len(plain_train)} training renders, "
           f"{len(val_ds)} held out; resnet18 width {a.width}, integral head, {a.input_size}-px crops, batch {a.batch}, "
           f"seed {a.seed}; every RGB network {a.epochs} epochs; stage 1 {a.stage1_epochs} epochs "
           f"({results['stage1']['steps']} steps, {stage1_cpu:.0f} s CPU, shared by the knowledge-transfer rows).",
           "", "| row | RGB steps | MPJPE (mm) | PA-MPJPE (mm) | LSP 801-1000 PCK@0.2 (%) | PCK@0.2 visible (%) "
           "| train CPU (s) |", "|---|---|---|---|---|---|---|"]
-    for name in rows:
+    for name in ["mean_pose"] + rows:
         r = results["rows"][name]
         md.append(f"| {r['label']} | {r['rgb_steps']} | {r['mpjpe_mm']:.1f} | {r['pa_mpjpe_mm']:.1f} | "
                   f"{100 * r['lsp_pck02']:.1f} | {100 * r['lsp_pck02_visible']:.1f} | {r['cpu_seconds']:.0f} |")
     s1 = results["stage1"]
     md += ["", "Stage-1 networks on the held-out shards:", "",
            "| network | input | MPJPE (mm) | PA-MPJPE (mm) | 3DPCK@150 (%) |", "|---|---|---|---|---|"]
-    for key, label, inp in (("depth", "depth network", "rendered depth"), ("mask", "mask network", "rendered part mask"),
+    for key, label, inp in (("depth", "depth network", "rendered depth"),
+                            ("mask", "mask network", "rendered part mask"),
                             ("chain", "mask network on G's mask", "depth network's 2D + depths -> G")):
         m = s1[key]
         md.append(f"| {label} | {inp} | {m['mpjpe_mm']:.1f} | {m['pa_mpjpe_mm']:.1f} | {100 * m['pck150']:.1f} |")

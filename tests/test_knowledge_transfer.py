@@ -298,8 +298,8 @@ def test_resume_inside_and_between_stages_gives_the_same_weights(rendered_datase
             assert torch.equal(tensor, b["modules"][module][name]), (module, name)
     for log in ("stage1.csv", "log.csv", "steps.csv"):
         ra, rb = (list(csv.DictReader(open(run / log))) for run in (tmp_path / "a", tmp_path / "b"))
-        strip = lambda rows: [{k: v for k, v in r.items() if k not in ("epoch_seconds", "train_samples_per_s")}  # noqa: E731
-                              for r in rows]
+        timing = ("epoch_seconds", "train_samples_per_s")
+        strip = lambda rows: [{k: v for k, v in r.items() if k not in timing} for r in rows]  # noqa: E731
         assert strip(ra) == strip(rb), log
     steps = list(csv.DictReader(open(tmp_path / "a" / "steps.csv")))
     assert [s["stage"] for s in steps] == ["1", "1", "2", "2"] and steps[0]["adv"] == "" and steps[1]["adv"] != ""
@@ -326,6 +326,10 @@ def test_bad_settings_are_one_line_errors(rendered_dataset, shared_data, tmp_pat
         tiny_cfg("train.adaptation.knowledge_transfer.real_photos=5")
     with pytest.raises(InputError, match="nowhere"):
         train(tiny_cfg(f"train.adaptation.knowledge_transfer.real_photos={tmp_path / 'nowhere'}"),
+              rendered_dataset, tmp_path / "r")
+    with pytest.raises(ConfigError, match="image 801 .*eval_range"):      # LSP 801-1000 are only evaluated on
+        train(tiny_cfg(f"data_dir={shared_data}",
+                       f"train.adaptation.knowledge_transfer.real_photos={shared_data / 'lsp'}"),
               rendered_dataset, tmp_path / "r")
     with pytest.raises(InputError, match="1-1000"):
         train(tiny_cfg(f"train.adaptation.knowledge_transfer.real_photos={shared_data / 'lsp'}:990-1001"),

@@ -89,7 +89,8 @@ DEPTH_UNIT_M = 0.5          # depth offsets from the person's median depth, in t
 DEPTH_CLIP = 2.0            # offsets beyond ±1 m (±2 units) are clipped: no body part lies farther
 DEPTH_BACKGROUND = 3.0      # background value: behind every clipped body value
 MASK_SMOOTHING = 0.01       # ε of the smoothed one-hot mask whose log L_recon compares
-SMOOTH_L1_BETA = 0.01       # smooth-L1 turns linear beyond this: ~4 cm in the normalised 3D, 0.5 % of the crop side in 2D
+# Smooth-L1 turns linear beyond this: ~4 cm in the normalised 3D, 0.5 % of the crop side in 2D.
+SMOOTH_L1_BETA = 0.01
 BACKGROUND_ID = 0
 
 

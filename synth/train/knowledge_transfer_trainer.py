@@ -197,7 +197,8 @@ class KnowledgeTransfer:
                     + float(kt["recon_weight"]) * l_recon)
             out = {"depth_3d": l_depth.item(), "mask_3d": l_mask.item(), "recon": l_recon.item()}
             if adv_on:
-                modality = torch.cat([torch.zeros(b, dtype=torch.long), torch.ones(b, dtype=torch.long)]).to(self.device)
+                modality = torch.cat([torch.zeros(b, dtype=torch.long),
+                                      torch.ones(b, dtype=torch.long)]).to(self.device)
                 logits = self.modality_classifier(da.grad_reverse(torch.cat([_pool(fd), _pool(fm)]), 1.0))
                 l_adv = da.domain_ce(logits, modality)
                 loss = loss + float(kt["adv_weight"]) * l_adv
@@ -300,7 +301,8 @@ def unlabelled_photos(cfg: dict, augment=None):
         where = "config key 'train.real.folder'"
     if not folder.is_dir():
         raise InputError(f"{folder}: photo folder for knowledge_transfer not found ({where})")
-    ds = LspDataset(folder, size, augment=augment) if kt["real_2d"] else PhotoFolderDataset(folder, size, augment=augment)
+    photo_set = LspDataset if kt["real_2d"] else PhotoFolderDataset
+    ds = photo_set(folder, size, augment=augment)
     n = len(ds.indices)
     if text is not None:
         ds.indices = parse_image_range(text, n, str(folder))
@@ -309,6 +311,12 @@ def unlabelled_photos(cfg: dict, augment=None):
         if r.stop > n:
             raise InputError(f"{folder}: train.real.train_range {[r.start, r.stop]} exceeds its {n} photos")
         ds.indices = list(r)
+    # The photos that give PCK@0.2 (train.real.eval_range of train.real.folder) are never trained on.
+    held = tr._range(cfg, "eval_range")
+    if folder.resolve() == tr.real_folder(cfg).resolve() and any(i in held for i in ds.indices):
+        first = min(i for i in ds.indices if i in held)
+        raise ConfigError(f"{where}: the stage-2 photos include image {first + 1} of {folder}, which "
+                          f"train.real.eval_range {[held.start, held.stop]} holds out for evaluation")
     return ds
 
 
@@ -452,7 +460,8 @@ def train_knowledge_transfer(cfg: dict, data_dir: Path, out_dir: Path, resume: b
         lr_now = kt.optimizers["teachers" if stage == 1 else "main"].param_groups[0]["lr"]
         common = {"epoch": epoch_in_stage, "train_loss": f"{train_loss:.6f}",
                   **{f"train_{k}": f"{v:.6g}" for k, v in means.items() if k != "loss"},
-                  "lr": f"{lr_now:.6g}", "epoch_seconds": f"{seconds:.2f}", "train_samples_per_s": f"{count / seconds:.1f}"}
+                  "lr": f"{lr_now:.6g}", "epoch_seconds": f"{seconds:.2f}",
+                  "train_samples_per_s": f"{count / seconds:.1f}"}
         if stage == 1:
             s1_done += 1
             teacher_val = evaluate_teachers(kt, val_ds, bs, workers) if val_ds is not None else None
