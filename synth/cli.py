@@ -103,7 +103,7 @@ def cmd_render(args) -> int:
 def cmd_train(args) -> int:
     cfg = _config(args)
     from synth.train import train
-    result = train(cfg, Path(args.data), Path(args.out), resume=not args.no_resume)
+    result = train(cfg, Path(args.data) if args.data else None, Path(args.out), resume=not args.no_resume)
     print(json.dumps(result, indent=2, default=str))
     return 0
 
@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("train", help="train a 3D pose network on rendered shards")
-    p.add_argument("--data", required=True, help="dataset directory from `synth render`")
+    p.add_argument("--data", help="dataset directory from `synth render` (not with train.data_source=real)")
     p.add_argument("--out", required=True, help="run directory (checkpoints, logs)")
     p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
     _common(p)

@@ -198,7 +198,23 @@ def validate(cfg: dict) -> None:
         _check_range(cfg, f"poses.validity.radii.{k}", 0.0, 0.5)
     from synth.poses.lifting import validate_params as validate_lifting   # numpy only; no torch import
     validate_lifting(cfg["poses"]["lifting"])
-    _check_choice(cfg, "train.backbone", ("resnet18", "resnet34", "resnet50", "alexnet"))
+    _check_choice(cfg, "train.backbone", ("resnet18", "resnet34", "resnet50", "alexnet", "efficientnet_lite0"))
+    pre = cfg["train"]["pretrained"]
+    if pre is not None and not (isinstance(pre, str) and pre):
+        raise ConfigError(f"config key 'train.pretrained' must be null, 'imagenet' or a checkpoint path, got {pre!r}")
+    _check_choice(cfg, "train.data_source", ("synthetic", "real"))
+    steps = cfg["train"]["steps"]
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ConfigError(f"config key 'train.steps' must be null or a whole number >= 1, got {steps!r}")
+    _check_range(cfg, "train.loss_2d_weight", 0.0)
+    for k in ("background", "recolour", "blur", "noise", "jpeg"):
+        _check_range(cfg, f"train.appearance.{k}_probability", 0.0, 1.0)
+    _check_range(cfg, "train.appearance.hue_shift_deg", 0.0, 180.0)
+    _check_dist(cfg, "train.appearance.saturation", 0.0, 10.0)
+    _check_dist(cfg, "train.appearance.brightness", 0.0, 10.0)
+    _check_dist(cfg, "train.appearance.blur_sigma_px", 0.0, 20.0)
+    _check_dist(cfg, "train.appearance.noise_std", 0.0, 128.0)
+    _check_dist(cfg, "train.appearance.jpeg_quality", 1, 100)
     _check_choice(cfg, "train.head", ("regression", "integral"))
     _check_range(cfg, "train.model.depth_bins", 2, 256)
     _check_range(cfg, "train.model.deconv_layers", 0, 5)

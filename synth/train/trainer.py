@@ -62,6 +62,14 @@ def resolve_device(name: str, setting: str = "config key 'train.device'") -> tor
     return torch.device(name)
 
 
+def memory_format(device: torch.device, tc: dict) -> torch.memory_format:
+    """channels-last on CUDA when `train.channels_last` (faster convolutions with tensor cores,
+    above all under float16 autocast); the CPU keeps the default layout."""
+    if device.type == "cuda" and bool(tc["channels_last"]):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2 ** 32)
@@ -144,11 +152,16 @@ def predict(model, ds: PoseShardDataset, device: torch.device, batch_size: int, 
             to_millimetres(p["target"], p["scale"], ds.root_index))
 
 
+def total_steps_of(tc: dict, steps_per_epoch: int) -> int:
+    """The run's optimisation steps: `train.steps` when set, else epochs × steps per epoch."""
+    return int(tc["steps"]) if tc.get("steps") else int(tc["epochs"]) * steps_per_epoch
+
+
 def lr_factor(tc: dict, step: int, steps_per_epoch: int) -> float:
     """The learning-rate multiplier at a global step (`train.lr_schedule`)."""
     kind = tc["lr_schedule"]
     if kind == "cosine":
-        total = max(int(tc["epochs"]) * steps_per_epoch, 1)
+        total = max(total_steps_of(tc, steps_per_epoch), 1)
         lo = float(tc["lr_min_factor"])
         return lo + (1.0 - lo) * 0.5 * (1.0 + math.cos(math.pi * min(step / total, 1.0)))
     if kind == "step":
@@ -170,8 +183,9 @@ def _range(cfg: dict, key: str) -> range:
     return range(r[0], r[1])
 
 
-def real_datasets(cfg: dict, need_train: bool, augment=None):
-    """(training, evaluation) LSP subsets of `train.real` (None where not wanted / available)."""
+def real_datasets(cfg: dict, need_train: bool, augment=None, log_pck: bool | None = None):
+    """(training, evaluation) LSP subsets of `train.real` (None where not wanted / available;
+    `log_pck` overrides `train.real.log_pck` for the evaluation set)."""
     from synth.train.real_data import LspDataset
     tc = cfg["train"]
     folder = real_folder(cfg)
@@ -184,7 +198,7 @@ def real_datasets(cfg: dict, need_train: bool, augment=None):
     else:
         train_ds = None
     eval_ds = None
-    if tc["real"]["log_pck"] and folder.is_dir():
+    if (tc["real"]["log_pck"] if log_pck is None else log_pck) and folder.is_dir():
         eval_ds = LspDataset(folder, size, indices=list(_range(cfg, "eval_range")))
     return train_ds, eval_ds
 
@@ -204,6 +218,12 @@ def _augmenter(cfg: dict, stream: int):
     """The configured augmenter (None when off); `stream` separates synthetic from real draws."""
     from synth.train.augment import build_augmenter
     return build_augmenter(cfg["train"], _seed_of(int(cfg["seed"]), stream))
+
+
+def _appearance(cfg: dict):
+    """The configured appearance augmenter of rendered samples (None when off)."""
+    from synth.train.appearance import build_appearance
+    return build_appearance(cfg, _seed_of(int(cfg["seed"]), 2))
 
 
 class _Tensorboard:
@@ -243,7 +263,9 @@ class _Stepper:
         self.model, self.device = model, device
         self.size = int(tc["input_size"])
         self.loss_fn = LOSSES[str(tc["loss"]).lower()]
+        self.w2d = float(tc["loss_2d_weight"])
         self.amp = device.type == "cuda" and bool(tc["amp"])
+        self.memory_format = memory_format(device, tc)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.ext_params, self.reg_params = da.split_parameters(model, self.size, device)
         self.ext_bns = da.extractor_batchnorms(model, self.ext_params)
@@ -268,7 +290,7 @@ class _Stepper:
         return self.method != "none" or self.jo2d
 
     def loss_names(self) -> list[str]:
-        names = ["loss", "pose"]
+        names = ["loss", "pose", "pose_2d"]
         if self.method == "dann":
             names += ["domain_ce", "domain_acc", "grl_weight"]
         elif self.method == "mixer":
@@ -313,26 +335,49 @@ class _Stepper:
             self.scaler.step(self.optimizers[n])
         self.scaler.update()
 
+    def _head_losses(self, fmap: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(3D pose loss, 2D loss, their weighted sum) of the heads on one batch: the 3D loss over
+        the items with 3D labels (0 when none has), the 2D head's masked L1 over the visible
+        joints in normalised crop coordinates (da.head_2d_loss) and, for the items without 3D
+        labels in a batch that is trained on 2D alone (train.data_source=real), the aligned
+        projection loss of the 3D prediction (Jo2D's) so that the 3D head learns too."""
+        out = self.model.heads(fmap)
+        j3d, j2d = out.joints_3d.float(), out.joints_2d.float()
+        has_3d = batch["has_3d"]
+        pose = (self.loss_fn(j3d[has_3d], batch["target"][has_3d]) if bool(has_3d.any())
+                else j3d.sum() * 0.0)
+        loss_2d = da.head_2d_loss(j2d, batch["joints_2d_crop"], batch["visible_2d"], self.size)
+        total = pose + self.w2d * loss_2d
+        if not bool(has_3d.all()):
+            flat = ~has_3d
+            total = total + float(self.ad["jo2d_weight"]) * da.jo2d_loss(
+                j3d[flat], batch["joints_2d_crop"][flat], batch["visible_2d"][flat])
+        return pose, loss_2d, total
+
     def _jo2d(self, fmap_real, real) -> torch.Tensor:
-        pred = self.model.regress(fmap_real).float()
-        return da.jo2d_loss(pred, real["joints_2d_crop"], real["visible_2d"])
+        """Jo2D on the real batch: the aligned projection of the 3D prediction, plus the 2D
+        head's loss on the same labels (weighted as on synthetic data)."""
+        out = self.model.heads(fmap_real)
+        j = da.jo2d_loss(out.joints_3d.float(), real["joints_2d_crop"], real["visible_2d"])
+        return j + self.w2d * da.head_2d_loss(out.joints_2d.float(), real["joints_2d_crop"],
+                                              real["visible_2d"], self.size)
 
     def step(self, syn: dict, real: dict | None, step: int, total_steps: int) -> dict:
         """One optimisation step; `syn`/`real` are batches already on the device."""
         ad = self.ad
-        xs, target = syn["image"], syn["target"]
+        xs = syn["image"]
         bs = len(xs)
         x = xs if real is None else torch.cat([xs, real["image"]])
+        x = x.contiguous(memory_format=self.memory_format)
         out: dict = {}
         if real is not None:
             domain = torch.cat([torch.full((bs,), da.SYNTHETIC, dtype=torch.long),
                                 torch.full((len(real["image"]),), da.REAL, dtype=torch.long)]).to(self.device)
         if self.method == "mixer":
-            return self._mixer_step(x, bs, target, real, domain, step)
+            return self._mixer_step(x, bs, syn, real, domain, step)
         with self._autocast():
             fmap = self.model.extract(x)
-            pose = self.loss_fn(self.model.regress(fmap[:bs]).float(), target)
-            loss = pose
+            pose, pose_2d, loss = self._head_losses(fmap[:bs], syn)
             if self.method == "dann":
                 lam = da.dann_lambda(step / max(total_steps, 1), float(ad["dann"]["gamma"]))
                 logits = self.modules["domain_classifier"](da.grad_reverse(da.pool(fmap), lam))
@@ -360,10 +405,10 @@ class _Stepper:
                 loss = loss + float(ad["jo2d_weight"]) * j
                 out["jo2d"] = j.item()
         self._update(loss, list(self.optimizers))
-        out.update(loss=loss.item(), pose=pose.item())
+        out.update(loss=loss.item(), pose=pose.item(), pose_2d=pose_2d.item())
         return out
 
-    def _mixer_step(self, x, bs, target, real, domain, step: int) -> dict:
+    def _mixer_step(self, x, bs, syn, real, domain, step: int) -> dict:
         mx = self.ad["mixer"]
         clf = self.modules["domain_classifier"]
         stage = da.mixer_stage(step, int(mx["warmup_steps"]), int(mx["classifier_steps_per_extractor_step"]))
@@ -378,19 +423,19 @@ class _Stepper:
                     fmap = self.model.extract(x)
                 for m in self.ext_bns:
                     m.train()
-                pose = self.loss_fn(self.model.regress(fmap[:bs]).float(), target)
+                pose, pose_2d, loss = self._head_losses(fmap[:bs], syn)
                 logits = clf(da.pool(fmap))
                 ce = da.domain_ce(logits, domain)
-                loss = pose + ce
+                loss = loss + ce
                 out.update(domain_ce=ce.item())
             else:
                 # Classifier frozen: the extractor (and regressor) learn the pose and to confuse it.
                 da.set_requires_grad(clf.parameters(), False)
                 fmap = self.model.extract(x)
-                pose = self.loss_fn(self.model.regress(fmap[:bs]).float(), target)
+                pose, pose_2d, loss = self._head_losses(fmap[:bs], syn)
                 logits = clf(da.pool(fmap))
                 conf = da.confusion_ce(logits)
-                loss = pose + float(mx["confusion_weight"]) * conf
+                loss = loss + float(mx["confusion_weight"]) * conf
                 out.update(confusion=conf.item(), domain_ce=da.domain_ce(logits, domain).item())
             if self.jo2d:
                 j = self._jo2d(fmap[bs:], real)
@@ -400,7 +445,7 @@ class _Stepper:
         self._update(loss, ["main", "domain"] if stage == 1 else ["main"])
         if stage == 2:
             da.set_requires_grad(clf.parameters(), True)
-        out.update(loss=loss.item(), pose=pose.item())
+        out.update(loss=loss.item(), pose=pose.item(), pose_2d=pose_2d.item())
         return out
 
 
@@ -433,28 +478,56 @@ def train(cfg: dict, data_dir: Path, out_dir: Path, resume: bool = True) -> dict
     the real photos of `train.real`), writing out_dir/{checkpoint.pt, log.csv, steps.csv,
     config.yaml, tensorboard/}; returns a summary with the last validation metrics. With
     `resume` and an existing checkpoint, training continues after its epoch."""
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    out_dir = Path(out_dir)
     cfg = copy.deepcopy(cfg)
     tc, seed = cfg["train"], int(cfg["seed"])
     da.validate_adaptation(tc)
-    train_ds, val_ds = train_val_datasets(data_dir, tc, _augmenter(cfg, 0))
+    real_only = tc["data_source"] == "real"
+    if real_only:
+        # 2D labels of the real training photos alone: no rendered shards, nothing held out.
+        if tc["adaptation"]["method"] != "none" or tc["adaptation"]["jo2d"]:
+            raise ConfigError("config key 'train.data_source' = 'real' trains on the real photos alone: "
+                              "it takes train.adaptation.method=none and jo2d=false")
+        train_ds, _ = real_datasets(cfg, True, _augmenter(cfg, 1), log_pck=False)
+        val_ds = None
+    else:
+        if data_dir is None:
+            raise InputError("synth train: give --data DATASET (or train.data_source=real)")
+        train_ds, val_ds = train_val_datasets(Path(data_dir), tc, _augmenter(cfg, 0),
+                                              appearance=_appearance(cfg))
+    data_dir = Path(data_dir) if data_dir is not None else None
     joint_names = train_ds.joint_names
     device = resolve_device(tc["device"])
     if int(tc["threads"]) > 0:
         torch.set_num_threads(int(tc["threads"]))
     ckpt_path, log_path, step_log_path = out_dir / CHECKPOINT_NAME, out_dir / LOG_NAME, out_dir / STEP_LOG_NAME
+    resuming = resume and ckpt_path.exists()
 
     seed_everything(seed)
     model = build_model(tc, len(joint_names)).to(device)
+    pretrained_from = None
+    if not resuming:        # a resumed run's weights come from its checkpoint
+        from synth.train.pretrained import load_pretrained
+        pretrained_from = load_pretrained(model.backbone, tc["backbone"], int(tc["width"]), tc["pretrained"])
+    model = model.to(memory_format=memory_format(device, tc))
     stepper = _Stepper(cfg, model, device, len(joint_names))
     real_train, real_eval = real_datasets(cfg, stepper.needs_real, _augmenter(cfg, 1) if stepper.needs_real else None) \
         if (stepper.needs_real or tc["real"]["log_pck"]) else (None, None)
     spa_cfg = tc["adaptation"]["spa"]
     spa_target = (da.spa_target(spa_cfg["target"], joint_names, REPO_ROOT) if spa_cfg["enabled"] else None)
 
+    bs = int(tc["batch_size"])
+    # A last batch of one sample would break BatchNorm's batch statistics; drop it.
+    drop_last = len(train_ds) % bs == 1 and len(train_ds) > 1
+    steps_per_epoch = len(train_ds) // bs if drop_last else math.ceil(len(train_ds) / bs)
+    total_steps = total_steps_of(tc, steps_per_epoch)
+    epochs = math.ceil(total_steps / steps_per_epoch) if tc["steps"] else int(tc["epochs"])
+
     start_epoch, step, rows, step_rows, spa_state = 0, 0, [], [], None
+    # Metres per normalised unit of the training skeletons (mean), for `synth predict`.
+    skeleton_scale = train_ds.mean_scale() if hasattr(train_ds, "mean_scale") else None
     out_dir.mkdir(parents=True, exist_ok=True)
-    if resume and ckpt_path.exists():
+    if resuming:
         ckpt = load_checkpoint(ckpt_path)
         _check_resume(ckpt, cfg, ckpt_path, joint_names, data_dir)
         model.load_state_dict(ckpt["model"])
@@ -464,18 +537,14 @@ def train(cfg: dict, data_dir: Path, out_dir: Path, resume: bool = True) -> dict
         _set_rng_state(ckpt["rng"])
         start_epoch, step = int(ckpt["epoch"]), int(ckpt.get("step", 0))
         # An SPA head fitted after an earlier last epoch belongs to the earlier network.
-        spa_state = ckpt.get("spa") if start_epoch >= int(tc["epochs"]) else None
+        spa_state = ckpt.get("spa") if start_epoch >= epochs else None
         rows = _read_log(log_path, start_epoch)
         step_rows = _read_log(step_log_path, step, "step")
     dump(cfg, out_dir / CONFIG_NAME)
 
-    epochs, bs, workers = int(tc["epochs"]), int(tc["batch_size"]), int(tc["workers"])
+    workers = int(tc["workers"])
     every = max(int(tc["checkpoint_every"]), 1)
     log_every = max(int(tc["log_every_steps"]), 1)
-    # A last batch of one sample would break BatchNorm's batch statistics; drop it.
-    drop_last = len(train_ds) % bs == 1 and len(train_ds) > 1
-    steps_per_epoch = len(train_ds) // bs if drop_last else math.ceil(len(train_ds) / bs)
-    total_steps = epochs * steps_per_epoch
     loss_names = stepper.loss_names()
     log_fields = (["epoch", "train_loss"] + [f"train_{n}" for n in loss_names if n not in ("loss", "pose")]
                   + ["val_mpjpe_mm", "val_pa_mpjpe_mm", "val_pck150", "val_auc", "real_pck02",
@@ -487,13 +556,16 @@ def train(cfg: dict, data_dir: Path, out_dir: Path, resume: bool = True) -> dict
         buf = io.BytesIO()
         torch.save({"schema": CHECKPOINT_SCHEMA, "epoch": epoch, "step": step, "model": model.state_dict(),
                     "optimizer": stepper.optimizers["main"].state_dict(), **stepper.state(),
-                    "spa": spa_state, "rng": _rng_state(), "config": cfg, "joint_names": joint_names}, buf)
+                    "spa": spa_state, "rng": _rng_state(), "config": cfg, "joint_names": joint_names,
+                    "skeleton_scale_m": skeleton_scale, "pretrained_from": pretrained_from}, buf)
         atomic_write_bytes(ckpt_path, buf.getvalue())
 
     print(f"train: {tc['backbone']}/{tc['head']} width {tc['width']} ({count_parameters(model) / 1e6:.2f} M params) "
           f"on {device}; adaptation {stepper.method}{' + jo2d' if stepper.jo2d else ''}"
           f"{' + spa' if spa_cfg['enabled'] else ''}; {len(train_ds)} train / {len(val_ds) if val_ds else 0} val "
-          f"samples, {len(real_train) if real_train else 0} real; epochs {start_epoch + 1}..{epochs}", file=sys.stderr)
+          f"samples, {len(real_train) if real_train else 0} real; epochs {start_epoch + 1}..{epochs}, "
+          f"{total_steps} steps; {'pretrained ' + pretrained_from if pretrained_from else 'random init'}"
+          f"{'; trained on the real photos 2D labels alone' if real_only else ''}", file=sys.stderr)
     val_metrics, real_pck, train_loss = None, None, float("nan")
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
@@ -531,9 +603,12 @@ def train(cfg: dict, data_dir: Path, out_dir: Path, resume: bool = True) -> dict
                 step_rows.append({"step": step, "epoch": epoch + 1, "lr": f"{lr_now:.6g}",
                                   **{k: f"{v:.6g}" for k, v in losses.items()}})
                 tb.scalars("step", {**losses, "lr": lr_now}, step)
-            bar.set_postfix(loss=f"{sums['pose'] / n_steps:.4f}")
+            bar.set_postfix(loss=f"{sums['loss'] / n_steps:.4f}")
+            if step >= total_steps:     # train.steps may end the last epoch early
+                break
         means = {k: v / seen[k] for k, v in sums.items()}
-        train_loss = means.get("pose", float("nan"))
+        # The 3D pose loss; a run on 2D labels alone has none, and reports its whole loss.
+        train_loss = means.get("loss" if real_only else "pose", float("nan"))
         seconds = time.perf_counter() - t0
         val_metrics = None
         if val_ds is not None:
