@@ -1,4 +1,4 @@
-"""`synth`: a thin command line over the stages (assets, sample-poses, render, train, eval, gallery).
+"""`synth`: a thin command line over the stages (assets, sample-poses, render, train, eval, predict, gallery).
 
 Every subcommand takes `--config FILE` and trailing `key.sub=value` overrides of the one
 configuration (synth/defaults.yaml). Errors in input or configuration print one line and exit 2.
@@ -120,6 +120,15 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    from synth.train.predict import predict_photos
+    result = predict_photos(Path(args.run), args.images, Path(args.out), Path(args.boxes) if args.boxes else None,
+                            args.focal, args.fov, args.mesh, args.device)
+    n = sum(len(i["people"]) for i in result["images"])
+    print(f"predicted {n} person(s) in {len(result['images'])} photo(s): {Path(args.out) / 'predictions.json'}")
+    return 0
+
+
 def cmd_dress(args) -> int:
     cfg = _config(args)
     from synth.textures.library import write_library
@@ -232,6 +241,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--json", help="write the figures here (default: RUN/eval.json)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("predict", help="apply a trained run to photos: 2D and 3D joints, global pose, overlays, "
+                                       "optionally the fitted body (--mesh)")
+    p.add_argument("--run", required=True, help="run directory or checkpoint file")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="photos and/or folders of photos")
+    p.add_argument("--out", required=True, help="output folder (predictions.json, overlays/, meshes/)")
+    p.add_argument("--boxes", help="JSON {photo name: [[x0, y0, x1, y1], ...]}; default: the whole photo "
+                                   "padded to a square")
+    p.add_argument("--focal", type=float, help="focal length in pixels (default: from --fov)")
+    p.add_argument("--fov", type=float, default=55.0, help="assumed horizontal field of view in degrees "
+                                                           "without --focal (default 55)")
+    p.add_argument("--mesh", action="store_true", help="fit the Anny body to each pose: .obj + overlay")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("gallery", help="write a static HTML preview of a dataset")
     p.add_argument("dataset", help="dataset directory")

@@ -1,0 +1,414 @@
+"""`synth predict`: a trained run applied to photos; the global 3D pose in the camera frame and,
+on request, the Anny body fitted to it.
+
+Per photo and person crop:
+
+1. Crop: the whole photo padded to a square (person-centred photos, like LSP), or each box of a
+   `--boxes` JSON file ({"photo.jpg": [[x0, y0, x1, y1], ...], ...}, in corner coordinates: the
+   photo spans [0, W] x [0, H], as detectors report boxes; keyed by the file name or the path as
+   given) padded to a square around its centre; resized to the run's
+   input size. The network gives the normalised root-relative 3D joints and the 2D joints in the
+   crop (synth.train.models.PoseOutput); the 2D joints are mapped back to the photo's pixels.
+2. Metres: the normalised pose (bone lengths summing to `train.skeleton_length`) times the mean
+   size of the run's training skeletons (the checkpoint's `skeleton_scale_m`, metres per
+   normalised unit); a run without one (trained on 2D labels alone) uses the canonical CMU rest
+   skeleton of synth.poses.ik (its 14 bones sum to 3.99 m).
+3. Perspective correction: the network saw the crop, as if through a camera looking straight at
+   the crop's centre. Its pose is taken to be in that virtual camera's frame and turned into the
+   photo camera's frame by the rotation R_c that takes the optical axis (0, 0, 1) onto the ray
+   K^-1 (c_x, c_y, 1) through the crop centre (least rotation, as in Mehta et al. 2017). For a
+   centred crop R_c is the identity.
+4. Global position (Mehta et al. 2017, eq. 1): the translation T that best aligns the perspective
+   projection of P_rel + T with the predicted 2D joints K_j, given the intrinsics. With the
+   normalised image coordinates (x_j, y_j) = K^-1 (u_j, v_j, 1), each joint gives the two linear
+   equations (P_jx + T_x) - x_j (P_jz + T_z) = 0 and (P_jy + T_y) - y_j (P_jz + T_z) = 0, solved for
+   T by linear least squares over the 15 joints (closed form). When the 2D joints are the exact
+   projection of a 3D pose, T is exact.
+   Intrinsics: `--focal` (pixels), else a horizontal field of view of `DEFAULT_FOV_DEG` (55°,
+   between the renderer's 30-50° and a phone camera's ~65-70°), the principal point at the
+   photo's centre.
+5. `--mesh` (Chen et al. 2016 §4.5): the pose stage's inverse kinematics (synth.poses.ik) turns
+   the 15 camera-frame joints into bone rotations of Anny's rig; the body (phenotype parameters
+   0.5, the height the best fitting of five) is posed by them and moved rigidly (rotation +
+   translation, no scale: Kabsch) onto the global joints, with one corrective IK pass
+   (`BodyFitter`). Its joints then lie on the predicted ones up to the difference of bone
+   lengths between that body and the predicted skeleton. Written as an .obj per person (camera
+   frame, metres) with an overlay of the projected body.
+
+Outputs under PRED: predictions.json (per photo: size, K, and per person the box, crop,
+joints_2d, joints_3d_rel, joints_3d_cam, root_cam, reprojection error, mesh file), overlays/
+(skeleton of the 2D joints and, thinner, the projection of joints_3d_cam) and with --mesh
+meshes/*.obj and mesh_overlays/.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from synth.io_utils import InputError, atomic_write_bytes, atomic_write_json, atomic_write_text
+from synth.scene import BONES, JOINTS
+
+DEFAULT_FOV_DEG = 55.0
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+# The camera frame (x right, y down, z forward) -> the body stage's Z-up world frame
+# (x, z_cam, -y_cam): a proper rotation.
+CAM_TO_ZUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
+
+# --- geometry ------------------------------------------------------------------------------------
+
+def intrinsics(width: int, height: int, focal_px: float | None = None,
+               fov_deg: float = DEFAULT_FOV_DEG) -> np.ndarray:
+    """3×3 K with the principal point at the image centre ((W-1)/2, (H-1)/2 in SPEC pixels) and
+    the focal length `focal_px`, else the one of a horizontal field of view `fov_deg`."""
+    f = float(focal_px) if focal_px else (width / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
+    return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
+
+
+def rotation_onto(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The least rotation taking unit vector a onto unit vector b (Rodrigues)."""
+    a = np.asarray(a, dtype=np.float64) / np.linalg.norm(a)
+    b = np.asarray(b, dtype=np.float64) / np.linalg.norm(b)
+    v, c = np.cross(a, b), float(a @ b)
+    if c < -1.0 + 1e-12:
+        raise ValueError("opposite directions have no least rotation")
+    vx = np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
+    return np.eye(3) + vx + vx @ vx / (1.0 + c)
+
+
+def crop_rotation(K: np.ndarray, centre_px) -> np.ndarray:
+    """R_c: the photo camera's optical axis onto the ray through the crop centre (pixels)."""
+    ray = np.linalg.solve(K, np.array([centre_px[0], centre_px[1], 1.0]))
+    return rotation_onto(np.array([0.0, 0.0, 1.0]), ray)
+
+
+def global_translation(p_rel: np.ndarray, joints_2d: np.ndarray, K: np.ndarray,
+                       weights: np.ndarray | None = None) -> np.ndarray:
+    """T (3,) minimising the linearised reprojection error of P_rel + T against the 2D joints
+    (Mehta et al. 2017, eq. 1; see the module doc). p_rel (J, 3) metres in the camera frame,
+    joints_2d (J, 2) pixels, optional per-joint weights (J,)."""
+    p = np.asarray(p_rel, dtype=np.float64)
+    uv1 = np.concatenate([np.asarray(joints_2d, dtype=np.float64), np.ones((len(p), 1))], 1)
+    xy = np.linalg.solve(K, uv1.T).T[:, :2]
+    w = np.ones(len(p)) if weights is None else np.asarray(weights, dtype=np.float64)
+    a = np.zeros((2 * len(p), 3))
+    b = np.zeros(2 * len(p))
+    a[0::2, 0], a[0::2, 2], b[0::2] = 1.0, -xy[:, 0], xy[:, 0] * p[:, 2] - p[:, 0]
+    a[1::2, 1], a[1::2, 2], b[1::2] = 1.0, -xy[:, 1], xy[:, 1] * p[:, 2] - p[:, 1]
+    sw = np.sqrt(np.repeat(w, 2))
+    t, *_ = np.linalg.lstsq(a * sw[:, None], b * sw, rcond=None)
+    return t
+
+
+def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """(N, 3) camera-frame points -> (N, 2) pixels."""
+    q = np.asarray(points, dtype=np.float64) @ K.T
+    return q[:, :2] / q[:, 2:3]
+
+
+def place_pose(pose_crop_frame: np.ndarray, joints_2d: np.ndarray, K: np.ndarray,
+               crop_centre_px) -> dict:
+    """The global pose of a root-relative pose (J, 3, metres) predicted in the crop's virtual
+    camera frame, given its 2D joints in the photo (pixels) and the crop centre: steps 3-4 of
+    the module doc. Returns joints_3d_rel (camera frame), root_cam (T), joints_3d_cam and the
+    crop rotation."""
+    r_c = crop_rotation(K, crop_centre_px)
+    rel = np.asarray(pose_crop_frame, dtype=np.float64) @ r_c.T
+    root = JOINTS.index("pelvis")
+    rel = rel - rel[root]
+    t = global_translation(rel, joints_2d, K)
+    return {"joints_3d_rel": rel, "root_cam": t, "joints_3d_cam": rel + t, "crop_rotation": r_c}
+
+
+def kabsch(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(R, t) of the rigid motion (proper rotation, no scale) minimising sum |R s + t - g|^2."""
+    s, g = np.asarray(source, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    ms, mg = s.mean(0), g.mean(0)
+    u, _, vt = np.linalg.svd((s - ms).T @ (g - mg))
+    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
+    r = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    return r, mg - r @ ms
+
+
+def default_skeleton_scale(skeleton_length: float = 1.0) -> float:
+    """Metres per normalised unit of the canonical CMU rest skeleton (synth.poses.ik)."""
+    from synth.poses.ik import rest_joints
+    r = rest_joints()
+    idx = {n: i for i, n in enumerate(JOINTS)}
+    return float(sum(np.linalg.norm(r[idx[b]] - r[idx[a]]) for a, b in BONES)) / float(skeleton_length)
+
+
+# --- body fitting --------------------------------------------------------------------------------
+
+# Body heights (Anny's `height` phenotype, the others at 0.5) tried for the predicted skeleton.
+FIT_HEIGHTS = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+class BodyFitter:
+    """Anny posed by the IK of 15 camera-frame joints and aligned rigidly onto them (module doc,
+    step 5). Builds the body model once.
+
+    The IK points each rig bone along its SPEC bone, but Anny's clavicles do not start at its
+    neck joint, so its neck-to-shoulder segments come out ~20° and ~25 mm off. One corrective
+    pass fixes most of it: the IK is run again on the targets moved by the first fit's residual
+    (measured on rendered samples with their own phenotype: mean joint residual 24-35 mm after
+    the first pass, 1.6-7 mm after the second; further passes gain nothing and may diverge, so the
+    better of the two is kept). The body's height is the one of FIT_HEIGHTS that fits best."""
+
+    def __init__(self, phenotype: dict | None = None):
+        from synth.body.anny_body import AnnyBody
+        self.body = AnnyBody()
+        self.phenotype = dict(phenotype) if phenotype else None
+
+    def _pose_and_align(self, targets: np.ndarray, joints_cam: np.ndarray, phenotype: dict) -> dict:
+        from synth.poses.ik import REST_DIRECTIONS, joint_rotations
+        world = np.asarray(targets, dtype=np.float64) @ CAM_TO_ZUP.T
+        world = world - world[JOINTS.index("pelvis")]
+        rotations = joint_rotations(world[None])[0]
+        mesh = self.body.pose(rotations.astype(np.float32), REST_DIRECTIONS.astype(np.float32), phenotype)
+        # Body (Z-up world, pelvis at 0) -> camera frame, then the rigid motion onto the joints.
+        b_joints = mesh.joints.astype(np.float64) @ CAM_TO_ZUP
+        b_verts = mesh.vertices.astype(np.float64) @ CAM_TO_ZUP
+        r, t = kabsch(b_joints, joints_cam)
+        joints = b_joints @ r.T + t
+        return {"vertices": b_verts @ r.T + t, "faces": mesh.faces, "joints": joints,
+                "residual_m": np.linalg.norm(joints - joints_cam, axis=1), "phenotype": phenotype}
+
+    def _fit_phenotype(self, joints_cam: np.ndarray, phenotype: dict) -> dict:
+        first = self._pose_and_align(joints_cam, joints_cam, phenotype)
+        second = self._pose_and_align(joints_cam + (joints_cam - first["joints"]), joints_cam, phenotype)
+        return min((first, second), key=lambda f: float(f["residual_m"].mean()))
+
+    def fit(self, joints_cam: np.ndarray) -> dict:
+        """{vertices (V, 3) camera frame, faces, joints (15, 3) of the fitted body, residual_m
+        (15,), phenotype}."""
+        joints_cam = np.asarray(joints_cam, dtype=np.float64)
+        if self.phenotype is not None:
+            return self._fit_phenotype(joints_cam, self.phenotype)
+        fits = [self._fit_phenotype(joints_cam, {**{k: 0.5 for k in self.body.phenotype_labels}, "height": h})
+                for h in FIT_HEIGHTS]
+        return min(fits, key=lambda f: float(f["residual_m"].mean()))
+
+
+def obj_text(vertices: np.ndarray, faces: np.ndarray) -> str:
+    lines = ["# synth predict: fitted Anny body, camera frame (OpenCV: x right, y down, z forward), metres"]
+    lines += [f"v {x:.5f} {y:.5f} {z:.5f}" for x, y, z in vertices]
+    lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in faces]
+    return "\n".join(lines) + "\n"
+
+
+def draw_mesh(rgb: np.ndarray, vertices: np.ndarray, faces: np.ndarray, K: np.ndarray,
+              alpha: float = 0.6) -> np.ndarray:
+    """The photo with the body's projected faces blended on it, far faces first, shaded by
+    their facing to the camera."""
+    v = np.asarray(vertices, dtype=np.float64)
+    front = v[:, 2] > 1e-3
+    uv = np.full((len(v), 2), np.nan)
+    uv[front] = project(v[front], K)
+    tri = v[faces]
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    centre = tri.mean(1)
+    facing = -(normal * centre).sum(1) / (np.linalg.norm(normal, axis=1) * np.linalg.norm(centre, axis=1) + 1e-12)
+    keep = front[faces].all(1)
+    layer = rgb.copy()
+    cover = np.zeros(rgb.shape[:2], np.uint8)
+    shift = 4
+    for f in np.flatnonzero(keep)[np.argsort(-centre[keep, 2])]:
+        pts = np.round(uv[faces[f]] * (1 << shift)).astype(np.int32)
+        shade = 0.35 + 0.65 * abs(float(facing[f]))
+        colour = tuple(int(c * shade) for c in (190, 200, 255))
+        cv2.fillConvexPoly(layer, pts, colour, cv2.LINE_AA, shift)
+        cv2.fillConvexPoly(cover, pts, 255, cv2.LINE_8, shift)
+    m = (cover > 0)[..., None]
+    return np.where(m, (alpha * layer + (1 - alpha) * rgb).astype(np.uint8), rgb)
+
+
+# --- inputs --------------------------------------------------------------------------------------
+
+def list_photos(inputs: list[str]) -> list[Path]:
+    """Photos named directly, and the photos of named folders (sorted); InputError for a name
+    that is neither."""
+    out: list[Path] = []
+    for name in inputs:
+        p = Path(name)
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in PHOTO_SUFFIXES)
+            if not found:
+                raise InputError(f"{p}: no photos ({', '.join(PHOTO_SUFFIXES)}) in this folder")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise InputError(f"{p}: no such photo or folder")
+    return out
+
+
+def read_photo(path: Path) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f"{path}: not a readable image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def read_boxes(path: Path | None) -> dict[str, list]:
+    if path is None:
+        return {}
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: not a readable JSON boxes file ({e.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: boxes must be a mapping photo -> [[x0, y0, x1, y1], ...]")
+    return data
+
+
+def crop_boxes(photo: Path, rgb: np.ndarray, boxes: dict, boxes_path: Path | None) -> list[tuple[list, tuple]]:
+    """[(box [x0, y0, x1, y1], crop (cx, cy, side)), ...] of one photo: its --boxes entries
+    (by path as given, else by file name), else the whole photo."""
+    h, w = rgb.shape[:2]
+    entry = boxes.get(str(photo), boxes.get(photo.name))
+    if entry is None:
+        # Pixel centres are whole numbers: the photo spans [-0.5, w - 0.5).
+        return [([0.0, 0.0, float(w), float(h)], ((w - 1) / 2.0, (h - 1) / 2.0, float(max(w, h))))]
+    out = []
+    for b in entry if isinstance(entry, list) else [None]:
+        ok = isinstance(b, (list, tuple)) and len(b) == 4 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in b)
+        if not ok:
+            raise InputError(f"{boxes_path}: box {b!r} of {photo.name} is not [x0, y0, x1, y1]")
+        x0, y0, x1, y1 = (float(v) for v in b)
+        if not (0.0 <= x0 < x1 <= w and 0.0 <= y0 < y1 <= h):
+            raise InputError(f"{boxes_path}: box {list(b)} lies outside {photo.name} ({w}x{h} pixels) "
+                             "or is empty")
+        # Corner coordinates (the photo spans [0, W] x [0, H]) -> SPEC pixel centres (- 0.5).
+        out.append(([x0, y0, x1, y1], ((x0 + x1) / 2.0 - 0.5, (y0 + y1) / 2.0 - 0.5, max(x1 - x0, y1 - y0))))
+    return out
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+def load_run(run: Path, device: torch.device):
+    """(model in eval mode, SPA head or None, checkpoint) of a run folder or checkpoint file."""
+    from synth.train.evaluate import _spa_head
+    from synth.train.models import build_model
+    from synth.train.trainer import CHECKPOINT_NAME, load_checkpoint
+    run = Path(run)
+    path = run / CHECKPOINT_NAME if run.is_dir() else run
+    if run.is_dir() and not path.is_file():
+        raise InputError(f"{run}: no {CHECKPOINT_NAME} in this run folder (train it first)")
+    ckpt = load_checkpoint(path)
+    model = build_model(ckpt["config"]["train"], len(ckpt["joint_names"])).to(device)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise InputError(f"{path}: model weights do not fit the model its config describes "
+                         f"({str(e).splitlines()[0]})") from None
+    if list(ckpt["joint_names"]) != JOINTS:
+        raise InputError(f"{path}: joint order {ckpt['joint_names']} is not the SPEC order")
+    post = _spa_head(ckpt)
+    return model.eval(), (post.to(device) if post is not None else None), ckpt
+
+
+def draw_prediction(rgb: np.ndarray, joints_2d: np.ndarray, reprojected: np.ndarray | None) -> np.ndarray:
+    from synth.gallery.page import SIDE_RGB, draw_skeleton
+    from synth.gallery.page import BONES as DRAWN_BONES
+    out = draw_skeleton(rgb, joints_2d, JOINTS)
+    if reprojected is not None and np.isfinite(reprojected).all():
+        idx = {n: i for i, n in enumerate(JOINTS)}
+        for a, b, side in DRAWN_BONES:
+            pa = tuple(int(round(v * 16)) for v in reprojected[idx[a]])
+            pb = tuple(int(round(v * 16)) for v in reprojected[idx[b]])
+            cv2.line(out, pa, pb, tuple(int(0.5 * c + 127) for c in SIDE_RGB[side]), 1, cv2.LINE_AA, 4)
+    return out
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    return buf.tobytes()
+
+
+@torch.no_grad()
+def predict_photos(run: Path, inputs: list[str], out: Path, boxes_path: Path | None = None,
+                   focal_px: float | None = None, fov_deg: float = DEFAULT_FOV_DEG, mesh: bool = False,
+                   device: str = "auto") -> dict:
+    """Runs the module doc's steps on every photo; writes PRED (`out`) and returns the JSON."""
+    from synth.train.augment import apply_affine, box_to_crop_matrix
+    from synth.train.data import crop_and_resize, make_item
+    from synth.train.models import crop_pixels_from_normalised
+    from synth.train.trainer import resolve_device
+    dev = resolve_device(device, "--device")
+    model, post, ckpt = load_run(run, dev)
+    tc = ckpt["config"]["train"]
+    size = int(tc["input_size"])
+    scale = ckpt.get("skeleton_scale_m") or default_skeleton_scale(float(tc.get("skeleton_length", 1.0)))
+    photos = list_photos(inputs)
+    boxes = read_boxes(boxes_path)
+    images = [(p, read_photo(p)) for p in photos]            # every photo readable before any output
+    crops = {p: crop_boxes(p, rgb, boxes, boxes_path) for p, rgb in images}
+    fitter = BodyFitter() if mesh else None
+    out = Path(out)
+    (out / "overlays").mkdir(parents=True, exist_ok=True)
+    if mesh:
+        (out / "meshes").mkdir(exist_ok=True)
+        (out / "mesh_overlays").mkdir(exist_ok=True)
+    stems: dict[str, int] = {}
+    result = {"run": str(run), "epoch": int(ckpt.get("epoch", 0)), "joints": JOINTS,
+              "skeleton_scale_m": scale, "skeleton_scale_source": "checkpoint" if ckpt.get("skeleton_scale_m")
+              else "canonical CMU rest skeleton", "intrinsics": (f"focal {focal_px} px" if focal_px else
+                                                                 f"horizontal field of view {fov_deg} deg"),
+              "images": []}
+    for path, rgb in images:
+        h, w = rgb.shape[:2]
+        K = intrinsics(w, h, focal_px, fov_deg)
+        stem = path.stem if path.stem not in stems else f"{path.stem}_{stems[path.stem]}"
+        stems[path.stem] = stems.get(path.stem, 0) + 1
+        people = []
+        overlay = rgb
+        mesh_overlay = rgb
+        for k, (box, crop) in enumerate(crops[path]):
+            item = make_item(crop_and_resize(rgb, crop, size), np.zeros((15, 3)), False, 1.0,
+                             np.zeros((15, 2)), np.zeros(15), 1, stem)
+            res = model.predict(item["image"][None].to(dev))
+            j3d = res.joints_3d.float()
+            j3d = (post(j3d) if post is not None else j3d)[0].cpu().numpy().astype(np.float64)
+            j2d_crop = crop_pixels_from_normalised(res.joints_2d.float(), size)[0].cpu().numpy().astype(np.float64)
+            to_crop = np.vstack([box_to_crop_matrix(crop, size), [0.0, 0.0, 1.0]])
+            j2d = apply_affine(np.linalg.inv(to_crop)[:2], j2d_crop)
+            root = JOINTS.index("pelvis")
+            placed = place_pose((j3d - j3d[root]) * scale, j2d, K, crop[:2])
+            reproj = project(placed["joints_3d_cam"], K) if placed["root_cam"][2] > 0 else None
+            person = {"box": [float(v) for v in box], "crop": [float(v) for v in crop],
+                      "joints_2d": j2d.round(2).tolist(), "joints_3d_rel": placed["joints_3d_rel"].round(5).tolist(),
+                      "joints_3d_cam": placed["joints_3d_cam"].round(5).tolist(),
+                      "root_cam": placed["root_cam"].round(5).tolist(),
+                      "reprojection_error_px": (float(np.linalg.norm(reproj - j2d, axis=1).mean())
+                                                if reproj is not None else None)}
+            overlay = draw_prediction(overlay, j2d, reproj)
+            if fitter is not None:
+                if placed["root_cam"][2] <= 0:
+                    print(f"synth predict: warning: {path}: person {k} placed behind the camera; no mesh",
+                          file=sys.stderr)
+                else:
+                    body = fitter.fit(placed["joints_3d_cam"])
+                    name = f"meshes/{stem}_{k}.obj"
+                    atomic_write_text(out / name, obj_text(body["vertices"], body["faces"]))
+                    person["mesh"] = name
+                    person["mesh_joint_residual_mm"] = float(1000 * body["residual_m"].mean())
+                    mesh_overlay = draw_mesh(mesh_overlay, body["vertices"], body["faces"], K)
+            people.append(person)
+        atomic_write_bytes(out / "overlays" / f"{stem}.jpg", _jpeg(overlay))
+        entry = {"image": str(path), "width": w, "height": h, "K": K.round(4).tolist(),
+                 "overlay": f"overlays/{stem}.jpg", "people": people}
+        if fitter is not None:
+            atomic_write_bytes(out / "mesh_overlays" / f"{stem}.jpg", _jpeg(mesh_overlay))
+            entry["mesh_overlay"] = f"mesh_overlays/{stem}.jpg"
+        result["images"].append(entry)
+    atomic_write_json(out / "predictions.json", result)
+    return result
