@@ -141,6 +141,12 @@ def cmd_dress(args) -> int:
 
 
 def cmd_gallery(args) -> int:
+    target = Path(args.dataset)
+    if (target / "checkpoint.pt").is_file() or target.suffix == ".pt":
+        from synth.gallery.predictions import write_prediction_page
+        path = write_prediction_page(target, args.real, Path(args.out) if args.out else None, device=args.device)
+        print(f"prediction gallery: {path}")
+        return 0
     if args.dress:
         from synth.gallery.dressing import write_dressing_page
         path = write_dressing_page(Path(args.dataset), Path(args.out) if args.out else None,
@@ -256,8 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("gallery", help="write a static HTML preview of a dataset")
-    p.add_argument("dataset", help="dataset directory")
+    p = sub.add_parser("gallery", help="write a static HTML preview of a dataset, or of a trained run's "
+                                       "predictions on real photos")
+    p.add_argument("dataset", help="dataset directory; or a run directory (with checkpoint.pt): its predictions on "
+                                   "the evaluation photos, RUN/gallery/predictions.html")
+    p.add_argument("--real", metavar="LSPDIR[:a-b]", help="run page: the photos (default: the run's "
+                                                          "train.real folder, eval_range)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="run page: where to predict")
     p.add_argument("--out", help="HTML file (default: DATASET/gallery/index.html)")
     p.add_argument("--max-samples", type=int, default=64)
     p.add_argument("--page", help="page name inside DATASET/gallery/ (default index.html)")

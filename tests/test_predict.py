@@ -175,3 +175,15 @@ def test_bad_input_is_one_line_naming_the_file(pretrained_run, shared_data, tmp_
     assert rc == 2 and len(err) == 1 and "boxes.json" in err[0] and "outside im0001.jpg" in err[0]
     rc, err = run("--run", str(pretrained_run), str(tmp_path / "nothing_here"), "--out", str(tmp_path / "p4"))
     assert rc == 2 and len(err) == 1 and "nothing_here" in err[0]
+
+
+def test_prediction_page_of_a_run(pretrained_run, shared_data, capsys):
+    rc = cli_main(["gallery", str(pretrained_run), "--real", f"{shared_data / 'lsp'}:801-806", "--device", "cpu"])
+    assert rc == 0, capsys.readouterr().err
+    page = (pretrained_run / "gallery" / "predictions.html").read_text()
+    assert "images 801-806" in page and page.count("<figure>") == 6 + 2 * 6     # all, best 6, worst 6
+    assert "Per-joint PCK@0.2" in page and "right_wrist" in page and "pelvis</td>" not in page
+    from synth.train.evaluate import evaluate
+    res = evaluate(pretrained_run / "checkpoint.pt", None, None, "cpu", [f"{shared_data / 'lsp'}:801-806"],
+                   print_table=False)["real"][f"{shared_data / 'lsp'}:801-806"]
+    assert f"<b>{100 * res['pck']:.1f} %</b>" in page and f"<b>{100 * res['pck_2d_head']:.1f} %</b>" in page
