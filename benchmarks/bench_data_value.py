@@ -95,7 +95,11 @@ class Cache:
         a = self.a
         ov = self.common() + [f"render.image_size=[{a.image_size},{a.image_size}]", f"render.samples={a.render_samples}",
                               *overrides]
-        path = self.root / f"render-{digest([a.samples_per_shard, ov])}"
+        # By the whole resolved configuration: dataset.json records it all (the train section
+        # included), and `synth render` refuses an output made with another one.
+        from synth.config import load_config
+        resolved = load_config(None, ov + [f"dataset.samples_per_shard={a.samples_per_shard}"])
+        path = self.root / f"render-{digest(resolved)}"
         run(["render", "--out", str(path), "--shards", str(shards), "--samples-per-shard", str(a.samples_per_shard),
              "--quiet", "--workers", str(a.render_workers), *ov], self.log)
         return path
@@ -171,8 +175,10 @@ def table(rows: list[dict], a) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         n = r.get("train_samples", "-")
-        if r.get("real_train_samples"):
-            n = f"{n} + {r['real_train_samples']} real" if r["row"] != "real only" else f"{r['real_train_samples']} real"
+        if r["row"] == "real only":
+            n = f"{n} real"
+        elif r.get("real_train_samples"):
+            n = f"{n} + {r['real_train_samples']} real"
         mm = f"{r['val_mpjpe_mm']:.0f}" if r.get("val_mpjpe_mm") else "-"
         lines.append(f"| {r['row']} | {n} | {pct(r['pck_aligned_3d'])} | {pct(r.get('pck_2d_head'))} | {mm} | "
                      f"{r.get('images_seen', 0)} | {r.get('wall_s', 0):.0f} | {r.get('cpu_s', 0):.0f} | "

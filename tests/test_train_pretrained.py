@@ -213,3 +213,30 @@ def test_channels_last_only_on_cuda_and_gives_the_same_outputs():
         cl = model.to(memory_format=torch.channels_last).predict(x.contiguous(memory_format=torch.channels_last))
     torch.testing.assert_close(cl.joints_3d, plain.joints_3d, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(cl.joints_2d, plain.joints_2d, atol=1e-5, rtol=1e-4)
+
+
+def test_frozen_batchnorm_keeps_the_pretrained_statistics(rendered_dataset):
+    """train.freeze_bn: a training step leaves the backbone's BN running statistics as loaded
+    (ImageNet's) while their scale and shift, and the rest, still learn; without it the
+    statistics move."""
+    from torch.utils.data import DataLoader
+    from synth.train.data import train_val_datasets
+    from synth.train.trainer import _Stepper
+    for frozen in (True, False):
+        cfg = load_config(None, ["train.backbone=efficientnet_lite0", "train.pretrained=imagenet",
+                                 f"train.freeze_bn={str(frozen).lower()}", "train.input_size=64",
+                                 "train.augment.enabled=false", "train.device=cpu"])
+        torch.manual_seed(0)
+        model = build_model(cfg["train"])
+        load_pretrained(model.backbone, "efficientnet_lite0", 64, "imagenet")
+        ds, _ = train_val_datasets(rendered_dataset, cfg["train"])
+        batch = next(iter(DataLoader(ds, batch_size=3)))
+        st = _Stepper(cfg, model, torch.device("cpu"), 15)
+        before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+        st.train_mode()
+        st.step(batch, None, 0, 10)
+        after = model.backbone.state_dict()
+        stats = [k for k in before if k.endswith(("running_mean", "running_var"))]
+        moved = [k for k in stats if not torch.equal(before[k], after[k])]
+        assert (not moved) if frozen else len(moved) == len(stats)
+        assert not torch.equal(before["_bn0.weight"], after["_bn0.weight"])       # affine still learns

@@ -47,7 +47,7 @@ TENSORBOARD_DIR = "tensorboard"
 CHECKPOINT_SCHEMA = "synth-train/1"
 # Settings a resumed run must share with its checkpoint: they define the model, its targets and
 # the extra modules whose states the checkpoint holds.
-RESUME_MUST_MATCH = ("backbone", "head", "width", "input_size", "skeleton_length")
+RESUME_MUST_MATCH = ("backbone", "head", "width", "input_size", "skeleton_length", "data_source")
 LOSSES = {"l1": torch.nn.functional.l1_loss, "l2": torch.nn.functional.mse_loss}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -269,6 +269,12 @@ class _Stepper:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.ext_params, self.reg_params = da.split_parameters(model, self.size, device)
         self.ext_bns = da.extractor_batchnorms(model, self.ext_params)
+        # train.freeze_bn: the backbone's BatchNorm layers keep their (pretrained) statistics and
+        # normalise with them while training (their scale and shift still learn): small batches
+        # give noisy batch statistics, and running averages of those drift from what the
+        # pretrained layers expect, so a network trained so predicts worse in eval mode.
+        self.freeze_bn = bool(tc["freeze_bn"])
+        self.backbone_bns = [m for m in model.backbone.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
         self.modules: dict[str, torch.nn.Module] = {}
         if self.method in ("dann", "mixer"):
             self.modules["domain_classifier"] = da.DomainClassifier(
@@ -323,6 +329,9 @@ class _Stepper:
         self.model.train()
         for m in self.modules.values():
             m.train()
+        if self.freeze_bn:
+            for m in self.backbone_bns:
+                m.eval()
 
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
@@ -422,7 +431,7 @@ class _Stepper:
                 with torch.no_grad():
                     fmap = self.model.extract(x)
                 for m in self.ext_bns:
-                    m.train()
+                    m.train(not (self.freeze_bn and m in self.backbone_bns))
                 pose, pose_2d, loss = self._head_losses(fmap[:bs], syn)
                 logits = clf(da.pool(fmap))
                 ce = da.domain_ce(logits, domain)
@@ -456,7 +465,8 @@ def _to_device(batch: dict, device: torch.device) -> dict:
 def _check_resume(ckpt: dict, cfg: dict, ckpt_path: Path, joint_names: list[str], data_dir: Path) -> None:
     old, tc = ckpt["config"], cfg["train"]
     for key in RESUME_MUST_MATCH:
-        a, b = old["train"].get(key), tc.get(key)
+        # A checkpoint written before `data_source` existed trained on rendered shards.
+        a, b = old["train"].get(key, "synthetic" if key == "data_source" else None), tc.get(key)
         if a != b:
             raise ConfigError(f"{ckpt_path}: config key 'train.{key}' = {b!r} differs from the "
                               f"checkpoint's {a!r}; use a new output folder or no resume")
