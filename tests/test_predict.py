@@ -127,8 +127,14 @@ def test_predict_on_lsp_photos_writes_poses_overlays_and_meshes(pretrained_run, 
         side = max(w, h)
         assert (j2d > -side).all() and (j2d < 2 * side).all()
         np.testing.assert_allclose(rel[ROOT], 0.0, atol=1e-6)
-        np.testing.assert_allclose(cam, rel + root, atol=2e-5)
-        # eq. 1's T is the least-squares optimum for the written joints (rounded to 0.01 px, 10 um).
+        # Metres: the bones sum to the training skeletons' mean size (metres per normalised unit).
+        from synth.scene import BONES
+        idx = {n: i for i, n in enumerate(JOINTS)}
+        bones = sum(np.linalg.norm(rel[idx[b]] - rel[idx[a]]) for a, b in BONES)
+        assert bones == pytest.approx(pred["skeleton_scale_m"], rel=1e-4) and 3.0 < bones < 5.0
+        np.testing.assert_allclose(cam, rel + root, atol=2e-6)
+        # eq. 1's T is the least-squares optimum for the written joints (rounded to 0.001 px, 1 um:
+        # the depth is the most sensitive to it).
         K = np.array(entry["K"])
         np.testing.assert_allclose(global_translation(rel, j2d, K), root, atol=1e-3)
         # Overlays and the body.

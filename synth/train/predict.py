@@ -9,8 +9,9 @@ Per photo and person crop:
    given) padded to a square around its centre; resized to the run's
    input size. The network gives the normalised root-relative 3D joints and the 2D joints in the
    crop (synth.train.models.PoseOutput); the 2D joints are mapped back to the photo's pixels.
-2. Metres: the normalised pose (bone lengths summing to `train.skeleton_length`) times the mean
-   size of the run's training skeletons (the checkpoint's `skeleton_scale_m`, metres per
+2. Metres: the normalised pose, rescaled so that its bones sum to `train.skeleton_length`
+   exactly (the network only approximates it; one trained on 2D labels alone has no 3D scale),
+   times the mean size of the run's training skeletons (the checkpoint's `skeleton_scale_m`, metres per
    normalised unit); a run without one (trained on 2D labels alone) uses the canonical CMU rest
    skeleton of synth.poses.ik (its 14 bones sum to 3.99 m).
 3. Perspective correction: the network saw the crop, as if through a camera looking straight at
@@ -134,6 +135,19 @@ def kabsch(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarr
     d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
     r = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
     return r, mg - r @ ms
+
+
+def to_metres(pose_normalised: np.ndarray, scale: float, skeleton_length: float = 1.0) -> np.ndarray:
+    """A predicted normalised pose (J, 3) -> root-relative metres: first rescaled so that its
+    bones sum to `skeleton_length` exactly (the target space's definition, which the network
+    only approximates; a network trained on 2D labels alone has no scale at all), then × scale."""
+    p = np.asarray(pose_normalised, dtype=np.float64)
+    p = p - p[JOINTS.index("pelvis")]
+    idx = {n: i for i, n in enumerate(JOINTS)}
+    total = sum(np.linalg.norm(p[idx[b]] - p[idx[a]]) for a, b in BONES)
+    if total <= 1e-9:
+        raise InputError("the network predicted a collapsed pose (all joints at one point)")
+    return p * (skeleton_length / total) * scale
 
 
 def default_skeleton_scale(skeleton_length: float = 1.0) -> float:
@@ -381,13 +395,12 @@ def predict_photos(run: Path, inputs: list[str], out: Path, boxes_path: Path | N
             j2d_crop = crop_pixels_from_normalised(res.joints_2d.float(), size)[0].cpu().numpy().astype(np.float64)
             to_crop = np.vstack([box_to_crop_matrix(crop, size), [0.0, 0.0, 1.0]])
             j2d = apply_affine(np.linalg.inv(to_crop)[:2], j2d_crop)
-            root = JOINTS.index("pelvis")
-            placed = place_pose((j3d - j3d[root]) * scale, j2d, K, crop[:2])
+            placed = place_pose(to_metres(j3d, scale, float(tc.get("skeleton_length", 1.0))), j2d, K, crop[:2])
             reproj = project(placed["joints_3d_cam"], K) if placed["root_cam"][2] > 0 else None
             person = {"box": [float(v) for v in box], "crop": [float(v) for v in crop],
-                      "joints_2d": j2d.round(2).tolist(), "joints_3d_rel": placed["joints_3d_rel"].round(5).tolist(),
-                      "joints_3d_cam": placed["joints_3d_cam"].round(5).tolist(),
-                      "root_cam": placed["root_cam"].round(5).tolist(),
+                      "joints_2d": j2d.round(3).tolist(), "joints_3d_rel": placed["joints_3d_rel"].round(6).tolist(),
+                      "joints_3d_cam": placed["joints_3d_cam"].round(6).tolist(),
+                      "root_cam": placed["root_cam"].round(6).tolist(),
                       "reprojection_error_px": (float(np.linalg.norm(reproj - j2d, axis=1).mean())
                                                 if reproj is not None else None)}
             overlay = draw_prediction(overlay, j2d, reproj)
