@@ -23,10 +23,13 @@ same alignment) and `2D head` (the network's own 2D joints, no alignment). The s
 also give MPJPE on one common held-out shard of the base dataset.
 
 Datasets are rendered with `synth render` (pose files with `synth sample-poses`, texture
-libraries with `synth dress`), once: each lives in a folder named by a digest of its
-configuration under OUT/cache and is reused by later runs (and `synth render` resumes a partial
-one). Smaller synthetic sets are the first shards of the largest (a shard depends only on the
-configuration, the seed and its index). The table (markdown) is printed and written to
+libraries with `synth dress`), once: each lives in a folder under OUT/cache named by a digest of
+its dataset identity (synth.dataset.identity: the render-relevant keys, and the fingerprints of
+the input files, pose file and texture library) and is reused by later runs (and `synth render`
+resumes a partial one). A cached dataset rendered by another software version (another git
+commit) is reused too (`--allow-version-mismatch`); each row's JSON names the software that
+rendered its data. Smaller synthetic sets are the first shards of the largest (a shard depends
+only on the configuration, the seed and its index). The table (markdown) is printed and written to
 OUT/data_value.md with OUT/data_value.json, including each row's budget: steps, batch, images
 seen, wall-clock and process CPU seconds, torch threads. `--tiny` runs the whole procedure at a
 toy scale in a few minutes (its numbers mean nothing; it proves the script works).
@@ -95,13 +98,16 @@ class Cache:
         a = self.a
         ov = self.common() + [f"render.image_size=[{a.image_size},{a.image_size}]", f"render.samples={a.render_samples}",
                               *overrides]
-        # By the whole resolved configuration: dataset.json records it all (the train section
-        # included), and `synth render` refuses an output made with another one.
+        # By what `synth render` itself compares before adding to an output: the dataset identity
+        # and the input files' fingerprints (the pose file's and texture library's included).
         from synth.config import load_config
-        resolved = load_config(None, ov + [f"dataset.samples_per_shard={a.samples_per_shard}"])
-        path = self.root / f"render-{digest(resolved)}"
+        from synth.dataset.identity import dataset_identity, input_fingerprints
+        resolved = load_config(None, ov + [f"dataset.shards={shards}",
+                                           f"dataset.samples_per_shard={a.samples_per_shard}"])
+        key = {"identity": dataset_identity(resolved.model_dump(mode="json")), "inputs": input_fingerprints(resolved)}
+        path = self.root / f"render-{digest(key)}"
         run(["render", "--out", str(path), "--shards", str(shards), "--samples-per-shard", str(a.samples_per_shard),
-             "--quiet", "--workers", str(a.render_workers), *ov], self.log)
+             "--quiet", "--workers", str(a.render_workers), "--allow-version-mismatch", *ov], self.log)
         return path
 
 
@@ -140,10 +146,17 @@ def mean_pose_pck(dataset: Path, lsp: Path, eval_range: str) -> float:
     return float(pck_2d_aligned(np.broadcast_to(mean, (len(idx), 15, 3)), gt, labelled)["pck"])
 
 
+def rendered_by(data: Path | None) -> dict | None:
+    """The software that rendered a dataset (its dataset.json)."""
+    if data is None:
+        return None
+    return json.loads((Path(data) / "dataset.json").read_text()).get("software")
+
+
 def train_row(name: str, out: Path, data: Path | None, a, data_dir: Path, extra: list[str]) -> dict:
     import torch
     from synth.config import load_config
-    from synth.train import evaluate, train
+    from synth.train import evaluate, train_from_config
     run_dir = out / "runs" / name
     overrides = [f"data_dir={data_dir}", f"seed={a.seed}", f"train.steps={a.steps}", f"train.batch_size={a.batch}",
                  f"train.input_size={a.input_size}", f"train.threads={a.threads}", f"train.workers={a.workers}",
@@ -152,17 +165,17 @@ def train_row(name: str, out: Path, data: Path | None, a, data_dir: Path, extra:
                  "train.checkpoint_every=1000000", *extra]
     cfg = load_config(REPO / "train" / "synthetic.yaml", overrides)
     t0, c0 = time.perf_counter(), time.process_time()
-    summary = train(cfg, data, run_dir, resume=False)
+    summary = train_from_config(cfg, data, run_dir, resume=False)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     result = evaluate(run_dir / "checkpoint.pt", None, run_dir / "eval.json", device="cpu",
                       real_dirs=[f"{data_dir / 'lsp'}:{a.eval_range}"], print_table=False)
     real = next(iter(result["real"].values()))
-    real_batch = a.batch if (cfg["train"]["adaptation"]["jo2d"] or cfg["train"]["adaptation"]["method"] != "none") else 0
+    real_batch = a.batch if (cfg.train.adaptation.jo2d or cfg.train.adaptation.method != "none") else 0
     return {"row": name, "pck_aligned_3d": real["pck"], "pck_2d_head": real["pck_2d_head"],
             "val_mpjpe_mm": (summary["val"] or {}).get("mpjpe_mm"), "train_samples": summary["train_samples"],
             "real_train_samples": summary["real_train_samples"], "steps": a.steps, "batch": a.batch,
             "images_seen": a.steps * (a.batch + real_batch), "wall_s": seconds, "cpu_s": cpu,
-            "threads": torch.get_num_threads(), "run": str(run_dir)}
+            "threads": torch.get_num_threads(), "run": str(run_dir), "rendered_by": rendered_by(data)}
 
 
 def table(rows: list[dict], a) -> str:

@@ -20,12 +20,14 @@ from PIL import Image
 import pytest
 import scipy.io
 
+from conftest import SHARED_DATA
 from synth.assets import SET_NAMES, AssetError, fetch, require, verify, write_index
 from synth.assets.download import download
 from synth.assets.manifest import AKHTER_COMMIT, DREI_COMMIT, HDRI_NAMES
+from synth.config import AssetsConfig
 from synth.io_utils import InputError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA   # SYNTH_TEST_DATA, else ../shared/data beside the checkout
 SMALL = ["akhter_black_joint_limits", "hdri", "lsp"]
 
 
@@ -77,8 +79,8 @@ def test_mirror_all_sets_linked_then_resumed(tmp_path):
 
 def test_mirror_copy_small_sets_deep_verify(tmp_path):
     dest = tmp_path / "data"
-    cfg = {"data_dir": str(dest), "assets": {"mirror": str(SHARED), "sets": SMALL, "timeout_s": 5}}
-    res = fetch(cfg, progress=False, deep_verify=True)
+    settings = AssetsConfig(mirror=str(SHARED), sets=SMALL, timeout_s=5)
+    res = fetch(settings, dest=dest, progress=False, deep_verify=True)
     assert res.dest == dest and res.report.ok
     for rel in mirror_files("akhter_black_joint_limits") + mirror_files("hdri"):
         p = dest / rel

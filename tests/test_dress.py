@@ -29,8 +29,8 @@ def dress_cfg(shared_data, cache_dir):
 
 @pytest.fixture(scope="module")
 def dresser(dress_cfg):
-    from synth.textures.library import make_dresser
-    return make_dresser(dress_cfg)
+    from synth.textures.library import dresser_for
+    return dresser_for(dress_cfg)
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +176,7 @@ def test_missing_library_is_one_line_error(tmp_path):
 
 def test_resuming_with_other_settings_is_refused(library, dress_cfg):
     from synth.textures.library import write_library
-    other = dict(dress_cfg, seed=dress_cfg["seed"] + 1)
+    other = dress_cfg.model_copy(update={"seed": dress_cfg.seed + 1})
     with pytest.raises(InputError, match=r"library\.json: the library was written with a different configuration"):
         write_library(other, library, N_LIBRARY, progress=False)
 

@@ -174,7 +174,7 @@ def test_invalid_config_values_name_the_key(tmp_path):
         load_config(None, ["render.sampels=8"])
     with pytest.raises(ConfigError, match=r"render\.image_size"):
         load_config(None, ["render.image_size=[96]"])
-    with pytest.raises(ConfigError, match=r"'seed' must be a non-negative integer"):
+    with pytest.raises(ConfigError, match=r"'seed' = -1 is out of range \(must be >= 0\)"):
         load_config(None, ["seed=-1"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("render:\n  samples: [1\n")
@@ -183,8 +183,8 @@ def test_invalid_config_values_name_the_key(tmp_path):
     user = tmp_path / "user.yaml"
     user.write_text("render:\n  samples: 32\n  camera:\n    azimuth_std_deg: 30\n")
     cfg = load_config(user, ["render.samples=8"])
-    assert cfg["render"]["samples"] == 8 and cfg["render"]["camera"]["azimuth_std_deg"] == 30
-    assert cfg["render"]["camera"]["elevation_std_deg"] == 15
+    assert cfg.render.samples == 8 and cfg.render.camera.azimuth_std_deg == 30
+    assert cfg.render.camera.elevation_std_deg == 15
 
 
 def test_shard_selection():
@@ -211,7 +211,7 @@ def test_cli_errors_are_one_line(tmp_path):
     r = _synth("render", "--out", str(tmp_path / "o"), "render.samples=many")
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "render.samples" in lines[0] and "must be a number" in lines[0]
+    assert len(lines) == 1 and "render.samples" in lines[0] and "must be an integer" in lines[0]
     r = _synth("render", "--out", str(tmp_path / "o"), f"data_dir={tmp_path / 'missing'}")
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()

@@ -221,7 +221,7 @@ def test_executor_config_is_validated():
         load_config(None, ["executor.shard_retries=-1"])
     with pytest.raises(ConfigError, match="executor.stall_timeout_s"):
         load_config(None, ["executor.stall_timeout_s=-5"])
-    assert load_config(None, ["executor.kind=ray", "executor.workers=0"])["executor"]["workers"] == 0
+    assert load_config(None, ["executor.kind=ray", "executor.workers=0"]).executor.workers == 0
 
 
 def test_a_degenerate_pose_is_retried_with_a_derived_seed(shared_data, cache_dir, tmp_path):

@@ -12,10 +12,12 @@ from synth.train.appearance import (LOWER_PARTS, UPPER_PARTS, AppearanceAugmente
 from synth.train.data import PoseShardDataset, list_shards
 
 
-def cfg_with(shared_data, **app) -> dict:
+def appearance_of(shared_data, seed: int = 0, **app):
+    """The augmenter of `train.appearance` (on, with these settings) over the mirror's photos."""
     over = [f"data_dir={shared_data}", "train.appearance.enabled=true"]
     over += [f"train.appearance.{k}={v}" for k, v in app.items()]
-    return load_config(None, over)
+    cfg = load_config(None, over)
+    return build_appearance(cfg.train.appearance, seed, cfg.paths().data)
 
 
 ONLY_BACKGROUND = dict(background_probability=1.0, recolour_probability=0.0, blur_probability=0.0,
@@ -32,7 +34,7 @@ def sample(rendered_dataset):
 
 def test_recomposite_keeps_the_person_and_takes_another_photo(sample, shared_data):
     rgb, mask, parts, labels = sample
-    app = build_appearance(cfg_with(shared_data, **ONLY_BACKGROUND), seed=0)
+    app = appearance_of(shared_data, **ONLY_BACKGROUND)
     own = labels["background"]["id"]
     assert own in app._ids                      # the render's photo is one of the data's backgrounds
     person = mask > 127
@@ -53,7 +55,7 @@ def test_recomposite_keeps_the_person_and_takes_another_photo(sample, shared_dat
         assert np.abs(out[~person].astype(int) - rgb[~person].astype(int)).mean() > 10
     assert len(seen) >= 4                       # different samples get different photos
     # With no other photo than its own, the sample is left as rendered.
-    lonely = AppearanceAugmenter(app.cfg, [shared_data / own], shared_data, np.random.default_rng(0))
+    lonely = AppearanceAugmenter(app.settings, [shared_data / own], shared_data, 0)
     assert lonely.recomposite(rgb, mask, labels, p)[1] is None
 
 
@@ -74,12 +76,12 @@ def test_recolouring_changes_only_the_garment_parts(sample, shared_data):
 
 
 def test_items_keep_their_labels_and_are_reproducible(rendered_dataset, shared_data):
-    cfg = cfg_with(shared_data, background_probability=1.0, recolour_probability=1.0, blur_probability=1.0,
-                   noise_probability=1.0, jpeg_probability=1.0)
+    every = dict(background_probability=1.0, recolour_probability=1.0, blur_probability=1.0,
+                 noise_probability=1.0, jpeg_probability=1.0)
     shards = list_shards(rendered_dataset)
     plain = PoseShardDataset(rendered_dataset, shards, 64)
-    a1 = PoseShardDataset(rendered_dataset, shards, 64, appearance=build_appearance(cfg, seed=3))
-    a2 = PoseShardDataset(rendered_dataset, shards, 64, appearance=build_appearance(cfg, seed=3))
+    a1 = PoseShardDataset(rendered_dataset, shards, 64, appearance=appearance_of(shared_data, 3, **every))
+    a2 = PoseShardDataset(rendered_dataset, shards, 64, appearance=appearance_of(shared_data, 3, **every))
     for i in range(len(plain)):
         x, y, z = plain[i], a1[i], a2[i]
         for k in ("target", "joints_2d_crop", "visible_2d", "scale", "joints_3d"):
@@ -89,7 +91,7 @@ def test_items_keep_their_labels_and_are_reproducible(rendered_dataset, shared_d
     first = a1[0]["image"]
     a1.set_epoch(1)
     assert not torch.equal(a1[0]["image"], first)                   # another epoch
-    other = PoseShardDataset(rendered_dataset, shards, 64, appearance=build_appearance(cfg, seed=4))
+    other = PoseShardDataset(rendered_dataset, shards, 64, appearance=appearance_of(shared_data, 4, **every))
     assert not torch.equal(other[0]["image"], first)                # another seed
     # Forked DataLoader workers draw the same (exact resume relies on it).
     from torch.utils.data import DataLoader
@@ -108,11 +110,11 @@ def test_camera_effects_and_settings(shared_data):
     jpeg = AppearanceAugmenter.apply_crop(np.random.default_rng(0).integers(0, 256, (48, 48, 3)).astype(np.uint8),
                                           AppearanceParams(jpeg_quality=20))
     assert jpeg.shape == (48, 48, 3)
-    assert build_appearance(load_config(None, [f"data_dir={shared_data}"]), 0) is None      # off by default
+    assert build_appearance(load_config(None, []).train.appearance, 0, shared_data) is None      # off by default
     assert len(list_backgrounds(shared_data)) > 100
     from synth.config import ConfigError
     with pytest.raises(ConfigError, match="train.appearance.jpeg_probability"):
         load_config(None, ["train.appearance.jpeg_probability=1.5"])
     from synth.io_utils import InputError
     with pytest.raises(InputError, match="no background photos"):
-        build_appearance(load_config(None, ["data_dir=/nonexistent", "train.appearance.enabled=true"]), 0)
+        appearance_of("/nonexistent")

@@ -11,7 +11,7 @@ from synth.config import ConfigError, load_config
 from synth.io_utils import InputError
 from synth.train.efficientnet import EfficientNetLite0, SamePadConv2d
 from synth.train.models import PoseNet, build_model, crop_pixels_from_normalised, normalised_from_crop_pixels
-from synth.train.pretrained import efficientnet_lite0_weights_path, load_pretrained
+from synth.train.pretrained import efficientnet_lite0_weights_path, load_pretrained, load_pretrained_backbone
 from synth.train.trainer import memory_format
 
 # ImageNet-1k class indices (the standard synset order).
@@ -161,7 +161,7 @@ def test_checkpoints_that_do_not_fit_are_one_line_naming_the_key(tmp_path, rende
 def test_both_heads_predict_2d_in_crop_coordinates(backbone, head):
     torch.manual_seed(0)
     tc = load_config(None, [f"train.backbone={backbone}", f"train.head={head}", "train.width=8",
-                            "train.model.deconv_channels=16", "train.model.depth_bins=8"])["train"]
+                            "train.model.deconv_channels=16", "train.model.depth_bins=8"]).train
     model = build_model(tc).eval()
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
@@ -180,7 +180,7 @@ def test_2d_head_learns_the_labels(rendered_dataset):
     from torch.utils.data import DataLoader
     from synth.train.adaptation import head_2d_loss
     from synth.train.data import train_val_datasets
-    tc = load_config(None, ["train.width=8", "train.input_size=64", "train.augment.enabled=false"])["train"]
+    tc = load_config(None, ["train.width=8", "train.input_size=64", "train.augment.enabled=false"]).train
     ds, _ = train_val_datasets(rendered_dataset, tc)
     batch = next(iter(DataLoader(ds, batch_size=4)))
     torch.manual_seed(0)
@@ -199,10 +199,10 @@ def test_2d_head_learns_the_labels(rendered_dataset):
 
 
 def test_channels_last_only_on_cuda_and_gives_the_same_outputs():
-    tc = load_config(None, [])["train"]
+    tc = load_config(None, []).train
     assert memory_format(torch.device("cpu"), tc) == torch.contiguous_format
     assert memory_format(torch.device("cuda"), tc) == torch.channels_last
-    assert memory_format(torch.device("cuda"), {**tc, "channels_last": False}) == torch.contiguous_format
+    assert memory_format(torch.device("cuda"), tc.model_copy(update={"channels_last": False})) == torch.contiguous_format
     # The channels-last path (run here on the CPU, where convolutions support it too) computes
     # the same network.
     torch.manual_seed(0)
@@ -227,11 +227,11 @@ def test_frozen_batchnorm_keeps_the_pretrained_statistics(rendered_dataset):
                                  f"train.freeze_bn={str(frozen).lower()}", "train.input_size=64",
                                  "train.augment.enabled=false", "train.device=cpu"])
         torch.manual_seed(0)
-        model = build_model(cfg["train"])
-        load_pretrained(model.backbone, "efficientnet_lite0", 64, "imagenet")
-        ds, _ = train_val_datasets(rendered_dataset, cfg["train"])
+        model = build_model(cfg.train)
+        load_pretrained_backbone(model, cfg.train)
+        ds, _ = train_val_datasets(rendered_dataset, cfg.train)
         batch = next(iter(DataLoader(ds, batch_size=3)))
-        st = _Stepper(cfg, model, torch.device("cpu"), 15)
+        st = _Stepper(cfg.train, model, torch.device("cpu"), 15)
         before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
         st.train_mode()
         st.step(batch, None, 0, 10)

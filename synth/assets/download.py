@@ -15,6 +15,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tqdm import tqdm
+
 from synth.io_utils import InputError, file_digest
 
 CHUNK = 1 << 16
@@ -120,7 +122,6 @@ def _fetch_once(url: str, partial: Path, timeout_s: float, progress: bool, desc:
         total = int(length) + have if length is not None else None
         bar = None
         if progress:
-            from tqdm import tqdm
             bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=desc, leave=False)
         try:
             with open(partial, "ab" if have else "wb") as f:

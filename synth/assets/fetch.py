@@ -16,6 +16,7 @@ DEST/MANIFEST.json is written (atomically).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -26,11 +27,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from tqdm import tqdm
+
 from synth.assets.download import AssetError, download, fetch_bytes, is_complete
 from synth.assets.manifest import SET_NAMES, SETS, AssetSet, Source
 from synth.assets.transforms import POST_STEPS, TRANSFORMS, Extracted
 from synth.assets.verify import MANIFEST_NAME, VerifyReport, set_files, verify, write_index
-from synth.config import ConfigError, data_dir
+from synth.config import AssetsConfig, ConfigError
 from synth.io_utils import atomic_write_bytes, atomic_write_text
 
 DOWNLOAD_CACHE = ".cache/downloads"   # under the data directory; hidden, so never indexed
@@ -63,34 +66,30 @@ class FetchResult:
         return "\n".join(lines)
 
 
-def fetch(cfg: dict | None = None, *, dest: Path | str | None = None, sets=None,
+def fetch(settings: AssetsConfig | None = None, *, dest: Path | str, sets=None,
           mirror: Path | str | None = None, base_url: str | None = None, link: bool = False,
           timeout_s: float | None = None, retries: int = 3, progress: bool = True,
           deep_verify: bool = False, keep_downloads: bool = False,
           url_map: dict[str, str] | None = None) -> FetchResult:
-    """Fill `dest` (default: the config's data directory) with the asset `sets` (default: config
-    `assets.sets`), from `mirror` or `base_url` (defaults: config `assets.mirror` / `assets.base_url`)
+    """Fill `dest` (the data directory) with the asset `sets` (default: `settings.sets`, the config's
+    `assets` section), from `mirror` or `base_url` (defaults: `settings.mirror` / `settings.base_url`)
     or else from upstream. Raises AssetError (an InputError) on any fault, naming the URL or file.
 
     `url_map` rewrites upstream URL prefixes ({"http://mocap.cs.cmu.edu/": "http://cache.local/cmu/"}),
     for a caching proxy or a local copy of the upstream archives. `link` (mirror only) symlinks
     instead of copying. `keep_downloads` keeps upstream archives in DEST/.cache/downloads.
     """
-    assets_cfg = (cfg or {}).get("assets", {})
-    if dest is None:
-        if cfg is None:
-            raise ConfigError("fetch needs a config or an explicit dest")
-        dest = data_dir(cfg)
+    settings = settings or AssetsConfig()
     dest = Path(dest)
-    names = list(sets if sets is not None else assets_cfg.get("sets", SET_NAMES))
+    names = list(sets if sets is not None else settings.sets)
     unknown = [n for n in names if n not in SETS]
     if unknown:
         raise ConfigError(f"config key 'assets.sets': unknown set(s) {unknown} (known: {list(SET_NAMES)})")
-    mirror = mirror if mirror is not None else assets_cfg.get("mirror")
-    base_url = base_url if base_url is not None else assets_cfg.get("base_url")
+    mirror = mirror if mirror is not None else settings.mirror
+    base_url = base_url if base_url is not None else settings.base_url
     if mirror and base_url:
         raise ConfigError("give either a mirror folder or a base_url, not both")
-    timeout_s = float(timeout_s if timeout_s is not None else assets_cfg.get("timeout_s", 60))
+    timeout_s = float(timeout_s if timeout_s is not None else settings.timeout_s)
 
     dest.mkdir(parents=True, exist_ok=True)
     result = FetchResult(dest=dest)
@@ -180,7 +179,6 @@ def _place(src: Path, target: Path, link: bool) -> bool:
 
 
 def _read_remote_index(index_url: str, timeout_s: float, retries: int) -> dict:
-    import json
 
     try:
         raw = fetch_bytes(index_url, timeout_s=timeout_s, retries=retries)
@@ -281,7 +279,6 @@ def _from_upstream(spec: AssetSet, dest: Path, timeout_s: float, retries: int, p
 
 
 def _write_done(marker: Path, dest: Path, records: list[Extracted]) -> None:
-    import json
 
     rows = [{"dest": r.dest, "source": r.source, "info": r.info, "size": (dest / r.dest).stat().st_size}
             for r in records]
@@ -289,7 +286,6 @@ def _write_done(marker: Path, dest: Path, records: list[Extracted]) -> None:
 
 
 def _read_done(marker: Path, dest: Path) -> list[Extracted] | None:
-    import json
 
     if not marker.is_file():
         return None
@@ -401,6 +397,5 @@ def _source_md(spec: AssetSet, records: list[Extracted]) -> str:
 def _bar(enabled: bool, total: int, desc: str, unit: str):
     if not enabled:
         return None
-    from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "B", leave=False)

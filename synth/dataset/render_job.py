@@ -6,7 +6,6 @@ is retried with a derived seed (attempt + 1) and counted in the shard's sidecar.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,10 +21,16 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from synth.config import Config, save_config
+from synth.dataset import executors
+from synth.dataset.card import write_card
+from synth.dataset.identity import input_fingerprints, software_difference, software_versions
+from synth.dataset.readers import write_wids_index
 from synth.dataset.scene_sampler import SceneSampler, render_inputs
 from synth.dataset.shards import (ShardWriter, complete_shards, encode_png, encode_rgb, sample_key,
                                   shard_name, write_or_check_meta, write_sidecar)
-from synth.io_utils import InputError, file_digest
+from synth.io_utils import InputError
+from synth.render.factory import open_renderer
 
 log = logging.getLogger("synth.render")
 STAGES = ["pose", "body", "texture", "scene_sample", "prepare", "scene_update", "render", "readback", "composite",
@@ -88,7 +93,7 @@ def _init_stage_thread() -> None:
             os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + _STAGE_NICE)
         except OSError:
             pass
-    import torch                                      # loaded already by the body model
+    import torch            # loaded already by the body model; imported here only to set this thread up
     torch.get_num_threads()                           # torch's per-thread OpenMP setup, now
     threadpool_limits(1, user_api="openmp")           # then one thread for this thread's ops
 
@@ -136,7 +141,7 @@ class _SampleFailed(Exception):
     """A sample's scene or render failed for a reason other than bad input: retry it."""
 
 
-def render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: dict,
+def render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: Config,
                  progress: tqdm | None = None) -> dict:
     """Render one shard into a hidden temp file, renamed when complete; returns the sidecar
     (see _render_shard)."""
@@ -144,7 +149,7 @@ def render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: di
         return _render_shard(sampler, renderer, out, shard, cfg, progress)
 
 
-def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: dict,
+def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: Config,
                   progress: tqdm | None) -> dict:
     """Render one shard into a hidden temp file, renamed when complete; returns the sidecar.
 
@@ -155,9 +160,9 @@ def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: d
     and every random draw depends on (seed, shard, index, attempt) only, so the shard is the same
     as a sequential render's, byte for byte.
     """
-    n = cfg["dataset"]["samples_per_shard"]
-    max_retries = cfg["dataset"]["max_retries"]
-    rc = cfg["render"]
+    n = cfg.dataset.samples_per_shard
+    max_retries = cfg.dataset.max_retries
+    rc = cfg.render
     writer = ShardWriter(out / "shards", shard)
     times = {s: 0.0 for s in STAGES}
     retries = 0
@@ -179,8 +184,7 @@ def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: d
     def finish(passes, prep, i: int, key: str, attempt: int, t_scene: dict) -> None:
         result = renderer.finish(passes)
         t0 = time.perf_counter()
-        members = encode_members(result, sample_labels(prep.spec, key, attempt), rc["image_format"],
-                                 rc["jpeg_quality"])
+        members = encode_members(result, sample_labels(prep.spec, key, attempt), rc.image_format, rc.jpeg_quality)
         timings = {**result.timings, "encode": time.perf_counter() - t0}
         t1 = time.perf_counter()
         writer.add(key, members)
@@ -246,104 +250,103 @@ def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: d
     return sidecar
 
 
-def open_renderer(cfg: dict, threads: int = 0):
-    """The Renderer for `cfg` (one per process). No usable GPU for render.device=gpu is bad input
-    (one line, exit 2), not a crash."""
-    from synth.render import Renderer
-    rc = cfg["render"]
-    W, H = rc["image_size"]
-    # no usable GPU raises NoGpuError, an InputError: one line, exit 2
-    return Renderer(W, H, samples=rc["samples"], denoise=rc["denoise"], device=rc["device"], threads=threads)
+class ShardJob:
+    """One worker's SceneSampler and Renderer, built on its first shard (so that a start-up
+    error, e.g. no GPU, is reported as that shard's error rather than as a dead worker). The
+    executors (synth.dataset.executors) build one per worker process and call `warm`, `render`
+    and `close`; it travels to the worker pickled (spawn, Ray)."""
+
+    def __init__(self, cfg: Config, out: str, threads: int, allow_version_mismatch: bool = False):
+        self.cfg, self.out, self.threads = cfg, Path(out), threads
+        self.allow_version_mismatch = allow_version_mismatch
+        self.sampler = None
+        self.renderer = None
+
+    def warm(self) -> int:
+        """Import the render path (torch, anny, bpy: seconds) before a worker says it is ready, so
+        that no shard waits on a worker that is still starting; returns the worker's pid."""
+        import synth.render.blender_scene  # noqa: F401  (bpy: loaded in the worker, not the driver)
+        return os.getpid()
+
+    def render(self, shard: int, progress) -> dict:
+        if self.renderer is None:
+            self._check_versions()
+            self.renderer = open_renderer(self.cfg.render, self.threads)
+            self.sampler = SceneSampler(self.cfg)
+        return render_shard(self.sampler, self.renderer, self.out, shard, self.cfg, progress)
+
+    def _check_versions(self) -> None:
+        """A worker (e.g. a Ray node) whose software differs from the dataset's is bad input."""
+        path = self.out / "dataset.json"
+        if self.allow_version_mismatch or not path.is_file():
+            return
+        try:
+            recorded = json.loads(path.read_text()).get("software")
+        except (OSError, json.JSONDecodeError):
+            return
+        diff = software_difference(recorded, software_versions())
+        if diff is not None:
+            raise InputError(f"{path}: this worker (pid {os.getpid()}) runs other software ({diff}); use the "
+                             "same versions on every node, or --allow-version-mismatch")
+
+    def fresh(self) -> "ShardJob":
+        """A new job with the same settings (a fresh Blender scene after a failed shard)."""
+        self.close()
+        return ShardJob(self.cfg, str(self.out), self.threads, self.allow_version_mismatch)
+
+    def close(self) -> None:
+        if self.renderer is not None:
+            self.renderer.close()
+            self.renderer = None
 
 
-def dataset_identity(cfg: dict) -> dict:
-    """The configuration that decides a dataset's content: all but the `executor` block, so a
-    re-run (or another node of a job array) may use other workers and still add to the output."""
-    return {k: v for k, v in cfg.items() if k != "executor"}
-
-
-# Configuration keys that only say where inputs are. They are left out when a re-run's
-# configuration is compared with an output's, and the files they point at are fingerprinted
-# instead (input_fingerprints): render nodes may mount the data at different paths.
-LOCATION_KEYS = ("data_dir", "cache_dir", "assets.mirror", "body.smplx_model_dir", "textures.library",
-                 "dataset.pose_file", "train.real.folder")
-# data_dir folders a render reads (cmu_mocap only when no pose file is given)
-_RENDER_INPUT_FOLDERS = ("backgrounds", "clothing", "hdri")
-
-
-def _listing_digest(root: Path, folders: tuple[str, ...]) -> str:
-    """sha256 of the sorted 'relative path, size' lines of every file under root/folder: cheap
-    (no file is read) and enough to tell another copy of the data from the same one."""
-    h = hashlib.sha256()
-    for folder in folders:
-        base = root / folder
-        files = sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else []
-        for p in files:
-            h.update(f"{p.relative_to(root).as_posix()}\t{p.stat().st_size}\n".encode())
-    return h.hexdigest()
-
-
-def input_fingerprints(cfg: dict) -> dict:
-    """What the render reads through the LOCATION_KEYS, fingerprinted: the data directory's
-    listing (backgrounds, clothing, HDRIs; MoCap when no pose file is given), the pose file's and
-    the texture library index's sha256."""
-    from synth.config import data_dir
-    root = data_dir(cfg)
-    pose_file = cfg["dataset"]["pose_file"]
-    folders = _RENDER_INPUT_FOLDERS + (() if pose_file else ("cmu_mocap",))
-    library = cfg["textures"]["library"] if cfg["render"]["clothing"]["mode"] == "library" else None
-    index = Path(library) / "library.json" if library else None
-    return {
-        "data_listing_sha256": _listing_digest(root, folders),
-        "pose_file_sha256": file_digest(Path(pose_file)) if pose_file and Path(pose_file).is_file() else None,
-        "texture_library_sha256": file_digest(index) if index is not None and index.is_file() else None,
-    }
-
-
-def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progress: bool = True,
-                   threads: int = 0) -> dict:
+def render_dataset(cfg: Config, out: Path, shards: list[int] | None = None, progress: bool = True,
+                   threads: int = 0, allow_version_mismatch: bool = False) -> dict:
     """Render the selected shards into `out` (all by default), skipping complete ones; returns a
     summary. `executor.kind`/`executor.workers` pick where: this process (local, 1 worker), worker
-    processes on this machine (local, K workers) or a Ray cluster (synth.dataset.executors)."""
+    processes on this machine (local, K workers) or a Ray cluster (synth.dataset.executors).
+    `out` gets dataset.json (identity, inputs and software checked against an earlier run's:
+    synth.dataset.identity), config.yaml, the dataset card README.md and the wids index."""
     out = Path(out)
-    ex = cfg["executor"]
-    pooled = ex["kind"] == "ray" or ex["workers"] > 1
+    ex = cfg.executor
+    pooled = ex.kind == "ray" or ex.workers > 1
     with ExitStack() as stack:
         # a missing GPU (or Ray cluster) fails before anything is written: dataset.json records
         # render.device, so a failed GPU attempt must not pin the output to it
         renderer = ray_session = None
         if pooled:
-            from synth.dataset import executors
-            if ex["kind"] == "ray":
+            if ex.kind == "ray":
                 ray_session = stack.enter_context(executors.ray_session(cfg))
             else:
-                executors.local_gpu_sets(cfg, ex["workers"])
-        elif cfg["render"]["device"] == "gpu":
-            renderer = open_renderer(cfg, threads)
+                executors.local_gpu_sets(cfg, ex.workers)
+        elif cfg.render.device == "gpu":
+            renderer = open_renderer(cfg.render, threads)
             stack.callback(renderer.close)
         out.mkdir(parents=True, exist_ok=True)
         render_inputs(cfg)        # missing data stops the run here, before dataset.json records it
-        write_or_check_meta(out, dataset_identity(cfg), input_fingerprints(cfg), LOCATION_KEYS)
-        from synth.config import dump
-        dump(cfg, out / "config.yaml")
-        num = cfg["dataset"]["shards"]
+        write_or_check_meta(out, cfg, input_fingerprints(cfg), software_versions(), allow_version_mismatch)
+        save_config(cfg, out / "config.yaml")
+        write_card(out, cfg)
+        num = cfg.dataset.shards
         shards = list(range(num)) if shards is None else shards
         done = complete_shards(out)
         todo = [s for s in shards if s not in done]
         summary = {"requested": len(shards), "skipped_complete": len(shards) - len(todo), "rendered": [],
-                   "failed": {}, "seconds": 0.0, "executor": ex["kind"]}
+                   "failed": {}, "seconds": 0.0, "executor": ex.kind}
         if not todo:
+            write_wids_index(out)
             return summary
         t_start = time.perf_counter()
-        n = cfg["dataset"]["samples_per_shard"]
+        n = cfg.dataset.samples_per_shard
         bar = stack.enter_context(tqdm(total=len(todo) * n, desc="render", unit="sample",
                                        disable=not progress))
         sidecars: dict[int, dict] = {}
         if pooled:
+            job = ShardJob(cfg, str(out), threads, allow_version_mismatch)
             if ray_session is not None:
-                result = executors.run_ray(ray_session, cfg, out, todo, threads, bar)
+                result = executors.run_ray(ray_session, cfg, job, todo, bar)
             else:
-                result = executors.run_local(cfg, out, todo, ex["workers"], threads, bar)
+                result = executors.run_local(cfg, job, todo, ex.workers, bar)
             sidecars = result.sidecars
             summary["workers"] = result.workers
             summary["failed"] = {str(s): msg for s, msg in sorted(result.failed.items())}
@@ -351,12 +354,14 @@ def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progre
             summary["shard_errors"] = result.errors
         else:
             if renderer is None:
-                renderer = open_renderer(cfg, threads)
+                renderer = open_renderer(cfg.render, threads)
                 stack.callback(renderer.close)
             sampler = SceneSampler(cfg)
             for s in todo:
                 sidecars[s] = render_shard(sampler, renderer, out, s, cfg, bar)
             summary["workers"] = 1
+    write_wids_index(out)
+    write_card(out, cfg)
     summary["rendered"] = sorted(sidecars)
     summary["sample_retries"] = sum(side["retries"] for side in sidecars.values())
     summary["seconds"] = time.perf_counter() - t_start

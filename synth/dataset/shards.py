@@ -15,6 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from synth.config import Config
+from synth.dataset.identity import dataset_identity, software_difference
 from synth.io_utils import InputError, atomic_write_json
 from synth.scene import JOINTS, PARTS
 
@@ -29,43 +31,50 @@ def sample_key(shard: int, index: int) -> str:
     return f"s{shard:06d}-{index:05d}"
 
 
-def dataset_meta(cfg: dict) -> dict:
-    W, H = cfg["render"]["image_size"]
+def dataset_meta(cfg: Config) -> dict:
+    """dataset.json's content (../shared/SPEC.md): the layout, counts, seed and the resolved
+    configuration (all of it but `executor`, which is no part of a dataset)."""
     return {
         "schema": SCHEMA,
         "joints": list(JOINTS),
         "parts": {"0": "background", **{str(i + 1): p for i, p in enumerate(PARTS)}},
-        "image_size": [W, H],
-        "num_shards": cfg["dataset"]["shards"],
-        "samples_per_shard": cfg["dataset"]["samples_per_shard"],
-        "seed": cfg["seed"],
-        "members": {"rgb": f"rgb.{cfg['render']['image_format']}", "mask": "mask.png", "parts": "parts.png",
+        "image_size": [cfg.render.width, cfg.render.height],
+        "num_shards": cfg.dataset.shards,
+        "samples_per_shard": cfg.dataset.samples_per_shard,
+        "seed": cfg.seed,
+        "members": {"rgb": f"rgb.{cfg.render.image_format}", "mask": "mask.png", "parts": "parts.png",
                     "depth": "depth.png (uint16 mm)", "labels": "json"},
-        "config": cfg,
+        "config": cfg.model_dump(mode="json", exclude={"executor"}),
     }
 
 
-def write_or_check_meta(out: Path, cfg: dict, inputs: dict | None = None,
-                        location_keys: tuple[str, ...] = ()) -> dict:
-    """dataset.json is written first; a re-run must use the same configuration and inputs.
+def write_or_check_meta(out: Path, cfg: Config, inputs: dict | None = None, software: dict | None = None,
+                        allow_version_mismatch: bool = False) -> dict:
+    """dataset.json is written first; a re-run must use the same identity keys, inputs and
+    software (synth.dataset.identity).
 
-    `inputs` (fingerprints of the data the configuration points at) is recorded beside the
-    configuration; `location_keys` (dotted keys that only say where inputs are) are left out of
-    the comparison, so a node that mounts the same data at another path may add to the output."""
+    `inputs` (fingerprints of the data the configuration points at) and `software` (versions)
+    are recorded beside the configuration. Only the identity keys are compared, so a node that
+    mounts the same data at another path, or a re-run with other `train.*` or `executor.*`
+    settings, may add to the output; `allow_version_mismatch` lets other software versions add to it."""
     meta = dataset_meta(cfg)
     if inputs is not None:
         meta["inputs"] = inputs
+    if software is not None:
+        meta["software"] = software
     path = out / "dataset.json"
     if path.exists():
         try:
             old = json.loads(path.read_text())
         except json.JSONDecodeError:
             raise InputError(f"{path}: not valid JSON") from None
-        mine = json.loads(json.dumps(cfg))
-        theirs = json.loads(json.dumps(old.get("config", {})))    # a copy: the keys dropped below stay in `old`
-        for key in location_keys:
-            _drop_key(mine, key)
-            _drop_key(theirs, key)
+        if software is not None and not allow_version_mismatch:
+            diff = software_difference(old.get("software"), software)
+            if diff is not None:
+                raise InputError(f"{path}: this output was made with other software ({diff}); use the same "
+                                 "versions, another --out, or --allow-version-mismatch")
+        theirs = dataset_identity(old.get("config") or {})
+        mine = dataset_identity(meta["config"])
         if theirs != mine:
             diff = _first_difference(theirs, mine)
             raise InputError(f"{path}: this output was made with a different configuration ({diff}); "
@@ -77,15 +86,6 @@ def write_or_check_meta(out: Path, cfg: dict, inputs: dict | None = None,
         return old
     atomic_write_json(path, meta)
     return meta
-
-
-def _drop_key(cfg: dict, dotted: str) -> None:
-    *parents, last = dotted.split(".")
-    for k in parents:
-        cfg = cfg.get(k)
-        if not isinstance(cfg, dict):
-            return
-    cfg.pop(last, None)
 
 
 def _first_difference(a, b, prefix: str = "") -> str:

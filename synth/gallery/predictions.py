@@ -65,29 +65,33 @@ def _draw(crop: np.ndarray, gt: np.ndarray, aligned: np.ndarray, head_2d: np.nda
 
 
 def write_prediction_page(run: Path, real_spec: str | None = None, out_html: Path | None = None,
-                          n_cases: int = 8, device: str = "auto") -> Path:
-    """Write the page (default RUN/gallery/predictions.html) and return its path."""
+                          n_cases: int = 8, device: str = "auto", config: Path | None = None,
+                          overrides: list[str] | tuple = ()) -> Path:
+    """Write the page (default RUN/gallery/predictions.html) and return its path. `config` /
+    `overrides` apply over the run's own configuration (e.g. data_dir=... where LSP is on this
+    machine, or train.real.eval_range)."""
     from synth.scene import JOINTS
+    from synth.train.checkpoint import resolve_device
     from synth.train.evaluate import predict_items
     from synth.train.metrics import align_2d, pck_2d
     from synth.train.predict import load_run
     from synth.train.real_data import LSP_LABELLED, LspDataset, parse_image_range, split_real_spec
-    from synth.train.trainer import real_folder, resolve_device
+    from synth.train.trainer import real_folder
     run = Path(run)
     dev = resolve_device(device, "--device")
-    model, post, ckpt = load_run(run, dev)
-    cfg, tc = ckpt["config"], ckpt["config"]["train"]
+    model, post, ckpt, cfg = load_run(run, dev, config, overrides)
+    tc = cfg.train
     if real_spec:
         folder, rng_text = split_real_spec(real_spec)
     else:
-        a, b = tc["real"]["eval_range"]
-        folder, rng_text = real_folder(cfg), f"{a + 1}-{b}"
+        a, b = tc.real.eval_range
+        folder, rng_text = real_folder(tc.real, cfg.paths().data), f"{a + 1}-{b}"
     if not Path(folder).is_dir():
-        raise InputError(f"{folder}: real-photo folder not found (give --real LSPDIR[:a-b])")
-    ds = LspDataset(Path(folder), int(tc["input_size"]))
+        raise InputError(f"{folder}: real-photo folder not found (give --real LSPDIR[:a-b] or data_dir=...)")
+    ds = LspDataset(Path(folder), tc.input_size)
     if rng_text:
         ds.indices = parse_image_range(rng_text, len(ds.lsp), str(folder))
-    p = predict_items(model, ds, dev, int(tc["batch_size"]), 0, "gallery", post)
+    p = predict_items(model, ds, dev, tc.batch_size, 0, "gallery", post)
     gt, pred = p["joints_2d_crop"].astype(np.float64), p["pred"].astype(np.float64)
     labelled = np.broadcast_to(LSP_LABELLED, gt.shape[:2])
     aligned = align_2d(pred[..., :2], gt, labelled)
@@ -122,9 +126,9 @@ def write_prediction_page(run: Path, real_spec: str | None = None, out_html: Pat
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>predictions: {html.escape(run.name)}</title>
 <style>{CSS}</style></head><body>
 <h1>Predictions of {html.escape(str(run))} (epoch {int(ckpt.get('epoch', 0))}) on {html.escape(str(folder))}, images {first}-{last}</h1>
-<p>{tc['backbone']}/{tc.get('head', 'regression')}, input {tc['input_size']} px, trained on
-{'real 2D labels alone' if tc.get('data_source') == 'real' else 'rendered shards'}
-(adaptation {tc['adaptation']['method']}{' + Jo2D' if tc['adaptation']['jo2d'] else ''}).
+<p>{tc.backbone}/{tc.head}, input {tc.input_size} px, trained on
+{'real 2D labels alone' if tc.data_source == 'real' else 'rendered shards'}
+(adaptation {tc.adaptation.method}{' + Jo2D' if tc.adaptation.jo2d else ''}).
 {len(ds)} photos; PCK@0.2 (torso = right shoulder to left hip, 14 LSP joints):
 <b>{100 * overall['pck']:.1f} %</b> for the 3D prediction projected and aligned by scale and translation,
 <b>{100 * head['pck']:.1f} %</b> for the 2D head's joints (no alignment).</p>

@@ -8,8 +8,8 @@ Layout of a library folder:
     library.json        the index: entries, settings, rejected photos with reasons, summary figures
     config.yaml         the resolved configuration
 
-Entry i is drawn from its own rng (seed, i), so a library is reproducible per seed and an
-interrupted run resumes: an entry whose PNG and JSON both exist is kept (the JSON is written last,
+Entry i is drawn from its own rng (the TEXTURE_LIBRARY stream of (seed, i), synth.rng), so a
+library is reproducible per seed and an interrupted run resumes: an entry whose PNG and JSON both exist is kept (the JSON is written last,
 atomically, so it marks a complete entry).
 """
 from __future__ import annotations
@@ -22,14 +22,22 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
-from synth.config import PROJECT_ROOT, ConfigError, data_dir as config_data_dir, dump
+from synth.body import create_body_model
+from synth.config import BodyConfig, Config, ConfigError, SkinConfig, TexturesConfig, save_config
 from synth.io_utils import InputError, atomic_write_bytes, atomic_write_json
+from synth.resources import resolve_data_path
+from synth.rng import Stream, stream
+from synth.textures.dress import Dresser
+from synth.textures.simple import load_skin_tones
 
 log = logging.getLogger(__name__)
 INDEX = "library.json"
 FORMAT = "synth-texture-library/1"
-RNG_STREAM = 4   # keeps the dressing rng apart from other stages seeded from the same config seed
+# The random streams entries are drawn from (2: synth.rng's TEXTURE_LIBRARY stream); a library
+# begun with other streams is not resumed, its new entries would not be those of a fresh run.
+RNG_STREAMS = 2
 
 
 def entry_name(i: int) -> str:
@@ -37,24 +45,26 @@ def entry_name(i: int) -> str:
 
 
 def entry_rng(seed: int, i: int) -> np.random.Generator:
-    return np.random.default_rng([seed, RNG_STREAM, i])
+    return stream(seed, Stream.TEXTURE_LIBRARY, i)
 
 
-def make_dresser(cfg: dict):
-    """The Dresser for a config (Anny body, real photos, skin tones)."""
-    from synth.body import create_body_model
-    from synth.textures.dress import Dresser, DressSettings
-    from synth.textures.simple import load_skin_tones
-    if cfg["body"]["backend"] != "anny":
+def make_dresser(textures: TexturesConfig, body: BodyConfig, skin: SkinConfig, data_dir: Path):
+    """The Dresser for the `textures` section (an Anny body of `body`, the garment photos of
+    `data_dir`, the skin tones of `skin`)."""
+    if body.backend != "anny":
         raise ConfigError("config key 'body.backend' must be anny for `synth dress` (candidate poses use its rig)")
-    body = create_body_model(cfg)
-    tones, jitter = load_skin_tones(PROJECT_ROOT / cfg["render"]["skin"]["tones"])
-    return Dresser(body, config_data_dir(cfg), DressSettings.from_config(cfg), tones, jitter)
+    tones, jitter = load_skin_tones(resolve_data_path(skin.tones, "render.skin.tones"))
+    return Dresser(create_body_model(body), Path(data_dir), textures, tones, jitter)
 
 
-def _settings(cfg: dict) -> dict:
+def dresser_for(cfg: Config):
+    """make_dresser with the sections of a whole configuration."""
+    return make_dresser(cfg.textures, cfg.body, cfg.render.skin, cfg.paths().data)
+
+
+def _settings(textures: TexturesConfig) -> dict:
     """The `textures:` settings that shape a library's content (not where a render finds it)."""
-    return {k: v for k, v in cfg["textures"].items() if k != "library"}
+    return textures.model_dump(mode="json", exclude={"library"})
 
 
 def _complete(out: Path, name: str) -> dict | None:
@@ -68,34 +78,37 @@ def _complete(out: Path, name: str) -> dict | None:
     return info if info.get("name") == name else None
 
 
-def write_library(cfg: dict, out: Path, n: int, progress: bool = True, dresser=None) -> dict:
-    """Write n dressed-body textures to `out` (skipping complete entries); returns the index."""
-    from tqdm import tqdm
+def write_library(cfg: Config, out: Path, n: int, progress: bool = True, dresser=None) -> dict:
+    """Write n dressed-body textures to `out` (skipping complete entries); returns the index.
+    Reads `cfg.textures` and `cfg.seed` (the dresser, when not given, is `dresser_for(cfg)`) and
+    records the whole configuration in out/config.yaml (the dressing page rebuilds the dresser
+    from it)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    seed, settings = cfg.seed, _settings(cfg.textures)
     old_index = out / INDEX
     if old_index.is_file():
         prev = json.loads(old_index.read_text())
-        for key, value in (("seed", cfg["seed"]), ("textures", _settings(cfg))):
+        for key, value in (("seed", seed), ("textures", settings), ("rng_streams", RNG_STREAMS)):
             if prev.get(key) != value:
                 raise InputError(f"{old_index}: the library was written with a different configuration "
                                  f"({key}); use another --out or the same settings")
-    dump(cfg, out / "config.yaml")
+    save_config(cfg, out / "config.yaml")
     todo = [i for i in range(n) if _complete(out, entry_name(i)) is None]
     t_setup = time.perf_counter()
     if todo and dresser is None:
-        dresser = make_dresser(cfg)
+        dresser = dresser_for(cfg)
     setup_s = time.perf_counter() - t_setup
     written = 0
     for i in tqdm(todo, desc="dress", unit="body", disable=not progress):
         name = entry_name(i)
         t0 = time.perf_counter()
-        dressed = dresser.dress(entry_rng(cfg["seed"], i))
+        dressed = dresser.dress(entry_rng(seed, i))
         ok, png = cv2.imencode(".png", np.ascontiguousarray(dressed.texture[:, :, ::-1]))
         if not ok:   # pragma: no cover - cv2 encodes any uint8 image
             raise RuntimeError(f"{name}: PNG encoding failed")
         atomic_write_bytes(out / f"{name}.png", png.tobytes())
-        info = {"name": name, "index": i, "seed": cfg["seed"], **dressed.info,
+        info = {"name": name, "index": i, "seed": seed, **dressed.info,
                 "total_s": round(time.perf_counter() - t0, 4)}
         atomic_write_json(out / f"{name}.json", info)
         written += 1
@@ -105,7 +118,7 @@ def write_library(cfg: dict, out: Path, n: int, progress: bool = True, dresser=N
         if info is None:   # pragma: no cover - every entry was just written
             raise InputError(f"{out}: entry {entry_name(i)} is incomplete")
         entries.append(info)
-    index = {"format": FORMAT, "n": n, "seed": cfg["seed"], "textures": _settings(cfg),
+    index = {"format": FORMAT, "n": n, "seed": seed, "rng_streams": RNG_STREAMS, "textures": settings,
              "entries": [{"name": e["name"], "png": f"{e['name']}.png", "json": f"{e['name']}.json",
                           "garments": [g["id"] for g in e["garments"]]} for e in entries],
              "summary": summarise(entries)}

@@ -22,10 +22,9 @@ so, per sample and with the probabilities of `train.appearance`:
 3. Camera effects on the final crop: Gaussian blur (defocus / motion), Gaussian noise (sensor)
    and JPEG re-encoding at a random quality (compression), each with its own probability.
 
-Labels are unchanged by all three (no pixel moves). Reproducible: each item draws from its own
-generator seeded by (appearance seed, epoch, item index); the appearance seed comes from the
-config seed, on a stream of its own, so turning this on does not change the geometric
-augmentation's draws (synth.train.augment).
+Labels are unchanged by all three (no pixel moves). Reproducible: each item draws from the
+TRAIN_APPEARANCE stream of (seed, epoch, item index) (synth.rng), a stream of its own, so turning
+this on does not change the geometric augmentation's draws (synth.train.augment).
 """
 from __future__ import annotations
 
@@ -35,7 +34,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from synth.config import AppearanceConfig, IntRange, Range
 from synth.io_utils import InputError
+from synth.rng import Stream, stream
 from synth.scene import PART_IDS
 
 BACKGROUND_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -46,8 +47,9 @@ BACKGROUND_ZOOM = (1.0, 1.5)
 
 
 def list_backgrounds(data_dir: Path) -> list[Path]:
-    """The background photos of a data directory (the renderer's list: <data_dir>/backgrounds,
-    recursively, sorted)."""
+    """The background photos of a data directory: the renderer's list (<data_dir>/backgrounds,
+    recursively, sorted; synth.dataset.scene_sampler.list_backgrounds, not imported because that
+    module loads the body and texture stages)."""
     root = Path(data_dir) / "backgrounds"
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in BACKGROUND_SUFFIXES) if root.is_dir() else []
     if not files:
@@ -67,14 +69,14 @@ class AppearanceParams:
 
 
 class AppearanceAugmenter:
-    """Draws and applies the appearance augmentation; `cfg` is the `train.appearance` block."""
+    """Draws and applies the appearance augmentation of the `train.appearance` settings."""
 
-    def __init__(self, cfg: dict, backgrounds: list[Path], data_dir: Path, rng: np.random.Generator):
-        self.cfg = cfg
+    def __init__(self, settings: AppearanceConfig, backgrounds: list[Path], data_dir: Path, seed: int):
+        self.settings = settings
         self.backgrounds = [Path(b) for b in backgrounds]
         self.data_dir = Path(data_dir)
         self._ids = [self._id(b) for b in self.backgrounds]
-        self.seed = int(rng.integers(0, 2 ** 62))
+        self.seed = int(seed)
 
     def _id(self, path: Path) -> str:
         try:
@@ -83,27 +85,27 @@ class AppearanceAugmenter:
             return str(path)
 
     def item_rng(self, epoch: int, index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, int(epoch), int(index)])
+        return stream(self.seed, Stream.TRAIN_APPEARANCE, int(epoch), int(index))
 
     def draw(self, rng: np.random.Generator) -> AppearanceParams:
         """One sample's parameters. Every draw is made whatever the settings, so a setting
         changes its own parameter and not the others'."""
-        c = self.cfg
+        c = self.settings
         u = rng.random(16)
 
-        def within(r: dict, x: float) -> float:
-            return float(r["low"] + x * (r["high"] - r["low"]))
+        def within(r: Range | IntRange, x: float) -> float:
+            return float(r.low + x * (r.high - r.low))
 
-        background = float(u[1]) if u[0] < float(c["background_probability"]) else None
+        background = float(u[1]) if u[0] < c.background_probability else None
         recolour = None
-        if u[6] < float(c["recolour_probability"]):
-            h = float(c["hue_shift_deg"])
-            recolour = tuple(((2 * u[7 + 3 * k] - 1) * h, within(c["saturation"], u[8 + 3 * k]),
-                              within(c["brightness"], u[9 + 3 * k])) for k in range(2))
-        blur = within(c["blur_sigma_px"], u[13]) if u[12] < float(c["blur_probability"]) else 0.0
+        if u[6] < c.recolour_probability:
+            h = c.hue_shift_deg
+            recolour = tuple(((2 * u[7 + 3 * k] - 1) * h, within(c.saturation, u[8 + 3 * k]),
+                              within(c.brightness, u[9 + 3 * k])) for k in range(2))
+        blur = within(c.blur_sigma_px, u[13]) if u[12] < c.blur_probability else 0.0
         v = rng.random(4)
-        noise = within(c["noise_std"], v[1]) if v[0] < float(c["noise_probability"]) else 0.0
-        jpeg = int(round(within(c["jpeg_quality"], v[3]))) if v[2] < float(c["jpeg_probability"]) else 0
+        noise = within(c.noise_std, v[1]) if v[0] < c.noise_probability else 0.0
+        jpeg = int(round(within(c.jpeg_quality, v[3]))) if v[2] < c.jpeg_probability else 0
         return AppearanceParams(background, tuple(float(x) for x in u[2:6]), recolour, float(blur),
                                 float(noise), int(rng.integers(0, 2 ** 31)), jpeg)
 
@@ -201,12 +203,9 @@ class AppearanceAugmenter:
         return out
 
 
-def build_appearance(cfg: dict, seed: int) -> AppearanceAugmenter | None:
-    """The appearance augmenter of a whole config (`train.appearance`, backgrounds from
-    `data_dir`), or None when `train.appearance.enabled` is false."""
-    ac = cfg["train"]["appearance"]
-    if not ac["enabled"]:
+def build_appearance(settings: AppearanceConfig, seed: int, data_dir: Path) -> AppearanceAugmenter | None:
+    """The appearance augmenter of the `train.appearance` section (backgrounds from `data_dir`,
+    draws from `seed`), or None when it is not enabled."""
+    if not settings.enabled:
         return None
-    from synth.config import data_dir
-    root = data_dir(cfg)
-    return AppearanceAugmenter(ac, list_backgrounds(root), root, np.random.default_rng([int(seed), 0xA99]))
+    return AppearanceAugmenter(settings, list_backgrounds(data_dir), Path(data_dir), seed)

@@ -23,15 +23,16 @@ Per photo and person crop:
    projection of P_rel + T with the predicted 2D joints K_j, given the intrinsics. With the
    normalised image coordinates (x_j, y_j) = K^-1 (u_j, v_j, 1), each joint gives the two linear
    equations (P_jx + T_x) - x_j (P_jz + T_z) = 0 and (P_jy + T_y) - y_j (P_jz + T_z) = 0, solved for
-   T by linear least squares over the 15 joints (closed form). When the 2D joints are the exact
-   projection of a 3D pose, T is exact.
+   T by linear least squares over the 15 joints (closed form; synth.geometry.root_translation).
+   When the 2D joints are the exact projection of a 3D pose, T is exact.
    Intrinsics: `--focal` (pixels), else a horizontal field of view of `DEFAULT_FOV_DEG` (55°,
    between the renderer's 30-50° and a phone camera's ~65-70°), the principal point at the
    photo's centre.
 5. `--mesh` (Chen et al. 2016 §4.5): the pose stage's inverse kinematics (synth.poses.ik) turns
    the 15 camera-frame joints into bone rotations of Anny's rig; the body (phenotype parameters
-   0.5, the height the best fitting of five) is posed by them and moved rigidly (rotation +
-   translation, no scale: Kabsch) onto the global joints, with one corrective IK pass
+   0.5, gender and height the best fitting of a small grid) is posed by them and moved rigidly
+   (rotation + translation, no scale: Kabsch, synth.geometry.rigid_align) onto the global joints,
+   with one corrective IK pass
    (`BodyFitter`). Its joints then lie on the predicted ones up to the difference of bone
    lengths between that body and the predicted skeleton. Written as an .obj per person (camera
    frame, metres) with an overlay of the projected body.
@@ -52,65 +53,34 @@ import cv2
 import numpy as np
 import torch
 
+from synth.config import Config, load_config
+from synth.geometry import (PHOTO_FOV_DEG, bone_index_pairs, focal_from_fov, intrinsics, project, rigid_align,
+                            root_translation, rotation_onto)
 from synth.io_utils import InputError, atomic_write_bytes, atomic_write_json, atomic_write_text
-from synth.scene import BONES, JOINTS
+from synth.scene import JOINTS
 
-DEFAULT_FOV_DEG = 55.0
+DEFAULT_FOV_DEG = PHOTO_FOV_DEG
+ROOT = JOINTS.index("pelvis")
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 # The camera frame (x right, y down, z forward) -> the body stage's Z-up world frame
 # (x, z_cam, -y_cam): a proper rotation.
 CAM_TO_ZUP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
 
-# --- geometry ------------------------------------------------------------------------------------
+# --- geometry (the general parts in synth.geometry) -----------------------------------------------
 
-def intrinsics(width: int, height: int, focal_px: float | None = None,
-               fov_deg: float = DEFAULT_FOV_DEG) -> np.ndarray:
-    """3×3 K with the principal point at the image centre ((W-1)/2, (H-1)/2 in SPEC pixels) and
+def photo_intrinsics(width: int, height: int, focal_px: float | None = None,
+                     fov_deg: float = DEFAULT_FOV_DEG) -> np.ndarray:
+    """3×3 K of a photo: the principal point at its centre ((W-1)/2, (H-1)/2 in SPEC pixels) and
     the focal length `focal_px`, else the one of a horizontal field of view `fov_deg`."""
-    f = float(focal_px) if focal_px else (width / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
-    return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
-
-
-def rotation_onto(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The least rotation taking unit vector a onto unit vector b (Rodrigues)."""
-    a = np.asarray(a, dtype=np.float64) / np.linalg.norm(a)
-    b = np.asarray(b, dtype=np.float64) / np.linalg.norm(b)
-    v, c = np.cross(a, b), float(a @ b)
-    if c < -1.0 + 1e-12:
-        raise ValueError("opposite directions have no least rotation")
-    vx = np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
-    return np.eye(3) + vx + vx @ vx / (1.0 + c)
+    f = float(focal_px) if focal_px else focal_from_fov(math.radians(fov_deg), width)
+    return intrinsics(f, width, height)
 
 
 def crop_rotation(K: np.ndarray, centre_px) -> np.ndarray:
     """R_c: the photo camera's optical axis onto the ray through the crop centre (pixels)."""
     ray = np.linalg.solve(K, np.array([centre_px[0], centre_px[1], 1.0]))
     return rotation_onto(np.array([0.0, 0.0, 1.0]), ray)
-
-
-def global_translation(p_rel: np.ndarray, joints_2d: np.ndarray, K: np.ndarray,
-                       weights: np.ndarray | None = None) -> np.ndarray:
-    """T (3,) minimising the linearised reprojection error of P_rel + T against the 2D joints
-    (Mehta et al. 2017, eq. 1; see the module doc). p_rel (J, 3) metres in the camera frame,
-    joints_2d (J, 2) pixels, optional per-joint weights (J,)."""
-    p = np.asarray(p_rel, dtype=np.float64)
-    uv1 = np.concatenate([np.asarray(joints_2d, dtype=np.float64), np.ones((len(p), 1))], 1)
-    xy = np.linalg.solve(K, uv1.T).T[:, :2]
-    w = np.ones(len(p)) if weights is None else np.asarray(weights, dtype=np.float64)
-    a = np.zeros((2 * len(p), 3))
-    b = np.zeros(2 * len(p))
-    a[0::2, 0], a[0::2, 2], b[0::2] = 1.0, -xy[:, 0], xy[:, 0] * p[:, 2] - p[:, 0]
-    a[1::2, 1], a[1::2, 2], b[1::2] = 1.0, -xy[:, 1], xy[:, 1] * p[:, 2] - p[:, 1]
-    sw = np.sqrt(np.repeat(w, 2))
-    t, *_ = np.linalg.lstsq(a * sw[:, None], b * sw, rcond=None)
-    return t
-
-
-def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """(N, 3) camera-frame points -> (N, 2) pixels."""
-    q = np.asarray(points, dtype=np.float64) @ K.T
-    return q[:, :2] / q[:, 2:3]
 
 
 def place_pose(pose_crop_frame: np.ndarray, joints_2d: np.ndarray, K: np.ndarray,
@@ -121,20 +91,14 @@ def place_pose(pose_crop_frame: np.ndarray, joints_2d: np.ndarray, K: np.ndarray
     crop rotation."""
     r_c = crop_rotation(K, crop_centre_px)
     rel = np.asarray(pose_crop_frame, dtype=np.float64) @ r_c.T
-    root = JOINTS.index("pelvis")
-    rel = rel - rel[root]
-    t = global_translation(rel, joints_2d, K)
+    rel = rel - rel[ROOT]
+    t = root_translation(rel, joints_2d, K)
     return {"joints_3d_rel": rel, "root_cam": t, "joints_3d_cam": rel + t, "crop_rotation": r_c}
 
 
-def kabsch(source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(R, t) of the rigid motion (proper rotation, no scale) minimising sum |R s + t - g|^2."""
-    s, g = np.asarray(source, dtype=np.float64), np.asarray(target, dtype=np.float64)
-    ms, mg = s.mean(0), g.mean(0)
-    u, _, vt = np.linalg.svd((s - ms).T @ (g - mg))
-    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
-    r = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
-    return r, mg - r @ ms
+def _bone_sum(pose: np.ndarray) -> float:
+    pairs = bone_index_pairs(JOINTS)
+    return float(np.linalg.norm(pose[pairs[:, 1]] - pose[pairs[:, 0]], axis=-1).sum())
 
 
 def to_metres(pose_normalised: np.ndarray, scale: float, skeleton_length: float = 1.0) -> np.ndarray:
@@ -142,9 +106,8 @@ def to_metres(pose_normalised: np.ndarray, scale: float, skeleton_length: float 
     bones sum to `skeleton_length` exactly (the target space's definition, which the network
     only approximates; a network trained on 2D labels alone has no scale at all), then × scale."""
     p = np.asarray(pose_normalised, dtype=np.float64)
-    p = p - p[JOINTS.index("pelvis")]
-    idx = {n: i for i, n in enumerate(JOINTS)}
-    total = sum(np.linalg.norm(p[idx[b]] - p[idx[a]]) for a, b in BONES)
+    p = p - p[ROOT]
+    total = _bone_sum(p)
     if total <= 1e-9:
         raise InputError("the network predicted a collapsed pose (all joints at one point)")
     return p * (skeleton_length / total) * scale
@@ -153,15 +116,16 @@ def to_metres(pose_normalised: np.ndarray, scale: float, skeleton_length: float 
 def default_skeleton_scale(skeleton_length: float = 1.0) -> float:
     """Metres per normalised unit of the canonical CMU rest skeleton (synth.poses.ik)."""
     from synth.poses.ik import rest_joints
-    r = rest_joints()
-    idx = {n: i for i, n in enumerate(JOINTS)}
-    return float(sum(np.linalg.norm(r[idx[b]] - r[idx[a]]) for a, b in BONES)) / float(skeleton_length)
+    return _bone_sum(rest_joints()) / float(skeleton_length)
 
 
 # --- body fitting --------------------------------------------------------------------------------
 
-# Body heights (Anny's `height` phenotype, the others at 0.5) tried for the predicted skeleton.
-FIT_HEIGHTS = (0.1, 0.3, 0.5, 0.7, 0.9)
+# Bodies tried for the predicted skeleton: Anny's `gender` and `height` phenotypes on this grid, the
+# others at 0.5. On rendered samples (own phenotypes unknown to the fit) the grid's best body
+# leaves 6-16 mm mean joint residual; height alone (gender 0.5) left 6-45 mm.
+FIT_GENDERS = (0.0, 0.5, 1.0)
+FIT_HEIGHTS = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
 
 
 class BodyFitter:
@@ -173,7 +137,8 @@ class BodyFitter:
     pass fixes most of it: the IK is run again on the targets moved by the first fit's residual
     (measured on rendered samples with their own phenotype: mean joint residual 24-35 mm after
     the first pass, 1.6-7 mm after the second; further passes gain nothing and may diverge, so the
-    better of the two is kept). The body's height is the one of FIT_HEIGHTS that fits best."""
+    better of the two is kept). The body's gender and height are those of the FIT_GENDERS x
+    FIT_HEIGHTS grid that fit best (~0.1 s a body)."""
 
     def __init__(self, phenotype: dict | None = None):
         from synth.body.anny_body import AnnyBody
@@ -183,13 +148,13 @@ class BodyFitter:
     def _pose_and_align(self, targets: np.ndarray, joints_cam: np.ndarray, phenotype: dict) -> dict:
         from synth.poses.ik import REST_DIRECTIONS, joint_rotations
         world = np.asarray(targets, dtype=np.float64) @ CAM_TO_ZUP.T
-        world = world - world[JOINTS.index("pelvis")]
+        world = world - world[ROOT]
         rotations = joint_rotations(world[None])[0]
         mesh = self.body.pose(rotations.astype(np.float32), REST_DIRECTIONS.astype(np.float32), phenotype)
         # Body (Z-up world, pelvis at 0) -> camera frame, then the rigid motion onto the joints.
         b_joints = mesh.joints.astype(np.float64) @ CAM_TO_ZUP
         b_verts = mesh.vertices.astype(np.float64) @ CAM_TO_ZUP
-        r, t = kabsch(b_joints, joints_cam)
+        r, t = rigid_align(b_joints, joints_cam)
         joints = b_joints @ r.T + t
         return {"vertices": b_verts @ r.T + t, "faces": mesh.faces, "joints": joints,
                 "residual_m": np.linalg.norm(joints - joints_cam, axis=1), "phenotype": phenotype}
@@ -205,8 +170,9 @@ class BodyFitter:
         joints_cam = np.asarray(joints_cam, dtype=np.float64)
         if self.phenotype is not None:
             return self._fit_phenotype(joints_cam, self.phenotype)
-        fits = [self._fit_phenotype(joints_cam, {**{k: 0.5 for k in self.body.phenotype_labels}, "height": h})
-                for h in FIT_HEIGHTS]
+        fits = [self._fit_phenotype(joints_cam, {**{k: 0.5 for k in self.body.phenotype_labels},
+                                                 "gender": g, "height": h})
+                for g in FIT_GENDERS for h in FIT_HEIGHTS]
         return min(fits, key=lambda f: float(f["residual_m"].mean()))
 
 
@@ -308,17 +274,21 @@ def crop_boxes(photo: Path, rgb: np.ndarray, boxes: dict, boxes_path: Path | Non
 
 # --- the command ---------------------------------------------------------------------------------
 
-def load_run(run: Path, device: torch.device):
-    """(model in eval mode, SPA head or None, checkpoint) of a run folder or checkpoint file."""
+def load_run(run: Path, device: torch.device, config: Path | None = None,
+             overrides: list[str] | tuple = ()) -> tuple[torch.nn.Module, torch.nn.Module | None, dict, Config]:
+    """(model in eval mode, SPA head or None, checkpoint, configuration) of a run folder or
+    checkpoint file; the configuration is the checkpoint's with the file `config` and the
+    key=value `overrides` over it (e.g. data_dir=... where the photos are on this machine)."""
+    from synth.train.checkpoint import CHECKPOINT_NAME, load_checkpoint
     from synth.train.evaluate import _spa_head
     from synth.train.models import build_model
-    from synth.train.trainer import CHECKPOINT_NAME, load_checkpoint
     run = Path(run)
     path = run / CHECKPOINT_NAME if run.is_dir() else run
     if run.is_dir() and not path.is_file():
         raise InputError(f"{run}: no {CHECKPOINT_NAME} in this run folder (train it first)")
     ckpt = load_checkpoint(path)
-    model = build_model(ckpt["config"]["train"], len(ckpt["joint_names"])).to(device)
+    cfg = load_config(config, overrides, base=ckpt["config"])
+    model = build_model(cfg.train, len(ckpt["joint_names"])).to(device)
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
@@ -327,7 +297,7 @@ def load_run(run: Path, device: torch.device):
     if list(ckpt["joint_names"]) != JOINTS:
         raise InputError(f"{path}: joint order {ckpt['joint_names']} is not the SPEC order")
     post = _spa_head(ckpt)
-    return model.eval(), (post.to(device) if post is not None else None), ckpt
+    return model.eval(), (post.to(device) if post is not None else None), ckpt, cfg
 
 
 def draw_prediction(rgb: np.ndarray, joints_2d: np.ndarray, reprojected: np.ndarray | None) -> np.ndarray:
@@ -351,17 +321,22 @@ def _jpeg(rgb: np.ndarray) -> bytes:
 @torch.no_grad()
 def predict_photos(run: Path, inputs: list[str], out: Path, boxes_path: Path | None = None,
                    focal_px: float | None = None, fov_deg: float = DEFAULT_FOV_DEG, mesh: bool = False,
-                   device: str = "auto") -> dict:
-    """Runs the module doc's steps on every photo; writes PRED (`out`) and returns the JSON."""
-    from synth.train.augment import apply_affine, box_to_crop_matrix
-    from synth.train.data import crop_and_resize, make_item
+                   device: str = "auto", config: Path | None = None, overrides: list[str] | tuple = ()) -> dict:
+    """Runs the module doc's steps on every photo; writes PRED (`out`) and returns the JSON.
+    `config` / `overrides` apply over the run's own configuration (see `load_run`)."""
+    from synth.train.augment import apply_affine, box_to_crop_matrix, crop_and_resize
+    from synth.train.checkpoint import resolve_device
+    from synth.train.data import make_item
     from synth.train.models import crop_pixels_from_normalised
-    from synth.train.trainer import resolve_device
+    if focal_px is not None and not (math.isfinite(focal_px) and focal_px > 0):
+        raise InputError(f"--focal {focal_px}: must be a positive number of pixels")
+    if not 1.0 <= fov_deg <= 179.0:
+        raise InputError(f"--fov {fov_deg}: must be a field of view in degrees, 1 to 179")
     dev = resolve_device(device, "--device")
-    model, post, ckpt = load_run(run, dev)
-    tc = ckpt["config"]["train"]
-    size = int(tc["input_size"])
-    scale = ckpt.get("skeleton_scale_m") or default_skeleton_scale(float(tc.get("skeleton_length", 1.0)))
+    model, post, ckpt, cfg = load_run(run, dev, config, overrides)
+    tc = cfg.train
+    size = tc.input_size
+    scale = ckpt.get("skeleton_scale_m") or default_skeleton_scale(tc.skeleton_length)
     photos = list_photos(inputs)
     boxes = read_boxes(boxes_path)
     images = [(p, read_photo(p)) for p in photos]            # every photo readable before any output
@@ -380,7 +355,7 @@ def predict_photos(run: Path, inputs: list[str], out: Path, boxes_path: Path | N
               "images": []}
     for path, rgb in images:
         h, w = rgb.shape[:2]
-        K = intrinsics(w, h, focal_px, fov_deg)
+        K = photo_intrinsics(w, h, focal_px, fov_deg)
         stem = path.stem if path.stem not in stems else f"{path.stem}_{stems[path.stem]}"
         stems[path.stem] = stems.get(path.stem, 0) + 1
         people = []
@@ -395,7 +370,7 @@ def predict_photos(run: Path, inputs: list[str], out: Path, boxes_path: Path | N
             j2d_crop = crop_pixels_from_normalised(res.joints_2d.float(), size)[0].cpu().numpy().astype(np.float64)
             to_crop = np.vstack([box_to_crop_matrix(crop, size), [0.0, 0.0, 1.0]])
             j2d = apply_affine(np.linalg.inv(to_crop)[:2], j2d_crop)
-            placed = place_pose(to_metres(j3d, scale, float(tc.get("skeleton_length", 1.0))), j2d, K, crop[:2])
+            placed = place_pose(to_metres(j3d, scale, tc.skeleton_length), j2d, K, crop[:2])
             reproj = project(placed["joints_3d_cam"], K) if placed["root_cam"][2] > 0 else None
             person = {"box": [float(v) for v in box], "crop": [float(v) for v in crop],
                       "joints_2d": j2d.round(3).tolist(), "joints_3d_rel": placed["joints_3d_rel"].round(6).tolist(),

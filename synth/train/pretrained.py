@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from synth.config import ConfigError
+from synth.config import PRETRAINED_RESNETS as RESNETS
+from synth.config import ConfigError, TrainConfig, pretrained_fault
 from synth.io_utils import InputError
 
-RESNETS = ("resnet18", "resnet34", "resnet50")
 CLASSIFIER_PREFIXES = ("fc.", "_fc.")
 CONTAINER_KEYS = ("state_dict", "model", "state_dict_ema")
 
@@ -130,29 +130,21 @@ def project_key_to_resnet(key: str) -> str:
 
 
 def load_pretrained(backbone: nn.Module, backbone_name: str, width: int, spec: str | None) -> str | None:
-    """Loads `spec` (`train.pretrained`) into `backbone`; returns what was loaded (a path), or
-    None for null."""
+    """Loads `spec` (`train.pretrained`) into `backbone`, the `backbone_name` network at `width`;
+    returns what was loaded (a path), or None for null."""
     if spec is None:
         return None
     spec = str(spec)
-    if spec == "imagenet":
-        if backbone_name != "efficientnet_lite0":
-            raise ConfigError(f"config key 'train.pretrained' = 'imagenet' is available offline for "
-                              f"efficientnet_lite0 only; for {backbone_name} give the path of a "
-                              "torchvision- or timm-format checkpoint")
-        path = efficientnet_lite0_weights_path()
-    else:
-        path = Path(spec).expanduser()
-    if backbone_name in RESNETS:
-        if int(width) != 64:
-            raise ConfigError(f"config key 'train.width' = {width}: pretrained {backbone_name} weights "
-                              "need the standard width 64")
-        rename = resnet_key_to_project
-    elif backbone_name == "efficientnet_lite0":
-        rename = None
-    else:
-        raise ConfigError(f"config key 'train.pretrained': no pretrained weights for backbone {backbone_name!r} "
-                          f"(available: efficientnet_lite0, {', '.join(RESNETS)})")
+    bad = pretrained_fault(backbone_name, int(width), spec)      # the configuration's own check
+    if bad:
+        raise ConfigError(f"config key 'train.{bad[0]}' {bad[1]}")
+    path = efficientnet_lite0_weights_path() if spec == "imagenet" else Path(spec).expanduser()
+    rename = resnet_key_to_project if backbone_name in RESNETS else None
     mapped = fit_state_dict(backbone, read_state_dict(path), path, rename)
     backbone.load_state_dict(mapped, strict=True)
     return str(path)
+
+
+def load_pretrained_backbone(model: nn.Module, tc: TrainConfig) -> str | None:
+    """`load_pretrained` of the `train` section onto a PoseNet's backbone."""
+    return load_pretrained(model.backbone, tc.backbone, tc.width, tc.pretrained)
