@@ -3,8 +3,12 @@
 Every subcommand takes `--config FILE` and trailing `key.sub=value` overrides of the one
 configuration (synth/config.py; defaults in synth/defaults.yaml). stdout carries the command's
 result only (a JSON summary, a table, the path written); progress, warnings and any third-party
-output go to stderr. Errors in input or configuration print one line and exit 2; an unexpected
-failure prints one line and exits 1 (`--debug`: the traceback instead).
+output go to stderr.
+
+Every fault ends in one line on stderr, `synth CMD: error: ...` (`error_line`): bad input or
+configuration exits 2; an operating-system fault (a read-only or full disk: the file or folder
+is named), a decoder fault or anything unforeseen exits 1. `--debug`, before or after the
+subcommand, prints the traceback before that line.
 """
 from __future__ import annotations
 
@@ -21,8 +25,10 @@ from synth.body.model import BodyModelError
 from synth.config import Config, ConfigError, load_config, save_config
 from synth.geometry import PHOTO_FOV_DEG
 from synth.io_utils import InputError, atomic_write_json
+from synth.limits import MAX_POSES, check_count
 
 _DEFAULTS = Config()
+_DEBUG_HELP = "print the traceback of an error (before its one-line message)"
 
 
 def _default(dotted: str):
@@ -55,8 +61,7 @@ def _config(args, base: dict | None = None) -> Config:
 def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML file with overrides of synth/defaults.yaml")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. render.samples=32")
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                   help="print the traceback of an error instead of one line")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_DEBUG_HELP)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -72,7 +77,8 @@ def cmd_assets(args, out) -> int:
     data = cfg.paths().data
     if args.action == "fetch":
         result = fetch(cfg.assets, dest=data, sets=sets, mirror=Path(args.mirror) if args.mirror else None,
-                       base_url=args.base_url, link=args.link, deep_verify=args.deep)
+                       base_url=args.base_url, link=args.link, deep_verify=args.deep,
+                       allow_unverified=args.allow_unverified)
         print(result.summary(), file=out)
     elif args.action == "verify":
         report = verify(data, sets, deep=args.deep)
@@ -124,13 +130,25 @@ def cmd_render(args, out) -> int:
     from synth.dataset.render_job import parse_shard_selection, render_dataset
     shards = parse_shard_selection(cfg.dataset.shards, args.shard_index, args.shard_range)
     summary = render_dataset(cfg, Path(args.out), shards, progress=not args.quiet, threads=args.threads,
-                             allow_version_mismatch=args.allow_version_mismatch)
+                             allow_version_mismatch=args.allow_version_mismatch, verify=args.verify)
     print(json.dumps(summary, indent=2), file=out)
     if summary.get("failed"):
         print(f"synth render: error: {len(summary['failed'])} shard(s) failed after retries: "
               f"{', '.join(summary['failed'])}; run the same command again to retry them", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_check(args, out) -> int:
+    from synth.dataset.verify import check_dataset
+    if args.config or args.overrides:
+        load_config(args.config, list(args.overrides or []))    # checked; the dataset's own dataset.json rules
+    report = check_dataset(Path(args.dataset), quick=args.quick)
+    lines = report.lines()
+    for line in lines[:-1]:
+        print(f"synth check: {line}", file=sys.stderr)
+    print(lines[-1], file=out)
+    return 0 if report.ok else 1
 
 
 def cmd_train(args, out) -> int:
@@ -174,7 +192,8 @@ def cmd_dress(args, out) -> int:
     rejected = index.get("rejected_photos", {})
     print(json.dumps({"library": str(args.out), "n": index["n"], "written": index["written"],
                       "photos_segmented": index.get("photos_segmented"), "photos_rejected": len(rejected),
-                      "summary": index["summary"]}, indent=2), file=out)
+                      "summary": {**index["summary"], "time_per_body_s": index.get("time_per_body_s")}},
+                     indent=2), file=out)
     return 0
 
 
@@ -205,7 +224,14 @@ def cmd_gallery(args, out) -> int:
 def cmd_pose_gallery(args, out) -> int:
     cfg = _config(args)
     from synth.gallery.pose_space import write_pose_space_page
-    ns = tuple(int(x) for x in args.coverage_n.split(",")) if args.coverage_n else (1000, 10000, 100000)
+    try:
+        ns = tuple(int(x) for x in args.coverage_n.split(",")) if args.coverage_n else (1000, 10000, 100000)
+    except ValueError:
+        raise InputError(f"--coverage-n {args.coverage_n!r} is not a comma-separated list of whole numbers") from None
+    for n in ns:
+        if n < 1:
+            raise InputError(f"--coverage-n: {n} is not a positive number of poses")
+        check_count("--coverage-n", n, MAX_POSES)
     path = write_pose_space_page(cfg.poses, Path(args.out), seed=cfg.seed, paths=cfg.paths(),
                                  pose_file=Path(args.poses) if args.poses else None,
                                  tsne=not args.no_tsne, coverage_ns=ns, progress=not args.quiet)
@@ -216,7 +242,7 @@ def cmd_pose_gallery(args, out) -> int:
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="synth", description=__doc__.splitlines()[0], formatter_class=_HelpFormatter)
     ap.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    ap.add_argument("--debug", action="store_true", help="print the traceback of an error instead of one line")
+    ap.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     sub = ap.add_subparsers(dest="command", required=True)
 
     def parser(name: str, **kw) -> argparse.ArgumentParser:
@@ -232,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
                                   f"{','.join(_default('assets.sets'))})")
     p.add_argument("--link", action="store_true", help="symlink files from the mirror instead of copying")
     p.add_argument("--deep", action="store_true", help="also check md5s and decode every image")
+    p.add_argument("--allow-unverified", action="store_true",
+                   help="--base-url: also download index entries that give neither size nor md5 "
+                        "(refused by default: nothing would tell a complete file from a broken one)")
     _common(p)
     p.set_defaults(func=cmd_assets)
 
@@ -287,9 +316,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-version-mismatch", action="store_true",
                    help="add to an output made with other software versions (synth, git commit, bpy, torch, "
                         "anny, numpy) instead of refusing")
+    p.add_argument("--verify", action="store_true",
+                   help="also check the sha256 of the selected complete shards against their sidecars "
+                        "(their sizes are always checked) and render damaged ones again")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _common(p)
     p.set_defaults(func=cmd_render)
+
+    p = parser("check", help="check every shard of a rendered dataset: size and sha256 against its sidecar, a "
+                             "readable tar with every sample's members (exit 1 if any is damaged or missing)")
+    p.add_argument("dataset", help="dataset directory from `synth render`")
+    p.add_argument("--quick", action="store_true", help="sizes and sidecars only (reads no tar)")
+    _config_args(p)
+    p.epilog = "The dataset is checked against its own dataset.json; --config and key=value overrides are only checked."
+    p.set_defaults(func=cmd_check)
 
     p = parser("train", help="train a 3D pose network on rendered shards (or, with train.data_source=real, on "
                               "real photos' 2D labels)")
@@ -378,23 +418,46 @@ def main(argv: list[str] | None = None) -> int:
         # banner when Anny starts, other libraries' notices) goes to stderr
         with contextlib.redirect_stdout(sys.stderr):
             return args.func(args, results)
-    except (ConfigError, InputError, BodyModelError) as e:
-        if args.debug:
-            traceback.print_exc()
-        print(f"synth {args.command}: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"synth {args.command}: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:  # noqa: BLE001 - anything else: one line, the traceback with --debug
+    except Exception as e:  # noqa: BLE001 - every fault ends in one line (the traceback too with --debug)
+        message, code = error_line(e)
         if args.debug:
-            raise
-        text = str(e).strip().splitlines()
-        print(f"synth {args.command}: error: {e.__class__.__name__}: {text[0] if text else ''} "
-              "(run with --debug for the traceback)", file=sys.stderr)
-        return 1
+            traceback.print_exc()
+        elif code == 1 and not isinstance(e, (OSError, MemoryError)):    # unforeseen: say where to look
+            message += " (run with --debug for the traceback)"
+        print(f"synth {args.command}: error: {message}", file=sys.stderr)
+        return code
     finally:
-        results.flush()
+        try:
+            results.flush()
+        except OSError:         # stdout closed or on a full disk: the error line above is what counts
+            pass
+
+
+def error_line(e: BaseException) -> tuple[str, int]:
+    """The one-line message of a fault at the command boundary and the exit status: 2 for bad
+    input or configuration, 1 for operating-system faults (a read-only or full disk, ...), decoder
+    faults and anything unforeseen. OS faults name the file or directory."""
+    if isinstance(e, (ConfigError, InputError, BodyModelError)):
+        return one_line(str(e)), 2
+    if isinstance(e, OSError):
+        what = e.strerror or str(e) or e.__class__.__name__
+        if e.filename is not None and e.filename2 is not None:
+            return one_line(f"{e.filename} -> {e.filename2}: {what}"), 1
+        if e.filename is not None:
+            return one_line(f"{e.filename}: {what}"), 1
+        return one_line(f"{e.__class__.__name__}: {what}"), 1
+    if isinstance(e, MemoryError):
+        return "out of memory (MemoryError)", 1
+    return one_line(f"{e.__class__.__name__}: {e}" if str(e) else e.__class__.__name__), 1
+
+
+def one_line(text: str, limit: int = 500) -> str:
+    """`text` as one line of at most `limit` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 if __name__ == "__main__":

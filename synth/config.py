@@ -54,6 +54,7 @@ import argparse
 import json
 import os
 import re
+import reprlib
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from synth.io_utils import atomic_write_text
+from synth.limits import LIMITS_DOC, MAX_POSES, MAX_PRIOR_BATCH, MAX_SAMPLES_PER_SHARD, MAX_SHARDS
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 MAX_SHOWN_VALUE = 80          # characters of a bad value quoted in an error
@@ -116,6 +118,17 @@ def setting(default: Any = ..., description: str = "", **kw) -> Any:
         return Field(default_factory=lambda d=default: (d.model_copy(deep=True) if isinstance(d, BaseModel)
                                                        else type(d)(d)), description=description, **kw)
     return Field(default, description=description, **kw)
+
+
+def capped(cap: int) -> Any:
+    """A whole count from 1 to `cap`, an upper bound of synth/limits.py (why: README.md, Limits),
+    refused as "config key 'K' = V is above the limit of CAP"."""
+    def check(v: int) -> int:
+        if v > cap:
+            raise PydanticCustomError("config", "{message}", {
+                "message": f"= {v} is above the limit of {cap} (see {LIMITS_DOC})"})
+        return v
+    return Annotated[int, Field(ge=1, json_schema_extra={"maximum": cap}), AfterValidator(check)]
 
 
 NonNegInt = Annotated[int, Field(ge=0)]
@@ -238,7 +251,7 @@ class PriorConfig(Section):
                                                  "picks the tree")
     mi_max_poses: Annotated[int, Field(ge=2)] = setting(50000, "poses the k-means codes are fitted on (all poses "
                                                          "are coded)")
-    batch: PosInt = setting(20000, "poses sampled per round before the validity check")
+    batch: capped(MAX_PRIOR_BATCH) = setting(20000, "poses sampled per round before the validity check")
     novelty_threshold: Metres = setting(0.1, "metres: a sample farther than this (mean joint distance) from every "
                                        "training pose counts as novel in the report")
     coverage_holdout_subjects: list[SubjectId] = setting(["13", "49"], "pose-space page: MoCap subjects left out "
@@ -309,7 +322,7 @@ class PosesConfig(Section):
     min_pose_distance: Metres = setting(
         0.05, "metres: a frame whose mean joint distance to the kept frames of its clip in the last second "
               "is below this is a near-duplicate")
-    n: PosInt = setting(1000, "default number of poses for `synth sample-poses`")
+    n: capped(MAX_POSES) = setting(1000, "default number of poses for `synth sample-poses`")
     validity: ValidityConfig = setting(ValidityConfig, "synth.poses.validity.PoseValidator: joint-angle limits "
                                                  "(Akhter & Black) + these")
     mix: SourceShares = setting(SourceShares, "share of the poses from each source, renormalised over the chosen "
@@ -457,8 +470,8 @@ class TexturesConfig(Section):
 # ----------------------------------------------------------------------------------------------
 # dataset, executor
 class DatasetConfig(Section):
-    shards: PosInt = setting(2, "shards of the whole dataset")
-    samples_per_shard: PosInt = setting(8, "samples in each shard")
+    shards: capped(MAX_SHARDS) = setting(2, "shards of the whole dataset")
+    samples_per_shard: capped(MAX_SAMPLES_PER_SHARD) = setting(8, "samples in each shard")
     pose_file: PathStr | None = setting(None, "a pose set (.npz) to draw poses from; null = sample from MoCap on the fly")
     max_retries: NonNegInt = setting(3, "per sample, with a derived seed, before the shard fails")
 
@@ -728,8 +741,16 @@ class Config(Section):
 
 # ----------------------------------------------------------------------------------------------
 # Loading: a file and overrides, merged as raw mappings, validated once
+# reprs of bad values bounded in depth and length: a YAML file's aliases can make a value whose
+# full repr would be gigabytes (a list of ten lists of ten lists ...), though it loads as a few nodes
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 8
+_REPR.maxstring = _REPR.maxother = MAX_SHOWN_VALUE
+
+
 def _short(value: Any) -> str:
-    text = repr(value)
+    text = _REPR.repr(value)
     return text if len(text) <= MAX_SHOWN_VALUE else text[:MAX_SHOWN_VALUE - 3] + "..."
 
 
@@ -896,7 +917,7 @@ def _config_error(e: ValidationError, model: type[BaseModel], sources, prefix: s
     ctx = first.get("ctx") or {}
     if kind == "config":
         message = ctx["message"]
-        joint = " " if message.startswith(("must ", "need ", "is ", "has ")) else ": "
+        joint = " " if message.startswith(("must ", "need ", "is ", "has ", "= ")) else ": "
         text = f"config key '{key}'{joint}{message}" if key else message
     elif kind == "extra_forbidden":
         text = f"unknown config key '{key}'"

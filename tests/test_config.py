@@ -82,6 +82,39 @@ def test_a_huge_value_is_not_echoed():
     assert len(str(e.value)) < 400 and "..." in str(e.value) and "\n" not in str(e.value)
 
 
+def test_counts_have_upper_bounds_named_with_their_key():
+    """The count keys of synth/limits.py are capped by their models (and in the JSON schema)."""
+    from synth.limits import MAX_POSES, MAX_PRIOR_BATCH, MAX_SAMPLES_PER_SHARD, MAX_SHARDS
+    caps = {"poses.n": MAX_POSES, "poses.prior.batch": MAX_PRIOR_BATCH, "dataset.shards": MAX_SHARDS,
+            "dataset.samples_per_shard": MAX_SAMPLES_PER_SHARD}
+    for key, cap in caps.items():
+        node = load_config(None, [f"{key}={cap}"])
+        for part in key.split("."):
+            node = getattr(node, part)
+        assert node == cap
+        with pytest.raises(ConfigError) as e:
+            load_config(None, [f"{key}={cap + 1}"])
+        assert str(e.value) == (f"override '{key}={cap + 1}': config key '{key}' = {cap + 1} is above the limit "
+                                f"of {cap} (see README.md, Limits)")
+    schema = Config.model_json_schema()["$defs"]["DatasetConfig"]["properties"]
+    assert schema["shards"]["maximum"] == MAX_SHARDS and schema["shards"]["minimum"] == 1
+
+
+def test_a_value_that_aliases_expand_a_billion_times_is_refused_at_once(tmp_path):
+    """Ten nested levels of ten aliases load as a few nodes; the error quotes the value cut short
+    (its full repr would be gigabytes)."""
+    import time
+    lines = ["anchors:", "  a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines + ["poses:", "  subjects: *a9", ""]))
+    t0 = time.process_time()
+    with pytest.raises(ConfigError) as e:
+        load_config(bomb)
+    assert time.process_time() - t0 < 5.0
+    assert str(e.value).startswith(f"{bomb}: ") and len(str(e.value)) < 300 and "\n" not in str(e.value)
+
+
 def test_file_faults_are_one_line_naming_the_file(tmp_path):
     binary = tmp_path / "latin1.yaml"
     binary.write_bytes("render:\n  engine: CYCL\xc9S\n".encode("latin-1"))

@@ -70,7 +70,7 @@ def fetch(settings: AssetsConfig | None = None, *, dest: Path | str, sets=None,
           mirror: Path | str | None = None, base_url: str | None = None, link: bool = False,
           timeout_s: float | None = None, retries: int = 3, progress: bool = True,
           deep_verify: bool = False, keep_downloads: bool = False,
-          url_map: dict[str, str] | None = None) -> FetchResult:
+          url_map: dict[str, str] | None = None, allow_unverified: bool = False) -> FetchResult:
     """Fill `dest` (the data directory) with the asset `sets` (default: `settings.sets`, the config's
     `assets` section), from `mirror` or `base_url` (defaults: `settings.mirror` / `settings.base_url`)
     or else from upstream. Raises AssetError (an InputError) on any fault, naming the URL or file.
@@ -78,6 +78,8 @@ def fetch(settings: AssetsConfig | None = None, *, dest: Path | str, sets=None,
     `url_map` rewrites upstream URL prefixes ({"http://mocap.cs.cmu.edu/": "http://cache.local/cmu/"}),
     for a caching proxy or a local copy of the upstream archives. `link` (mirror only) symlinks
     instead of copying. `keep_downloads` keeps upstream archives in DEST/.cache/downloads.
+    `allow_unverified` (base_url only) downloads index entries that give neither size nor md5,
+    which are refused otherwise.
     """
     settings = settings or AssetsConfig()
     dest = Path(dest)
@@ -104,7 +106,7 @@ def fetch(settings: AssetsConfig | None = None, *, dest: Path | str, sets=None,
         index = _read_remote_index(index_url, timeout_s, retries)
         for n in names:
             result.sets[n] = _from_base_url(base_url.rstrip("/"), index_url, index, dest, n,
-                                            timeout_s, retries, progress)
+                                            timeout_s, retries, progress, allow_unverified)
     else:
         for n in names:
             spec = _map_urls(SETS[n], url_map) if url_map else SETS[n]
@@ -194,28 +196,46 @@ def _read_remote_index(index_url: str, timeout_s: float, retries: int) -> dict:
     return index
 
 
+def _index_entry(index_url: str, rel: str, meta) -> tuple[int | None, str | None]:
+    """(size, md5) of one file of a mirror index, checked: AssetError naming the index and the
+    entry when they are not a whole number of bytes and 32 hex digits."""
+    if not isinstance(meta, dict):
+        raise AssetError(f"{index_url}: entry {rel!r} is not a mapping with size and md5")
+    size, md5 = meta.get("size"), meta.get("md5")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise AssetError(f"{index_url}: entry {rel!r}: size {str(size)[:40]!r} is not a whole number of bytes")
+    if md5 is not None and not (isinstance(md5, str) and re.fullmatch(r"[0-9a-fA-F]{32}", md5)):
+        raise AssetError(f"{index_url}: entry {rel!r}: md5 {str(md5)[:40]!r} is not 32 hex digits")
+    return size, md5.lower() if md5 else None
+
+
 def _from_base_url(base: str, index_url: str, index: dict, dest: Path, name: str, timeout_s: float,
-                   retries: int, progress: bool) -> SetResult:
+                   retries: int, progress: bool, allow_unverified: bool = False) -> SetResult:
     entry = index["sets"].get(name)
-    if not entry or not entry.get("files"):
+    if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict) or not entry["files"]:
         raise AssetError(f"{index_url}: the index has no set {name}")
     res = SetResult(name, {"kind": "base_url", "where": base})
-    files = entry["files"]
-    total = sum(int(m.get("size", 0)) for m in files.values())
+    files = {rel: _index_entry(index_url, rel, meta) for rel, meta in entry["files"].items()}
+    unverified = sorted(rel for rel, (size, md5) in files.items() if size is None and md5 is None)
+    if unverified and not allow_unverified:
+        raise AssetError(f"{index_url}: entry {unverified[0]!r}" + (f" (and {len(unverified) - 1} more)"
+                                                                   if len(unverified) > 1 else "")
+                         + " gives neither size nor md5, so a broken download could not be told from a "
+                         "complete one; fix the index or pass --allow-unverified")
+    total = sum(size or 0 for size, _ in files.values())
     bar = _bar(progress, total, f"{name} ({base})", unit="B")
     try:
-        for rel, meta in sorted(files.items()):
+        for rel, (size, md5) in sorted(files.items()):
             parts = Path(rel).parts
             if Path(rel).is_absolute() or ".." in parts or not parts or parts[0] != name:
                 raise AssetError(f"{index_url}: bad path {rel!r} in set {name}")
             url = f"{base}/{urllib.parse.quote(rel)}"
-            if download(url, dest / rel, timeout_s=timeout_s, retries=retries,
-                        size=meta.get("size"), md5=meta.get("md5")):
+            if download(url, dest / rel, timeout_s=timeout_s, retries=retries, size=size, md5=md5):
                 res.fetched += 1
             else:
                 res.skipped += 1
             if bar is not None:
-                bar.update(int(meta.get("size", 0)))
+                bar.update(size or 0)
     finally:
         if bar is not None:
             bar.close()

@@ -79,9 +79,22 @@ def input_fingerprints(cfg: Config) -> dict:
     index = Path(library) / "library.json" if library else None
     return {
         "data_listing_sha256": _listing_digest(root, folders),
-        "pose_file_sha256": file_digest(Path(pose_file)) if pose_file and Path(pose_file).is_file() else None,
-        "texture_library_sha256": file_digest(index) if index is not None and index.is_file() else None,
+        "pose_file_sha256": _file_sha256(Path(pose_file)) if pose_file and Path(pose_file).is_file() else None,
+        "texture_library_sha256": _file_sha256(index) if index is not None and index.is_file() else None,
     }
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def _file_sha256(path: Path) -> str:
+    """file_digest(path), remembered per (path, size, mtime): a writer compares the inputs with
+    dataset.json before each shard it commits, and the pose file can be gigabytes."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = file_digest(path)
+    return _DIGESTS[key]
 
 
 def _version(dist: str) -> str | None:

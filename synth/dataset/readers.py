@@ -87,7 +87,8 @@ def open_webdataset(out: Path, shardshuffle: bool | int = False, **kwargs):
 
 def write_wids_index(out: Path) -> Path | None:
     """OUT/index.wids.json: the wids dataset description of OUT's complete shards (shard paths
-    relative to OUT, sample counts from the sidecars). None when no shard is complete."""
+    relative to OUT, sample counts from the sidecars). None when no shard is complete (an index
+    left from before, listing shards since found damaged and discarded, is removed)."""
     out = Path(out)
     shards = []
     for s in sorted(complete_shards(out)):
@@ -97,9 +98,10 @@ def write_wids_index(out: Path) -> Path | None:
         except (OSError, ValueError, KeyError, TypeError):
             continue          # an unreadable sidecar: that shard is left out of the index
         shards.append({"url": f"shards/{tar.name}", "nsamples": n, "filesize": tar.stat().st_size})
-    if not shards:
-        return None
     path = out / WIDS_INDEX
+    if not shards:
+        path.unlink(missing_ok=True)
+        return None
     atomic_write_json(path, {"wids_version": 1, "name": out.name, "shardlist": shards})
     return path
 

@@ -11,9 +11,11 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections import deque
 from contextlib import ExitStack, contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -25,10 +27,13 @@ from synth.config import Config, save_config
 from synth.dataset import executors
 from synth.dataset.card import write_card
 from synth.dataset.identity import input_fingerprints, software_difference, software_versions
+from synth.dataset.locking import ShardBusy
 from synth.dataset.readers import write_wids_index
 from synth.dataset.scene_sampler import SceneSampler, render_inputs
-from synth.dataset.shards import (ShardWriter, complete_shards, encode_png, encode_rgb, sample_key,
-                                  shard_name, write_or_check_meta, write_sidecar)
+from synth.dataset.shards import (ShardWriter, check_meta_unchanged, claim_shard, dataset_lock, discard_damaged,
+                                  encode_png, encode_rgb, inspect_shards, sample_key, shard_name,
+                                  write_or_check_meta, write_sidecar)
+from synth.dataset.verify import verify_render_inputs
 from synth.io_utils import InputError
 from synth.render.factory import open_renderer
 
@@ -142,15 +147,25 @@ class _SampleFailed(Exception):
 
 
 def render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: Config,
-                 progress: tqdm | None = None) -> dict:
+                 progress: tqdm | None = None, wait: bool = True, software: dict | None = None) -> dict:
     """Render one shard into a hidden temp file, renamed when complete; returns the sidecar
-    (see _render_shard)."""
-    with single_threaded_helper_libraries():
-        return _render_shard(sampler, renderer, out, shard, cfg, progress)
+    (see _render_shard). The shard's lock is held meanwhile (synth.dataset.locking): another
+    live writer of it makes this one wait (ShardBusy at once when not `wait`), and a shard that
+    writer completed is not rendered again. When the shard is committed, dataset.json must still
+    record this process's inputs (and, when given, its `software` versions): another run may
+    have taken over an output that had no complete shard."""
+    guard = partial(check_meta_unchanged, out, input_fingerprints(cfg), software)
+    with claim_shard(out / "shards", shard, wait, cfg.executor.stall_timeout_s, guard) as claim:
+        if claim.sidecar is not None:
+            if progress is not None:
+                progress.update(cfg.dataset.samples_per_shard)
+            return claim.sidecar
+        with single_threaded_helper_libraries():
+            return _render_shard(sampler, renderer, out, shard, cfg, progress, claim)
 
 
 def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: Config,
-                  progress: tqdm | None) -> dict:
+                  progress: tqdm | None, claim=None) -> dict:
     """Render one shard into a hidden temp file, renamed when complete; returns the sidecar.
 
     Three stages overlap: a `prepare` thread draws sample i+1's scene (pose, body, texture,
@@ -163,7 +178,7 @@ def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: C
     n = cfg.dataset.samples_per_shard
     max_retries = cfg.dataset.max_retries
     rc = cfg.render
-    writer = ShardWriter(out / "shards", shard)
+    writer = ShardWriter(out / "shards", shard, claim)
     times = {s: 0.0 for s in STAGES}
     retries = 0
     failures: list[str] = []
@@ -245,7 +260,7 @@ def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: C
     wall = time.perf_counter() - t_start
     sidecar = {"shard": shard, "keys": writer.keys, "num_samples": len(writer.keys), "retries": retries,
                "failures": failures, "seconds_per_sample": {k: v / n for k, v in times.items()},
-               "wall_seconds_per_sample": wall / max(n, 1)}
+               "wall_seconds_per_sample": wall / max(n, 1), **writer.record}
     write_sidecar(out / "shards", shard, sidecar)
     return sidecar
 
@@ -273,7 +288,8 @@ class ShardJob:
             self._check_versions()
             self.renderer = open_renderer(self.cfg.render, self.threads)
             self.sampler = SceneSampler(self.cfg)
-        return render_shard(self.sampler, self.renderer, self.out, shard, self.cfg, progress)
+        return render_shard(self.sampler, self.renderer, self.out, shard, self.cfg, progress,
+                            software=None if self.allow_version_mismatch else software_versions())
 
     def _check_versions(self) -> None:
         """A worker (e.g. a Ray node) whose software differs from the dataset's is bad input."""
@@ -300,13 +316,27 @@ class ShardJob:
             self.renderer = None
 
 
+def publish(out: Path, cfg: Config) -> None:
+    """Write the wids index and the dataset card from the shards complete now. Under the
+    dataset's lock: of writers finishing at once, the last to write has seen every shard the
+    others completed (each file is written atomically either way)."""
+    with dataset_lock(out):
+        write_wids_index(out)
+        write_card(out, cfg)
+
+
 def render_dataset(cfg: Config, out: Path, shards: list[int] | None = None, progress: bool = True,
-                   threads: int = 0, allow_version_mismatch: bool = False) -> dict:
+                   threads: int = 0, allow_version_mismatch: bool = False, verify: bool = False) -> dict:
     """Render the selected shards into `out` (all by default), skipping complete ones; returns a
     summary. `executor.kind`/`executor.workers` pick where: this process (local, 1 worker), worker
     processes on this machine (local, K workers) or a Ray cluster (synth.dataset.executors).
     `out` gets dataset.json (identity, inputs and software checked against an earlier run's:
-    synth.dataset.identity), config.yaml, the dataset card README.md and the wids index."""
+    synth.dataset.identity), config.yaml, the dataset card README.md and the wids index.
+
+    Complete shards are checked against their sidecars (size; sha256 too with `verify`) and a
+    damaged one is rendered again. The files dataset.json fingerprints are decoded before it is
+    written, so a broken one stops the run before the output is tied to it; an output without a
+    complete shard (and no live writer) takes new inputs or software instead of refusing them."""
     out = Path(out)
     ex = cfg.executor
     pooled = ex.kind == "ray" or ex.workers > 1
@@ -323,18 +353,25 @@ def render_dataset(cfg: Config, out: Path, shards: list[int] | None = None, prog
             renderer = open_renderer(cfg.render, threads)
             stack.callback(renderer.close)
         out.mkdir(parents=True, exist_ok=True)
-        render_inputs(cfg)        # missing data stops the run here, before dataset.json records it
-        write_or_check_meta(out, cfg, input_fingerprints(cfg), software_versions(), allow_version_mismatch)
-        save_config(cfg, out / "config.yaml")
-        write_card(out, cfg)
+        inputs = render_inputs(cfg)   # missing data stops the run here, before dataset.json records it
+        software = software_versions()
+        with dataset_lock(out):       # one run at a time checks (and writes) dataset.json
+            write_or_check_meta(out, cfg, input_fingerprints(cfg), software, allow_version_mismatch,
+                                before_write=partial(verify_render_inputs, cfg, inputs))
+            save_config(cfg, out / "config.yaml")
         num = cfg.dataset.shards
         shards = list(range(num)) if shards is None else shards
-        done = complete_shards(out)
+        done, damaged = inspect_shards(out, shards, digest=verify)
+        for s, problem in sorted(damaged.items()):
+            if discard_damaged(out, s):
+                warnings.warn(f"{out / 'shards' / shard_name(s)}.tar: {problem}; rendering it again", stacklevel=2)
         todo = [s for s in shards if s not in done]
         summary = {"requested": len(shards), "skipped_complete": len(shards) - len(todo), "rendered": [],
                    "failed": {}, "seconds": 0.0, "executor": ex.kind}
+        if damaged:
+            summary["damaged_rendered_again"] = sorted(damaged)
+        publish(out, cfg)             # the card, and an index without the shards discarded above
         if not todo:
-            write_wids_index(out)
             return summary
         t_start = time.perf_counter()
         n = cfg.dataset.samples_per_shard
@@ -357,11 +394,24 @@ def render_dataset(cfg: Config, out: Path, shards: list[int] | None = None, prog
                 renderer = open_renderer(cfg.render, threads)
                 stack.callback(renderer.close)
             sampler = SceneSampler(cfg)
-            for s in todo:
-                sidecars[s] = render_shard(sampler, renderer, out, s, cfg, bar)
+            # a shard another live writer holds goes to the back of the queue; once only such
+            # shards are left, this process waits for them (and renders one whose writer died)
+            pending, busy = deque(todo), 0
+            while pending:
+                s = pending.popleft()
+                try:
+                    sidecars[s] = render_shard(sampler, renderer, out, s, cfg, bar, wait=busy >= len(pending),
+                                               software=None if allow_version_mismatch else software)
+                    busy = 0
+                except ShardBusy:
+                    pending.append(s)
+                    busy += 1
             summary["workers"] = 1
-    write_wids_index(out)
-    write_card(out, cfg)
+    by_others = sorted(s for s, side in sidecars.items() if side.get("completed_by_another_writer"))
+    if by_others:
+        summary["completed_by_another_writer"] = by_others
+        sidecars = {s: side for s, side in sidecars.items() if s not in by_others}
+    publish(out, cfg)
     summary["rendered"] = sorted(sidecars)
     summary["sample_retries"] = sum(side["retries"] for side in sidecars.values())
     summary["seconds"] = time.perf_counter() - t_start

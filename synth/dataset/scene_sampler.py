@@ -14,11 +14,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from synth.body import create_body_model, sample_phenotype
 from synth.config import CameraConfig, Config, LightsConfig
 from synth.geometry import focal_from_fov, intrinsics, look_at
+from synth.image_files import open_image
 from synth.io_utils import InputError
 from synth.poses.posefile import load_poses
 from synth.poses.sampling import find_clips, load_pool
@@ -44,11 +44,9 @@ def list_backgrounds(data_dir: Path) -> list[Path]:
 
 
 def _open_rgb(path: Path):
-    """The image at `path`, which must open as RGB (InputError naming the file otherwise)."""
-    try:
-        im = Image.open(path)
-    except (OSError, SyntaxError) as e:
-        raise InputError(f"{path}: unreadable background image ({e.__class__.__name__})") from None
+    """The image at `path`, which must open as RGB within the size limits of
+    synth.image_files (InputError naming the file otherwise)."""
+    im = open_image(path, "background image")
     if im.mode != "RGB":
         im.close()
         raise InputError(f"{path}: background image mode {im.mode} is not RGB")
@@ -65,7 +63,7 @@ def load_background(path: Path, width: int, height: int, rng: np.random.Generato
     try:
         with _open_rgb(path) as im:
             arr = np.asarray(im)
-    except (OSError, SyntaxError) as e:
+    except (OSError, SyntaxError, ValueError) as e:
         raise InputError(f"{path}: unreadable background image ({e.__class__.__name__})") from None
     h, w = arr.shape[:2]
     scale = rng.uniform(1.0, 1.5)   # zoom in a little for variety
@@ -157,6 +155,10 @@ def render_inputs(cfg: Config, poses_given: bool = False) -> RenderInputs:
     if not poses_given and not pose_file:
         find_clips(data_dir, cfg.poses.subjects)
     garments = garment_library(data_dir)
+    if cfg.render.clothing.mode == "photo":
+        for photos in garments.values():
+            for photo in photos:
+                open_image(photo.path, "garment photo").close()
     texture_library = None
     if cfg.render.clothing.mode == "library":
         # dressed-body textures from `synth dress` (textures.library)

@@ -189,5 +189,7 @@ def write_dressing_page(library: Path, out_html: Path | None = None, max_bodies:
 
 
 def lib_summary(library: Path) -> dict:
-    index = json.loads((Path(library) / "library.json").read_text())
-    return {k: index.get(k) for k in ("n", "seed", "summary", "rejected_photos", "photos_segmented")}
+    from synth.textures.library import read_stats
+    index = {**json.loads((Path(library) / "library.json").read_text()), **read_stats(Path(library))}
+    return {k: index.get(k) for k in ("n", "seed", "summary", "time_per_body_s", "rejected_photos",
+                                      "photos_segmented")}

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from synth.config import ConfigError, Paths, PosesConfig
 from synth.io_utils import InputError
+from synth.limits import MAX_POSES, check_count
 from synth.poses.ik import poseset_from_joints
 from synth.poses.lifting import LiftResult, PoolParams, lift_lsp
 from synth.poses.posefile import PoseSet
@@ -163,6 +164,7 @@ def sample_pose_set(poses: PosesConfig, n: int, *, seed: int, paths: Paths,
     """n poses from the sources and mix of the `poses` section, each tagged with its source; and
     a report (counts per source, rejection rates, the prior's structure and novelty). Every draw
     comes from the POSE_SAMPLING stream of `seed` (the prior's fit from PRIOR_FIT)."""
+    check_count("the number of poses to sample", n, MAX_POSES)   # poses.n is capped by its model
     rng = stream(seed, Stream.POSE_SAMPLING)
     mix = poses.mix.model_dump()
     chosen = list(dict.fromkeys(poses.sources))
@@ -215,8 +217,12 @@ def sample_pose_set(poses: PosesConfig, n: int, *, seed: int, paths: Paths,
                         "median_nearest_mm": round(float(np.median(dist)) * 1000, 1)},
             "seconds": {"fit_or_load": round(t1 - t0, 2), "sample_and_validate": round(t2 - t1, 2),
                         "ik": round(t3 - t2, 2)}}
+    if len(sets) == 1:      # a single source keeps its own draw order (and no copy is made)
+        return sets[0], report
+    mixed = len(sets) > 1
     out = PoseSet.concatenate(sets)
-    if len(sets) > 1:   # mixed sources: interleaved (a single source keeps its own draw order)
+    sets.clear()            # at most two copies of the poses at a time (memory: README.md, Limits)
+    if mixed:               # mixed sources: interleaved
         out = out.subset(rng.permutation(len(out)))
     return out, report
 

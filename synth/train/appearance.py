@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from synth.config import AppearanceConfig, IntRange, Range
+from synth.image_files import cv2_imread, open_image
 from synth.io_utils import InputError
 from synth.rng import Stream, stream
 from synth.scene import PART_IDS
@@ -136,7 +137,8 @@ class AppearanceAugmenter:
         return cv2.resize(np.ascontiguousarray(crop), (width, height), interpolation=interp)
 
     def _read_background(self, path: Path) -> np.ndarray:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        open_image(path, "background photo (train.appearance)").close()      # the size limits
+        bgr = cv2_imread(path, cv2.IMREAD_COLOR)
         if bgr is None:
             raise InputError(f"{path}: unreadable background photo (train.appearance)")
         return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -56,6 +56,7 @@ import torch
 from synth.config import Config, load_config
 from synth.geometry import (PHOTO_FOV_DEG, bone_index_pairs, focal_from_fov, intrinsics, project, rigid_align,
                             root_translation, rotation_onto)
+from synth.image_files import cv2_imread, open_image, verify_image
 from synth.io_utils import InputError, atomic_write_bytes, atomic_write_json, atomic_write_text
 from synth.scene import JOINTS
 
@@ -229,8 +230,16 @@ def list_photos(inputs: list[str]) -> list[Path]:
     return out
 
 
+def check_photo(path: Path) -> tuple[int, int]:
+    """(width, height) of a photo after decoding it once (synth.image_files: size limits, and
+    InputError naming the file for one that does not decode)."""
+    verify_image(path, "photo")
+    with open_image(path, "photo") as im:
+        return im.size
+
+
 def read_photo(path: Path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    bgr = cv2_imread(path, cv2.IMREAD_COLOR)
     if bgr is None:
         raise InputError(f"{path}: not a readable image")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -249,10 +258,11 @@ def read_boxes(path: Path | None) -> dict[str, list]:
     return data
 
 
-def crop_boxes(photo: Path, rgb: np.ndarray, boxes: dict, boxes_path: Path | None) -> list[tuple[list, tuple]]:
-    """[(box [x0, y0, x1, y1], crop (cx, cy, side)), ...] of one photo: its --boxes entries
-    (by path as given, else by file name), else the whole photo."""
-    h, w = rgb.shape[:2]
+def crop_boxes(photo: Path, size: tuple[int, int], boxes: dict,
+               boxes_path: Path | None) -> list[tuple[list, tuple]]:
+    """[(box [x0, y0, x1, y1], crop (cx, cy, side)), ...] of one photo of `size` (W, H): its
+    --boxes entries (by path as given, else by file name), else the whole photo."""
+    w, h = size
     entry = boxes.get(str(photo), boxes.get(photo.name))
     if entry is None:
         # Pixel centres are whole numbers: the photo spans [-0.5, w - 0.5).
@@ -339,8 +349,8 @@ def predict_photos(run: Path, inputs: list[str], out: Path, boxes_path: Path | N
     scale = ckpt.get("skeleton_scale_m") or default_skeleton_scale(tc.skeleton_length)
     photos = list_photos(inputs)
     boxes = read_boxes(boxes_path)
-    images = [(p, read_photo(p)) for p in photos]            # every photo readable before any output
-    crops = {p: crop_boxes(p, rgb, boxes, boxes_path) for p, rgb in images}
+    # Every photo and box checked before any output; the photos are decoded one at a time below.
+    crops = {p: crop_boxes(p, check_photo(p), boxes, boxes_path) for p in photos}
     fitter = BodyFitter() if mesh else None
     out = Path(out)
     (out / "overlays").mkdir(parents=True, exist_ok=True)
@@ -353,7 +363,8 @@ def predict_photos(run: Path, inputs: list[str], out: Path, boxes_path: Path | N
               else "canonical CMU rest skeleton", "intrinsics": (f"focal {focal_px} px" if focal_px else
                                                                  f"horizontal field of view {fov_deg} deg"),
               "images": []}
-    for path, rgb in images:
+    for path in photos:
+        rgb = read_photo(path)
         h, w = rgb.shape[:2]
         K = photo_intrinsics(w, h, focal_px, fov_deg)
         stem = path.stem if path.stem not in stems else f"{path.stem}_{stems[path.stem]}"
