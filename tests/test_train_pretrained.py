@@ -146,6 +146,13 @@ def test_checkpoints_that_do_not_fit_are_one_line_naming_the_key(tmp_path, rende
         load_pretrained(PoseNet("resnet18", 32).backbone, "resnet18", 32, str(tmp_path / "missing.pth"))
     with pytest.raises(ConfigError, match="efficientnet_lite0 only"):
         load_pretrained(model.backbone, "resnet18", 64, "imagenet")
+    # The configuration refuses the same combinations when it is loaded, naming the key.
+    for over, key in ((["train.pretrained=imagenet"], "train.pretrained"),
+                      (["train.pretrained=x.pth", "train.width=32"], "train.width"),
+                      (["train.backbone=alexnet", "train.pretrained=x.pth"], "train.pretrained"),
+                      (["train.pretrained=' '"], "train.pretrained")):
+        with pytest.raises(ConfigError, match=rf"config key '{key}'"):
+            load_config(None, over)
     # Through the command line: one line on stderr, exit 2, no checkpoint written.
     run = tmp_path / "run"
     rc = cli_main(["train", "--data", str(rendered_dataset), "--out", str(run), f"data_dir={shared_data}",
