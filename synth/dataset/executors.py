@@ -1,9 +1,10 @@
 """Spread a dataset's shards over worker processes: `local` (processes on this machine) or `ray`
 (a Ray cluster, started here or joined with an address).
 
-A shard is the unit of work. Each worker builds one SceneSampler and one Renderer (on its first
-shard) and renders whole shards with `render_shard`, which writes a hidden temporary tar and
-renames it when complete. A shard's content depends only on (configuration, seed, shard index),
+A shard is the unit of work. Each worker holds one job (synth.dataset.render_job.ShardJob, handed
+in by the caller and pickled to the worker: this module imports no render code), which builds one
+SceneSampler and one Renderer on its first shard and renders whole shards with `render_shard`,
+which writes a hidden temporary tar and renames it when complete. A shard's content depends only on (configuration, seed, shard index),
 so which worker renders it does not matter and a shard rendered again after a failure is the
 same shard. A shard whose worker raised or died is handed to a fresh worker up to
 `executor.shard_retries` more times, then reported as failed; bad input (`InputError`) stops the
@@ -14,7 +15,6 @@ progress actor), and the driver shows one bar of samples across all workers, wit
 """
 from __future__ import annotations
 
-import copy
 import ctypes
 import logging
 import math
@@ -34,7 +34,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from synth.config import Config
 from synth.io_utils import InputError
+from synth.render.factory import cycles_threads, local_worker_threads
 
 log = logging.getLogger("synth.render")
 
@@ -91,56 +93,20 @@ def _refuse_inside_blender_binary(what: str) -> None:
                          "Blender per shard (--shard-index/--shard-range, e.g. a job array) instead")
 
 
-def worker_threads(requested: int, cpus: float) -> int:
-    """Cycles threads of one worker: --threads when given, else the cores reserved for it."""
-    return requested if requested > 0 else max(1, int(math.floor(cpus)))
-
-
-def local_gpu_sets(cfg: dict, workers: int) -> list[str | None]:
+def local_gpu_sets(cfg: Config, workers: int) -> list[str | None]:
     """CUDA_VISIBLE_DEVICES of each local worker: None each for render.device=cpu, else disjoint
     sets of executor.gpus_per_worker visible GPUs (InputError when there are too few)."""
-    if cfg["render"]["device"] != "gpu":
+    if cfg.render.device != "gpu":
         return [None] * workers
     gpus = visible_gpus()
     if not gpus:
         raise InputError(_no_gpu_message())
-    per = int(cfg["executor"]["gpus_per_worker"])
+    per = int(cfg.executor.gpus_per_worker)
     if workers * per > len(gpus):
         raise InputError(f"--device gpu: {workers} workers x {per} GPU(s) each need {workers * per} "
                          f"GPUs but {len(gpus)} are visible ({','.join(gpus)}); use --workers "
                          f"{max(1, len(gpus) // per)}")
     return [",".join(gpus[i * per:(i + 1) * per]) for i in range(workers)]
-
-
-def warm_imports() -> int:
-    """Import the render path (torch, anny, bpy: seconds) before a worker says it is ready, so
-    that no shard waits on a worker that is still starting; returns the worker's pid."""
-    import synth.dataset.render_job  # noqa: F401
-    import synth.render.blender_scene  # noqa: F401  (bpy)
-    return os.getpid()
-
-
-class _ShardState:
-    """One worker's SceneSampler and Renderer, built on its first shard (so that a start-up
-    error, e.g. no GPU, is reported as that shard's error rather than as a dead worker)."""
-
-    def __init__(self, cfg: dict, out: str, threads: int):
-        self.cfg, self.out, self.threads = cfg, Path(out), threads
-        self.sampler = None
-        self.renderer = None
-
-    def render(self, shard: int, progress) -> dict:
-        from synth.dataset.render_job import open_renderer, render_shard
-        from synth.dataset.scene_sampler import SceneSampler
-        if self.renderer is None:
-            self.renderer = open_renderer(self.cfg, self.threads)
-            self.sampler = SceneSampler(self.cfg)
-        return render_shard(self.sampler, self.renderer, self.out, shard, self.cfg, progress)
-
-    def close(self) -> None:
-        if self.renderer is not None:
-            self.renderer.close()
-            self.renderer = None
 
 
 class _Scheduler:
@@ -238,17 +204,21 @@ def _die_with_parent() -> None:
         pass
 
 
-def _local_worker(conn, cfg: dict, out: str, threads: int, parent_pid: int) -> None:
+def _local_worker(conn, job, parent_pid: int) -> None:
     _die_with_parent()
     if os.getppid() != parent_pid:      # the driver died before prctl took effect
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the driver's to handle
+    # the driver's stdout carries its result only: what this worker's libraries print (Warp's
+    # banner, Blender) goes to stderr
+    sys.stdout.flush()
+    os.dup2(2, 1)
     try:
-        conn.send(("ready", None, warm_imports()))
+        conn.send(("ready", None, job.warm()))
     except Exception as e:
         conn.send(("start_error", None, f"{e.__class__.__name__}: {e}"))
         os._exit(1)
-    state = _ShardState(cfg, out, threads)
+    state = job
     try:
         while True:
             shard = conn.recv()
@@ -262,8 +232,7 @@ def _local_worker(conn, cfg: dict, out: str, threads: int, parent_pid: int) -> N
             except Exception as e:
                 log.debug("shard %d failed:\n%s", shard, traceback.format_exc())
                 conn.send(("error", shard, f"{e.__class__.__name__}: {e}"))
-                state.close()          # a fresh Blender scene for the next shard
-                state = _ShardState(cfg, out, threads)
+                state = state.fresh()          # a fresh Blender scene for the next shard
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
     finally:
@@ -282,10 +251,9 @@ def _shadows_bpy_module(path: str) -> bool:
 
 
 class _LocalWorker:
-    def __init__(self, ctx, cfg: dict, out: Path, threads: int, gpus: str | None):
+    def __init__(self, ctx, job, gpus: str | None):
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_local_worker, args=(child, cfg, str(out), threads, os.getpid()),
-                                daemon=True)
+        self.proc = ctx.Process(target=_local_worker, args=(child, job, os.getpid()), daemon=True)
         saved = os.environ.get("CUDA_VISIBLE_DEVICES")
         saved_path = list(sys.path)
         try:
@@ -323,18 +291,18 @@ class _LocalWorker:
         self.conn.close()
 
 
-def run_local(cfg: dict, out: Path, shards: list[int], workers: int, threads: int, bar: tqdm) -> RunResult:
-    """Render `shards` with `workers` worker processes on this machine."""
+def run_local(cfg: Config, job, shards: list[int], workers: int, bar: tqdm) -> RunResult:
+    """Render `shards` with `workers` worker processes on this machine, each with a copy of `job`
+    (a ShardJob: warm / render / fresh / close) whose Cycles threads are the cores shared out
+    unless it asks for a number."""
     _refuse_inside_blender_binary("--workers > 1")
-    ex = cfg["executor"]
+    ex = cfg.executor
     gpu_sets = local_gpu_sets(cfg, workers)
-    if threads <= 0:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-    sched = _Scheduler(shards, cfg["dataset"]["samples_per_shard"], ex["shard_retries"], bar,
-                       ex["stall_timeout_s"])
+    job.threads = local_worker_threads(job.threads, workers)
+    sched = _Scheduler(shards, cfg.dataset.samples_per_shard, ex.shard_retries, bar, ex.stall_timeout_s)
     ctx = mp.get_context("spawn")       # no fork: bpy, torch and threads do not survive it
     n_workers = min(workers, len(shards))
-    pool = [_LocalWorker(ctx, cfg, out, threads, g) for g in gpu_sets[:n_workers]]
+    pool = [_LocalWorker(ctx, job, g) for g in gpu_sets[:n_workers]]
     fatal: str | None = None
     start_deaths = 0
     try:
@@ -385,10 +353,10 @@ def run_local(cfg: dict, out: Path, shards: list[int], workers: int, threads: in
                                          f"worker process {w.proc.pid} died (exit code {w.proc.exitcode})")
                 elif not w.ready:
                     start_deaths += 1
-                    if start_deaths > ex["shard_retries"] + 1:
+                    if start_deaths > ex.shard_retries + 1:
                         raise RuntimeError(f"worker processes die while starting (exit code {w.proc.exitcode})")
                 if sched.pending:
-                    pool[i] = _LocalWorker(ctx, cfg, out, threads, w.gpus)
+                    pool[i] = _LocalWorker(ctx, job, w.gpus)
     except BaseException:
         for w in pool:
             w.stop(kill=True)
@@ -426,8 +394,8 @@ class _ActorProgress:
 class _RayShardWorker:
     """One Ray actor = one worker process with its own Blender scene (and GPU, when asked)."""
 
-    def __init__(self, cfg: dict, out: str, threads: int, progress):
-        self.state = _ShardState(cfg, out, threads)
+    def __init__(self, job, progress):
+        self.state = job
         self.progress = progress
 
     def render(self, shard: int, attempt: int) -> dict:
@@ -436,24 +404,22 @@ class _RayShardWorker:
         except InputError:
             raise
         except Exception:
-            self.state.close()         # a fresh Blender scene for the next shard
-            self.state = _ShardState(self.state.cfg, str(self.state.out), self.state.threads)
+            self.state = self.state.fresh()         # a fresh Blender scene for the next shard
             raise
 
     def warm(self) -> int:
-        return warm_imports()
+        return self.state.warm()
 
 
-def _with_absolute_paths(cfg: dict) -> dict:
+def _with_absolute_paths(cfg: Config) -> Config:
     """The configuration with its data, cache and pose-file paths made absolute: a Ray worker does
     not run in the driver's working directory (the paths must still exist on every node)."""
-    from synth.config import cache_dir, data_dir
-    cfg = copy.deepcopy(cfg)
-    cfg["data_dir"] = str(data_dir(cfg).resolve())
-    cfg["cache_dir"] = str(cache_dir(cfg).resolve())
-    if cfg["dataset"]["pose_file"]:
-        cfg["dataset"]["pose_file"] = str(Path(cfg["dataset"]["pose_file"]).resolve())
-    return cfg
+    paths = cfg.paths()
+    dataset = cfg.dataset
+    if dataset.pose_file:
+        dataset = dataset.model_copy(update={"pose_file": str(Path(dataset.pose_file).resolve())})
+    return cfg.model_copy(update={"data_dir": str(paths.data.resolve()), "cache_dir": str(paths.cache.resolve()),
+                                  "dataset": dataset})
 
 
 def _first_line(e: BaseException) -> str:
@@ -478,26 +444,26 @@ class RaySession:
 
 
 @contextmanager
-def ray_session(cfg: dict):
+def ray_session(cfg: Config):
     """Connected to a Ray cluster (the one this process already uses, else executor.address, else
     a new local one, shut down on exit) that has the CPUs/GPUs a worker asks for."""
     _refuse_inside_blender_binary("--executor ray")
     ray = _import_ray()
-    ex = cfg["executor"]
+    ex = cfg.executor
     started = False
     if not ray.is_initialized():
         kwargs = dict(include_dashboard=False, log_to_driver=log.isEnabledFor(logging.INFO))
-        if ex["address"]:
-            kwargs["address"] = ex["address"]
+        if ex.address:
+            kwargs["address"] = ex.address
         try:
             ray.init(**kwargs)
         except ConnectionError as e:
-            raise InputError(f"--address {ex['address']}: cannot connect to a Ray cluster ({e})") from None
+            raise InputError(f"--address {ex.address}: cannot connect to a Ray cluster ({e})") from None
         started = True
     try:
         resources = ray.cluster_resources()
-        cpus = float(ex["cpus_per_worker"])
-        gpus = float(ex["gpus_per_worker"]) if cfg["render"]["device"] == "gpu" else 0.0
+        cpus = float(ex.cpus_per_worker)
+        gpus = float(ex.gpus_per_worker) if cfg.render.device == "gpu" else 0.0
         have_cpu, have_gpu = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
         if gpus > 0 and have_gpu < gpus:
             raise InputError(f"--device gpu: the Ray cluster has {have_gpu:g} GPUs, a worker asks for {gpus:g} "
@@ -513,16 +479,17 @@ def ray_session(cfg: dict):
             ray.shutdown()
 
 
-def run_ray(session: RaySession, cfg: dict, out: Path, shards: list[int], threads: int,
-            bar: tqdm) -> RunResult:
+def run_ray(session: RaySession, cfg: Config, job, shards: list[int], bar: tqdm) -> RunResult:
     """Render `shards` on the session's Ray cluster: one actor (process, Blender scene, GPU) per
-    worker; at most executor.workers of them (0 = as many as the cluster holds)."""
+    worker, each with a copy of `job` (a ShardJob); at most executor.workers of them (0 = as many
+    as the cluster holds)."""
     ray = session.ray
-    from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
-    ex = cfg["executor"]
-    n_workers = max(1, min(len(shards), ex["workers"] or session.slots))
-    threads = worker_threads(threads, session.cpus)
-    cfg, out = _with_absolute_paths(cfg), Path(out).resolve()
+    from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError   # ray: optional, heavy
+    ex = cfg.executor
+    n_workers = max(1, min(len(shards), ex.workers or session.slots))
+    job.threads = cycles_threads(job.threads, session.cpus)
+    # a Ray worker does not run in the driver's working directory
+    job.cfg, job.out = _with_absolute_paths(job.cfg), Path(job.out).resolve()
     env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
     progress = ray.remote(num_cpus=0)(_RayProgress).remote()
     options = dict(num_cpus=session.cpus, num_gpus=session.gpus, max_restarts=0)
@@ -530,8 +497,7 @@ def run_ray(session: RaySession, cfg: dict, out: Path, shards: list[int], thread
         options["runtime_env"] = {"env_vars": env}
     actor_cls = ray.remote(_RayShardWorker).options(**options)
 
-    sched = _Scheduler(shards, cfg["dataset"]["samples_per_shard"], ex["shard_retries"], bar,
-                       ex["stall_timeout_s"])
+    sched = _Scheduler(shards, cfg.dataset.samples_per_shard, ex.shard_retries, bar, ex.stall_timeout_s)
     actors: list = [None] * n_workers
     starting: dict = {}         # ObjectRef of warm() -> actor slot; the slot is idle once it returns
     running: dict = {}          # ObjectRef of render() -> (actor slot, shard)
@@ -539,7 +505,7 @@ def run_ray(session: RaySession, cfg: dict, out: Path, shards: list[int], thread
     start_deaths = 0
 
     def start_actor(slot: int) -> None:
-        actors[slot] = actor_cls.remote(cfg, str(out), threads, progress)
+        actors[slot] = actor_cls.remote(job, progress)
         starting[actors[slot].warm.remote()] = slot
 
     for slot in range(n_workers):
@@ -575,7 +541,7 @@ def run_ray(session: RaySession, cfg: dict, out: Path, shards: list[int], thread
                         raise InputError(f"a Ray worker could not start: {e.cause or e}") from None
                     except RayActorError as e:
                         start_deaths += 1
-                        if start_deaths > ex["shard_retries"] + 1:
+                        if start_deaths > ex.shard_retries + 1:
                             raise RuntimeError(f"Ray workers die while starting ({_first_line(e)})") from None
                         start_actor(slot)
                     continue

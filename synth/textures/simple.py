@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import yaml
-from PIL import Image
 
+from synth.image_files import open_image
 from synth.io_utils import InputError
 from synth.scene import PART_IDS
 from synth.textures.segment import GarmentPhoto, list_garment_photos
@@ -104,7 +104,7 @@ class UVRegions:
 
 def _photo_layer(path: Path, size: int, rng: np.random.Generator) -> np.ndarray:
     try:
-        with Image.open(path) as im:
+        with open_image(path, "garment image") as im:
             if im.mode not in ("RGB", "L"):
                 raise InputError(f"{path}: garment image mode {im.mode} is not RGB")
             arr = np.asarray(im.convert("RGB"))

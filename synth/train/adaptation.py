@@ -32,9 +32,12 @@ import yaml
 from torch import nn
 from torch.nn import functional as F
 
-from synth.config import ConfigError
 from synth.io_utils import InputError
+from synth.poses.posefile import load_poses
+from synth.resources import resolve_data_path
 from synth.train.data import BONES, bone_indices
+from synth.train.metrics import aligned_2d_residual
+from synth.train.models import normalised_from_crop_pixels
 
 # knowledge_transfer has its own loop (synth.train.knowledge_transfer_trainer).
 METHODS = ("none", "dann", "mixer", "saa", "knowledge_transfer")
@@ -45,16 +48,17 @@ SYNTHETIC, REAL = 0, 1
 # Model split: which parameters belong to the regressor (head) and which to the extractor.
 
 def regressor_parameter_ids(model: nn.Module, input_size: int, device: torch.device) -> set[int]:
-    """ids of the parameters `model.regress` uses, found by autograd on a probe feature map,
-    so the split does not depend on the model's attribute names."""
+    """ids of the parameters `model.heads` uses (3D and 2D), found by autograd on a probe
+    feature map, so the split does not depend on the model's attribute names."""
     was_training = model.training
     model.eval()
     with torch.enable_grad():
         with torch.no_grad():
             fmap = model.extract(torch.zeros(1, 3, input_size, input_size, device=device))
-        out = model.regress(fmap.detach().requires_grad_(False))
+        out = model.heads(fmap.detach().requires_grad_(False))
         params = [p for p in model.parameters() if p.requires_grad]
-        grads = torch.autograd.grad(out.float().sum(), params, allow_unused=True)
+        probe = out.joints_3d.float().sum() + out.joints_2d.float().sum()
+        grads = torch.autograd.grad(probe, params, allow_unused=True)
     model.train(was_training)
     return {id(p) for p, g in zip(params, grads) if g is not None}
 
@@ -203,10 +207,18 @@ def jo2d_loss(pred_3d: torch.Tensor, joints_2d: torch.Tensor, visible: torch.Ten
     """Mean distance, in units of each photo's torso size (right shoulder to left hip, as PCK@0.2),
     between the visible 2D labels and the predicted pose's orthographic projection after the best
     scale + translation alignment (synth.train.metrics.aligned_2d_residual)."""
-    from synth.train.metrics import aligned_2d_residual
     res = aligned_2d_residual(pred_3d.float(), joints_2d.float(), visible.float(), torso_normalised=True)
     dist = torch.sqrt((res ** 2).sum(-1) + 1e-12)
     return _masked_mean(dist, visible.float())
+
+
+def head_2d_loss(pred_2d: torch.Tensor, joints_2d_crop: torch.Tensor, visible: torch.Tensor,
+                 input_size: int) -> torch.Tensor:
+    """Masked L1 between the 2D head's normalised crop coordinates (B, J, 2) and the labels in
+    crop pixels (B, J, 2), over the joints where `visible` (B, J) is nonzero."""
+    gt = normalised_from_crop_pixels(joints_2d_crop.float(), input_size)
+    err = (pred_2d.float() - gt).abs().mean(-1)
+    return _masked_mean(err, visible.float())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -281,7 +293,6 @@ def spa_target_from_measurements(path: Path) -> np.ndarray:
 
 def spa_target_from_pose_file(path: Path, joint_names: list[str]) -> np.ndarray:
     """s_target (14,): the mean descriptor of the poses of a pose file (synth.poses.posefile)."""
-    from synth.poses.posefile import load_poses
     poses = load_poses(Path(path))
     joints = np.asarray(poses.joints_3d, dtype=np.float64)
     names = [str(n) for n in poses.joint_names]
@@ -289,23 +300,13 @@ def spa_target_from_pose_file(path: Path, joint_names: list[str]) -> np.ndarray:
     return limb_descriptor(torch.from_numpy(joints), joint_names).mean(0).numpy()
 
 
-def spa_target(spec: str, joint_names: list[str], base: Path) -> np.ndarray:
+def spa_target(spec: str, joint_names: list[str]) -> np.ndarray:
     """s_target from `train.adaptation.spa.target`: a .yaml of tailor measurements or a pose file
-    (.npz); relative paths are taken from the repository root, then the working directory."""
-    p = Path(spec)
-    if not p.is_absolute() and not p.exists() and (base / p).exists():
-        p = base / p
-    if not p.exists():
-        raise ConfigError(f"config key 'train.adaptation.spa.target' = {spec!r}: file not found")
+    (.npz); a path, or the name of a file bundled in synth/data (tailor_measurements.yaml)."""
+    p = resolve_data_path(spec, "train.adaptation.spa.target")
     if p.suffix.lower() in (".yaml", ".yml"):
         return spa_target_from_measurements(p)
     return spa_target_from_pose_file(p, joint_names)
-
-
-def validate_adaptation(tc: dict) -> None:
-    ad = tc["adaptation"]
-    if ad["method"] not in METHODS:
-        raise ConfigError(f"config key 'train.adaptation.method' = {ad['method']!r} must be one of {list(METHODS)}")
 
 
 def spa_head_from_state(state: dict) -> SpaHead:

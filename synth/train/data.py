@@ -23,9 +23,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from synth.config import TrainConfig
+from synth.geometry import bone_index_pairs
 from synth.io_utils import InputError
-from synth.scene import BONES, JOINTS
-from synth.train.augment import apply_affine, box_to_crop_matrix, crop_matrix
+from synth.scene import BONES, JOINTS  # noqa: F401  (BONES: the bone order of bone_indices)
+from synth.train.augment import (apply_affine, box_to_crop_matrix, crop_and_resize,  # noqa: F401  (re-exported)
+                                 crop_matrix)
 
 ROOT_JOINT = "pelvis"
 # The crop's side is this many times the larger side of the joints' bounding box: joints sit
@@ -40,8 +43,7 @@ SHARD_GLOB = "shard-*.tar"
 
 def bone_indices(joint_names: list[str]) -> np.ndarray:
     """(14, 2) indices of `BONES` in the given joint order."""
-    pos = {n: i for i, n in enumerate(joint_names)}
-    return np.array([(pos[a], pos[b]) for a, b in BONES], dtype=np.int64)
+    return bone_index_pairs(joint_names)
 
 
 def normalise_pose(joints_3d: np.ndarray, joint_names: list[str] = JOINTS,
@@ -68,29 +70,6 @@ def crop_box(joints_2d: np.ndarray, margin: float = CROP_MARGIN) -> tuple[float,
     cx, cy = (lo + hi) / 2.0
     side = max(float((hi - lo).max()) * margin, MIN_CROP_SIDE_PX)
     return float(cx), float(cy), side
-
-
-def crop_and_resize(image: np.ndarray, box: tuple[float, float, float], size: int) -> np.ndarray:
-    """The square `box` of `image` resized to size×size; outside the image is black.
-
-    Cut on whole pixels, padded where the box leaves the image, then resized with area
-    averaging when shrinking (no aliasing) and bilinear when enlarging.
-    """
-    cx, cy, side = box
-    h, w = image.shape[:2]
-    side_px = max(int(round(side)), 1)
-    # Pixel centres are on whole numbers, so the box [cx - side/2, cx + side/2) starts at this pixel.
-    x0 = int(math.floor(cx - side_px / 2.0 + 0.5))
-    y0 = int(math.floor(cy - side_px / 2.0 + 0.5))
-    x1, y1 = x0 + side_px, y0 + side_px
-    inner = image[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)]
-    if inner.size == 0:
-        patch = np.zeros((side_px, side_px) + image.shape[2:], dtype=image.dtype)
-    else:
-        patch = cv2.copyMakeBorder(inner, max(-y0, 0), max(y1 - h, 0), max(-x0, 0), max(x1 - w, 0),
-                                   cv2.BORDER_CONSTANT, value=0)
-    interp = cv2.INTER_AREA if side_px > size else cv2.INTER_LINEAR
-    return cv2.resize(patch, (size, size), interpolation=interp)
 
 
 def list_shards(data_dir: Path) -> list[Path]:
@@ -134,13 +113,15 @@ def split_shards(shards: list[Path], val_fraction: float) -> tuple[list[Path], l
 
 @dataclass(frozen=True)
 class SampleRef:
-    """Where one sample's members lie in its shard: (byte offset, size) of each."""
+    """Where one sample's members lie in its shard: (byte offset, size) of each (mask, parts and
+    depth None when the shard lacks them)."""
     shard: int
     key: str
     rgb: tuple[int, int]
     label: tuple[int, int]
-    depth: tuple[int, int] | None = None
+    mask: tuple[int, int] | None = None
     parts: tuple[int, int] | None = None
+    depth: tuple[int, int] | None = None
 
 
 def index_shard(path: Path, shard_id: int) -> list[SampleRef]:
@@ -174,7 +155,8 @@ def index_shard(path: Path, shard_id: int) -> list[SampleRef]:
         if rgb is None or "json" not in fields:
             missing = "rgb.jpg/rgb.png" if rgb is None else "json"
             raise InputError(f"{path}: sample '{key}' has no {missing} member")
-        refs.append(SampleRef(shard_id, key, rgb, fields["json"], fields.get("depth.png"), fields.get("parts.png")))
+        refs.append(SampleRef(shard_id, key, rgb, fields["json"], fields.get("mask.png"), fields.get("parts.png"),
+                              fields.get("depth.png")))
     if not refs:
         raise InputError(f"{path}: shard holds no samples")
     return refs
@@ -192,16 +174,21 @@ class PoseShardDataset(Dataset):
     With an `augment` (synth.train.augment.Augmenter) each item is augmented with parameters
     drawn from (augmenter seed, `epoch`, index): call `set_epoch` before each epoch's loader.
     Occluders are cut from another sample of the dataset, chosen by the same generator.
+    With an `appearance` (synth.train.appearance.AppearanceAugmenter) the full rendered image is
+    first re-composited over another background photo and its garments recoloured (from the
+    sample's mask and part map), and the final crop blurred / noised / JPEG re-encoded; its draws
+    come from (appearance seed, `epoch`, index).
 
     With `maps` (set it before an epoch's loader starts, as the epoch) items also carry the
     rendered label maps cut by the same crop: `depth_m` (S, S) float32 camera z in metres, 0 on
     the background, and `parts` (S, S) int64 part ids (dataset.json "parts"), both warped by
-    nearest neighbour (no blending of depths across the silhouette or of ids). Occluders paint
-    only the RGB crop: they change no label. Off by default, so that others pay no decoding.
+    nearest neighbour (no blending of depths across the silhouette or of ids). Occluders and the
+    appearance augmentation paint only the RGB: they change no label. Off by default, so that
+    others pay no decoding.
     """
 
     def __init__(self, data_dir: Path, shards: list[Path], input_size: int,
-                 skeleton_length: float = 1.0, augment=None, maps: bool = False):
+                 skeleton_length: float = 1.0, augment=None, appearance=None, maps: bool = False):
         self.data_dir = Path(data_dir)
         meta = read_dataset_meta(self.data_dir)
         self.joint_names: list[str] = [str(n) for n in meta["joints"]]
@@ -215,6 +202,7 @@ class PoseShardDataset(Dataset):
         self._fds: dict[int, int] = {}
         self._fd_pid = os.getpid()
         self.augment = augment
+        self.appearance = appearance
         self.epoch = 0
         self.maps = bool(maps)
         if self.maps:
@@ -225,6 +213,37 @@ class PoseShardDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def labels(self, index: int) -> dict:
+        """The labels (KEY.json) of one sample, without decoding its images."""
+        ref = self.samples[index]
+        try:
+            return json.loads(self._read(ref.shard, ref.label))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"{self.shards[ref.shard]}: sample '{ref.key}' has invalid JSON labels ({e})") from None
+
+    def mean_scale(self) -> float:
+        """Mean metres per normalised unit (normalise_pose's scale) over the samples: the size of
+        the training skeletons, which turns a normalised prediction into metres."""
+        n = len(self.joint_names)
+        scales = [normalise_pose(np.asarray(self.labels(i)["joints_3d_cam"], dtype=np.float64).reshape(n, 3),
+                                 self.joint_names, self.skeleton_length)[1] for i in range(len(self))]
+        return float(np.mean(scales))
+
+    def load_layers(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mask (H, W) uint8 255 = person, part ids (H, W) uint8) of one sample."""
+        ref = self.samples[index]
+        shard = self.shards[ref.shard]
+        if ref.mask is None or ref.parts is None:
+            raise InputError(f"{shard}: sample '{ref.key}' has no mask.png / parts.png member "
+                             "(needed by train.appearance)")
+        layers = []
+        for span, what in ((ref.mask, "mask"), (ref.parts, "parts")):
+            img = cv2.imdecode(np.frombuffer(self._read(ref.shard, span), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+            if img is None or img.ndim != 2:
+                raise InputError(f"{shard}: sample '{ref.key}' has an undecodable 8-bit {what}.png")
+            layers.append(img)
+        return layers[0], layers[1]
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch whose augmentations items get (set before creating the epoch's loader:
@@ -276,6 +295,12 @@ class PoseShardDataset(Dataset):
             raise InputError(f"{self.shards[ref.shard]}: sample '{ref.key}' has non-finite joints")
         box = crop_box(j2d)
         target, scale = normalise_pose(j3d, self.joint_names, self.skeleton_length)
+        app = None
+        if self.appearance is not None:
+            app = self.appearance.draw(self.appearance.item_rng(self.epoch, index))
+            mask, parts = self.load_layers(index)
+            rgb = self.appearance.apply_full(rgb, mask, parts, labels, app,
+                                             where=f"{self.shards[ref.shard]}: sample '{ref.key}'")
         if self.augment is None:
             crop, m = crop_and_resize(rgb, box, self.input_size), box_to_crop_matrix(box, self.input_size)
             j2d_crop = apply_affine(m, j2d)
@@ -284,6 +309,8 @@ class PoseShardDataset(Dataset):
             crop, j2d_crop, target, params = self.augment(rgb, box, self.input_size, j2d, target, rng,
                                                           self._occluder_image)
             m = crop_matrix(box, self.input_size, params.angle_deg, params.zoom)
+        if app is not None:
+            crop = self.appearance.apply_crop(crop, app)
         item = make_item(crop, target, True, float(scale), j2d_crop,
                          inside_crop(j2d_crop, self.input_size), 0, ref.key)
         item["joints_3d"] = torch.from_numpy(j3d.astype(np.float32))
@@ -353,14 +380,15 @@ def make_item(crop: np.ndarray, target: np.ndarray, has_3d: bool, scale: float,
     }
 
 
-def train_val_datasets(data_dir: Path, train_cfg: dict, augment=None,
+def train_val_datasets(data_dir: Path, train: TrainConfig, augment=None, appearance=None,
                        maps: bool = False) -> tuple[PoseShardDataset, PoseShardDataset | None]:
-    """The training and held-out datasets for a `train:` config section; `augment` (an
-    Augmenter, see synth.train.augment.build_augmenter) applies to the training set only;
-    `maps`: items carry the depth and part maps too (PoseShardDataset)."""
+    """The training and held-out datasets for the `train` section; `augment` (an Augmenter, see
+    synth.train.augment.build_augmenter) and `appearance` (an AppearanceAugmenter, see
+    synth.train.appearance.build_appearance) apply to the training set only; `maps`: items carry
+    the depth and part maps too (PoseShardDataset)."""
     shards = list_shards(data_dir)
-    train_shards, val_shards = split_shards(shards, float(train_cfg["val_fraction"]))
-    size, length = int(train_cfg["input_size"]), float(train_cfg["skeleton_length"])
-    train_ds = PoseShardDataset(data_dir, train_shards, size, length, augment, maps)
+    train_shards, val_shards = split_shards(shards, train.val_fraction)
+    size, length = train.input_size, train.skeleton_length
+    train_ds = PoseShardDataset(data_dir, train_shards, size, length, augment, appearance, maps)
     val_ds = PoseShardDataset(data_dir, val_shards, size, length, maps=maps) if val_shards else None
     return train_ds, val_ds

@@ -6,9 +6,9 @@ give on real people, unlike rendered RGB. The method trains pose networks on tho
 where the renders carry exact labels, and a generator G from a pose to a part mask; it then uses
 G and the mask network to supervise an RGB network on real photos that have no labels.
 
-Networks (all with the integral architecture of synth.train.models: a backbone, deconvolutions,
-J×D volumetric heatmaps and soft-argmax; `TwoDThreeDNet` adds J 2D heatmaps on the same upsampled
-features, so each network gives both)
+Networks (all integral PoseNets of synth.train.models: a backbone, deconvolutions, J×D volumetric
+heatmaps and soft-argmax to the 3D joints, and the head's own J 2D heatmaps soft-argmax'ed to the
+2D joints, so each network gives both; `pose_and_uvz` reads them)
 - N_d, the depth network: input one channel, `depth_input` (the camera z of each person pixel minus
   the median z of the person's pixels, in units of DEPTH_UNIT_M, clipped to ±DEPTH_CLIP; the
   background a constant DEPTH_BACKGROUND behind every body value). Needs no label: the root depth
@@ -18,16 +18,21 @@ features, so each network gives both)
   in any sense a convolution could use) and because in stage 2 the mask network reads G's output,
   a per-pixel distribution over the parts: the one-hot input is the same kind of thing, so G's
   soft mask enters as it is, differentiable, without an argmax.
-- Both start from the configured backbone with its first convolution rebuilt for 1 or K input
-  channels by inflating the RGB filters (`adapt_input_channels`), so a pretrained backbone can be
-  used as it is for RGB.
+- Both are the configured backbone (ImageNet-pretrained when `train.pretrained` says so) with its
+  first convolution inflated to 1 or K input channels (`adapt_input_channels`): input channel c
+  gets the sum of the RGB filters × a grey level g_c, so the network's first layer answers an
+  input x as the RGB network answers the grey image Σ_c g_c x_c (`DEPTH_GREY`: the depth offsets
+  themselves; `mask_grey_levels`: the background dark, each part its own brighter level). The
+  pretrained filters so see, from the first step, depth relief or a body painted part by part in
+  distinct greys (equal gains would make every one-hot mask the same flat image), and the
+  channels' filters are free to part as training goes on.
 - G, the segmentation module (`PartMaskGenerator`): a DCGAN generator (Radford et al. 2016: a 4×4
   transposed convolution from the 1×1 input, then 4×4/2 transposed convolutions with BatchNorm and
   ReLU, channels halving) from the J×3 vector (u_j, v_j, z_j) to K log-masks at the input size.
-  u, v: a joint's 2D position from the 2D heatmaps, crop coordinates on [-1, 1] (pixel p of an
-  S-pixel crop is (2p + 1)/S - 1); z: its depth from the volumetric heatmaps' depth marginal, on
-  [-1, 1] of the heatmap cube. G outputs log M̂; the part distribution it stands for is
-  softmax_k(log M̂) (`soft_mask`).
+  u, v: a joint's 2D position from the head's 2D heatmaps, normalised crop coordinates on [-1, 1]
+  (pixel p of an S-pixel crop is (2p + 1)/S - 1, synth.train.models); z: its depth from the
+  volumetric heatmaps' depth marginal, on [-1, 1] of the heatmap cube. G outputs log M̂; the part
+  distribution it stands for is softmax_k(log M̂) (`soft_mask`).
 
 Stage 1, on the renders, all trained jointly with full supervision:
 
@@ -60,9 +65,10 @@ Stage 2, on real photos x without labels; G and N_m frozen (no gradient, BatchNo
     L_2 = λ1·SL1(P_rgb(x), P̂) + λ2·L_adv2                                         (λ = 0.95, 0.05)
 
 - N_rgb is a new RGB network with the same architecture (the configured backbone, pretrained when
-  the configuration says so). P̂ is the frozen pair's reading of N_rgb's own 2D pose and depths:
-  a pose G and N_m know how to make from such a 2D pose, which pulls the RGB 3D toward poses
-  consistent with its 2D prediction. P̂ is a target (detached).
+  the configuration says so: the same start as the other recipes' networks). P̂ is the frozen
+  pair's reading of N_rgb's own 2D pose and depths: a pose G and N_m know how to make from such a
+  2D pose, which pulls the RGB 3D toward poses consistent with its 2D prediction. P̂ is a target
+  (detached).
 - L_adv2: a second classifier D_2 tells N_rgb's features on the photos from N_m's features on G's
   masks of the same photos; behind gradient reversal N_rgb's features move toward those of the
   mask network, whose features stage 1 made alike to the depth network's.
@@ -77,13 +83,14 @@ with its 2D through what G and N_m learnt from the renders; the content has to c
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synth.train.models import PoseNet, soft_argmax_3d
+from synth.train.models import PoseNet, normalised_from_crop_pixels
 
 DEPTH_UNIT_M = 0.5          # depth offsets from the person's median depth, in these metres
 DEPTH_CLIP = 2.0            # offsets beyond ±1 m (±2 units) are clipped: no body part lies farther
@@ -92,6 +99,12 @@ MASK_SMOOTHING = 0.01       # ε of the smoothed one-hot mask whose log L_recon 
 # Smooth-L1 turns linear beyond this: ~4 cm in the normalised 3D, 0.5 % of the crop side in 2D.
 SMOOTH_L1_BETA = 0.01
 BACKGROUND_ID = 0
+# Grey levels (ImageNet-normalised units, as the RGB crops) the inflated first convolutions give
+# their input channels: the depth offsets as they are; the mask's background dark, the K - 1 parts
+# spread over MASK_PART_GREYS.
+DEPTH_GREY = (1.0,)
+MASK_BACKGROUND_GREY = -1.5
+MASK_PART_GREYS = (0.0, 2.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -124,91 +137,77 @@ def soft_mask(log_mask: torch.Tensor) -> torch.Tensor:
     return torch.softmax(log_mask.float(), dim=1)
 
 
-def crop_uv(joints_2d_crop: torch.Tensor, size: int) -> torch.Tensor:
-    """Crop pixels (pixel centres on whole numbers) -> crop coordinates on [-1, 1]."""
-    return (2.0 * joints_2d_crop.float() + 1.0) / float(size) - 1.0
-
-
-def uv_to_pixels(uv: torch.Tensor, size: int) -> torch.Tensor:
-    """Crop coordinates on [-1, 1] -> crop pixels (the inverse of crop_uv)."""
-    return ((uv + 1.0) * float(size) - 1.0) / 2.0
-
-
 def label_uvz(joints_2d_crop: torch.Tensor, target: torch.Tensor, size: int, half_extent: float) -> torch.Tensor:
-    """G's input made from the labels: (u, v) of the 2D joints and z of the normalised 3D target on
-    [-1, 1] of the heatmap cube; (B, J, 3)."""
-    return torch.cat([crop_uv(joints_2d_crop, size), target[..., 2:].float() / float(half_extent)], dim=-1)
+    """G's input made from the labels: (u, v) of the 2D joints in normalised crop coordinates and z
+    of the normalised 3D target on [-1, 1] of the heatmap cube; (B, J, 3)."""
+    return torch.cat([normalised_from_crop_pixels(joints_2d_crop.float(), size),
+                      target[..., 2:].float() / float(half_extent)], dim=-1)
 
 
 # ----------------------------------------------------------------------------------------------
 # Networks
 
-def adapt_input_channels(module: nn.Module, in_channels: int) -> nn.Conv2d:
-    """Rebuild the first 3-channel convolution of `module` (in registration order, which is the
-    forward order of the backbones here) for `in_channels` inputs, inflating its weights: every new
-    input channel gets the mean of the RGB filters × 3 / in_channels, so an input that is v in
-    every channel gives the response a grey RGB image of v gives. A pretrained RGB backbone thus
-    keeps its filters' spatial structure. Returns the new convolution."""
+def mask_grey_levels(num_parts: int) -> tuple[float, ...]:
+    """The grey level of each mask channel: background MASK_BACKGROUND_GREY, parts 1..K-1 evenly
+    over MASK_PART_GREYS."""
+    lo, hi = MASK_PART_GREYS
+    parts = torch.linspace(lo, hi, num_parts - 1).tolist() if num_parts > 2 else [hi]
+    return (MASK_BACKGROUND_GREY, *parts)
+
+
+def adapt_input_channels(module: nn.Module, greys: tuple[float, ...] | list[float]) -> nn.Conv2d:
+    """Inflate the first 3-channel convolution of `module` (in registration order, which is the
+    forward order of the backbones here) to len(greys) input channels: channel c gets the sum of
+    its RGB filters × greys[c], so an input x gives the response the RGB filters give to the grey
+    image Σ_c greys[c]·x_c (pretrained filters keep their spatial structure). The convolution is
+    copied, not rebuilt, so its class (EfficientNet's "SAME" padding) stays. A backbone that turns
+    its RGB input into its own scaling first (EfficientNet-Lite0's `input_scale` / `input_shift`,
+    per RGB channel) gets the mean scale for every channel and shifts whose grey sum is the mean
+    shift, so the same holds up to the small spread of those per-channel constants. Returns the
+    new convolution."""
+    greys = torch.as_tensor(list(greys), dtype=torch.float32)
+    c = len(greys)
     for parent in module.modules():
         for name, child in parent.named_children():
-            if isinstance(child, nn.Conv2d) and child.in_channels == 3:
-                new = nn.Conv2d(in_channels, child.out_channels, child.kernel_size, child.stride,
-                                child.padding, child.dilation, child.groups, child.bias is not None,
-                                child.padding_mode)
+            if isinstance(child, nn.Conv2d) and child.in_channels == 3 and child.groups == 1:
+                new = copy.deepcopy(child)
                 with torch.no_grad():
-                    w = child.weight.mean(dim=1, keepdim=True) * (3.0 / in_channels)
-                    new.weight.copy_(w.expand(-1, in_channels, -1, -1))
-                    if child.bias is not None:
-                        new.bias.copy_(child.bias)
-                new = new.to(child.weight.device)
+                    summed = child.weight.sum(dim=1, keepdim=True)
+                    weight = summed * greys.to(summed)[None, :, None, None]
+                new.weight = nn.Parameter(weight.contiguous())
+                new.in_channels = c
                 setattr(parent, name, new)
+                _adapt_input_scaling(module, greys)
                 return new
     raise ValueError("no 3-channel convolution to adapt in the backbone")
 
 
-def soft_argmax_2d(logits: torch.Tensor) -> torch.Tensor:
-    """Expected (u, v) on [-1, 1] (cell centres) of the softmax of (B, J, H, W) logits."""
-    b, j, h, w = logits.shape
-    return soft_argmax_3d(logits.reshape(b, j, 1, h, w))[..., :2]
+def _adapt_input_scaling(module: nn.Module, greys: torch.Tensor) -> None:
+    scale, shift = getattr(module, "input_scale", None), getattr(module, "input_shift", None)
+    if not (torch.is_tensor(scale) and torch.is_tensor(shift) and scale.shape[1] == 3):
+        return
+    c = len(greys)
+    g = greys.to(shift)
+    mean_shift = shift.mean()
+    new_shift = (mean_shift * g / g.pow(2).sum().clamp_min(1e-12)).view(1, c, 1, 1)
+    module.register_buffer("input_scale", scale.mean().expand(1, c, 1, 1).clone(), persistent=False)
+    module.register_buffer("input_shift", new_shift, persistent=False)
 
 
-class TwoDThreeDNet(nn.Module):
-    """An integral PoseNet plus J 2D heatmaps on its head's upsampled features.
+def pose_and_uvz(net: PoseNet, fmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pose (B, J, 3): normalised root-relative joints, the head's 3D output; uvz (B, J, 3): u, v
+    the head's own 2D joints (normalised crop coordinates on [-1, 1]) and z the depth coordinate
+    of the 3D volume on [-1, 1]) of an integral PoseNet's feature map."""
+    if net.head_kind != "integral":
+        raise ValueError("knowledge transfer needs the integral head (train.head: integral)")
+    out = net.heads(fmap)
+    pose = out.joints_3d.float()
+    return pose, torch.cat([out.joints_2d.float(), pose[..., 2:] / net.head.half_extent], dim=-1)
 
-    `predict(fmap)` gives (pose (B, J, 3) normalised root-relative joints, as PoseNet's forward;
-    uvz (B, J, 3): u, v from the 2D heatmaps on [-1, 1] of the crop, z the depth coordinate of the
-    3D volume on [-1, 1]). The PoseNet (`net`) is the deployable part: its state_dict is a plain
-    PoseNet checkpoint."""
 
-    def __init__(self, net: PoseNet):
-        super().__init__()
-        if net.head_kind != "integral":
-            raise ValueError("knowledge transfer needs the integral head (train.head: integral)")
-        self.net = net
-        self.num_joints = net.num_joints
-        self.heatmaps_2d = nn.Conv2d(net.head.heatmaps.in_channels, net.num_joints, 1)
-        # Small weights as the volumetric heatmaps: the first 2D output is the crop centre.
-        nn.init.normal_(self.heatmaps_2d.weight, std=1e-3)
-        nn.init.zeros_(self.heatmaps_2d.bias)
-
-    @property
-    def feature_channels(self) -> int:
-        return self.net.feature_channels
-
-    def extract(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.extract(x)
-
-    def predict(self, fmap: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        head = self.net.head
-        up = head.upsample(fmap)
-        hm = head.heatmaps(up)
-        b, _, h, w = hm.shape
-        xyz = soft_argmax_3d(hm.view(b, head.num_joints, head.depth_bins, h, w))
-        uv = soft_argmax_2d(self.heatmaps_2d(up))
-        return xyz * head.half_extent, torch.cat([uv, xyz[..., 2:]], dim=-1)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.predict(self.extract(x))
+def predict_uvz(net: PoseNet, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`pose_and_uvz` of the network's input."""
+    return pose_and_uvz(net, net.extract(x))
 
 
 class PartMaskGenerator(nn.Module):

@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 
 from synth.io_utils import InputError
 from synth.poses.lsp import LSP_JOINTS, load_lsp
+from synth.rng import Stream, stream
 from synth.scene import JOINTS
 from synth.train.augment import apply_affine, box_to_crop_matrix
 from synth.train.data import crop_and_resize, crop_box, inside_crop, make_item
@@ -65,7 +66,7 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[list[int], list[i
     from `seed`, are held out; both lists are sorted."""
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction {fraction} must be in [0, 1]")
-    order = np.random.default_rng(int(seed)).permutation(n)
+    order = stream(seed, Stream.REAL_SPLIT).permutation(n)
     n_held = int(round(fraction * n))
     held = sorted(int(i) for i in order[:n_held])
     kept = sorted(int(i) for i in order[n_held:])
@@ -113,6 +114,12 @@ class LspDataset(_PhotoSelection):
 
     def image_path(self, i: int) -> Path:
         return self.lsp.images[self.indices[i]]
+
+    def crop_rgb(self, i: int) -> np.ndarray:
+        """The unaugmented uint8 RGB crop of item i (what the network sees, before normalising)."""
+        k = self.indices[i]
+        box = crop_box(self.lsp.joints_2d[k].astype(np.float64)[LSP_LABELLED])
+        return crop_and_resize(read_rgb(self.lsp.images[k]), box, self.input_size)
 
     def __getitem__(self, i: int) -> dict:
         k = self.indices[i]
