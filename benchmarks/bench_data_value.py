@@ -3,8 +3,8 @@
     python benchmarks/bench_data_value.py [--tiny] [--out out/data_value] [--data-dir ../shared/data]
         [--sizes 250,500,1000] [--steps 600] [--batch 32] [--input-size 128] [--threads 2] ...
 
-Every row trains the same network (ImageNet-pretrained EfficientNet-Lite0, regression head) with
-the same budget (--steps optimisation steps of --batch images, the same seed, input size, learning
+Every row trains the same network (ImageNet-pretrained EfficientNet-Lite0, regression head; the
+last three rows the integral head) with the same budget (--steps optimisation steps of --batch images, the same seed, input size, learning
 rate and schedule) and is evaluated on LSP images 801-1000, which no row trains on:
 
 | row | training data |
@@ -20,14 +20,14 @@ rate and schedule) and is evaluated on LSP images 801-1000, which no row trains 
 | knowledge transfer | stage 1 on the --variant-size set's depth and part maps, then LSP 1-800 WITHOUT labels |
 | knowledge transfer + synthetic RGB | the same, with the --variant-size set's RGB crops and labels in each step |
 
-The knowledge-transfer rows (integral head, as the method needs) give their RGB network the same
-budget (--steps stage-2 steps of --batch photos, + --batch renders with synthetic RGB) from the same
-ImageNet start; their depth and mask networks and G are trained first, once for both rows
-(--kt-stage1-epochs over the --variant-size set; each row's stage 2 resumes from that checkpoint,
-which is what a fresh run computes: stage 1 does not depend on the stage-2 options, and resume is
-exact), and that stage's cost is reported beside the table with the depth / mask networks' own
-MPJPE on the held-out shard and G's mask IoUs. `--only` runs some groups of rows (the mean pose
-always), rendering only what they need.
+The knowledge-transfer rows (integral head, as the method needs; train/knowledge_transfer.yaml)
+give their RGB network the same budget (--steps stage-2 steps of --batch photos, + --batch renders
+with synthetic RGB) from the same ImageNet start; their depth and mask networks and G are trained
+first, once for both rows (--kt-stage1-epochs over the --variant-size set, kept in OUT/runs like
+the rows' results; each row's stage 2 resumes from that checkpoint, which is what a fresh run
+computes: stage 1 does not depend on the stage-2 options, and resume is exact), and that stage's
+cost is reported beside the table with the depth / mask networks' own MPJPE on the held-out shard
+and G's mask IoUs.
 
 PCK@0.2 is reported two ways: `aligned 3D` (the 3D prediction projected orthographically and
 aligned to the labels by scale and translation, as `synth eval --real`; the mean-pose row uses the
@@ -64,7 +64,7 @@ sys.path.insert(0, str(REPO))
 TINY = dict(sizes="8,12", samples_per_shard=4, variant_size=8, image_size=96, render_samples=4, poses_n=60,
             textures_few=2, textures_many=4, steps=6, batch=4, input_size=64, eval_range="801-840",
             kt_stage1_epochs=1)
-GROUPS = ("sizes", "textures", "poses", "appearance", "real", "kt")
+KT = "knowledge_transfer"
 
 
 def run(cmd: list[str], log: Path) -> None:
@@ -167,6 +167,45 @@ def rendered_by(data: Path | None) -> dict | None:
     return json.loads((Path(data) / "dataset.json").read_text()).get("software")
 
 
+BUDGET_KEYS = ("steps", "batch", "input_size", "lr", "seed", "eval_range")
+
+
+def row_key(name: str, data: Path | None, a, extra: list[str]) -> str:
+    """What a row's figures depend on: its name, training overrides, data (the cached dataset
+    folder, itself named by its identity) and the budget. Wall-clock settings (threads, workers)
+    are not part of it."""
+    # the cached datasets (folders named by their identity) and shards a view links to
+    linked = None if data is None else sorted(
+        f"{Path(os.path.realpath(t)).parent.parent.name}/{Path(os.path.realpath(t)).name}"
+        for t in (data / "shards").glob("*.tar"))
+    return digest({"row": name, "extra": extra, "data": linked,
+                   "budget": {k: getattr(a, k) for k in BUDGET_KEYS}})
+
+
+def _file_name(name: str) -> str:
+    return name.replace(' ', '_').replace(',', '+').replace('/', '_')
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    tmp.replace(path)
+
+
+def cached_row(name: str, out: Path, data: Path | None, a, data_dir: Path, extra: list[str],
+               recipe: str = "synthetic") -> dict:
+    """A row's result from OUT/rows when the same row was trained before with the same data and
+    budget (unless --retrain), else trained now and stored there."""
+    folder = out / "rows"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{_file_name(name)}-{row_key(name, data, a, extra)}.json"
+    if path.exists() and not a.retrain:
+        return {**json.loads(path.read_text()), "reused": True}
+    result = train_row(name, out, data, a, data_dir, extra, recipe)
+    _write_json(path, result)
+    return result
+
+
 def row_config(a, data_dir: Path, extra: list[str], recipe: str = "synthetic"):
     """A row's configuration: the recipe with the benchmark's common budget and settings."""
     from synth.config import load_config
@@ -174,63 +213,76 @@ def row_config(a, data_dir: Path, extra: list[str], recipe: str = "synthetic"):
                  f"train.input_size={a.input_size}", f"train.threads={a.threads}", f"train.workers={a.workers}",
                  f"train.lr={a.lr}", "train.real.log_pck=false", "train.tensorboard=false",
                  "train.appearance.enabled=false", "train.val_fraction=0.01", "train.device=cpu",
-                 "train.checkpoint_every=1000000",
-                 f"train.adaptation.knowledge_transfer.stage1_epochs={a.kt_stage1_epochs}", *extra]
+                 "train.checkpoint_every=1000000", *extra]
     return load_config(REPO / "train" / f"{recipe}.yaml", overrides)
 
 
-def train_row(name: str, out: Path, data: Path | None, a, data_dir: Path, extra: list[str],
-              recipe: str = "synthetic", start_from: Path | None = None) -> dict:
-    """Train and evaluate one row; `start_from`: a run folder (a finished knowledge-transfer stage
-    1) the row's run resumes from."""
-    import torch
-    from synth.train import evaluate, train_from_config
-    run_dir = out / "runs" / name
-    cfg = row_config(a, data_dir, extra, recipe)
+def kt_stage1_extra(a) -> list[str]:
+    return [f"train.adaptation.knowledge_transfer.stage1_epochs={a.kt_stage1_epochs}"]
+
+
+def kt_stage1(out: Path, data: Path, a, data_dir: Path) -> tuple[Path, dict]:
+    """The knowledge-transfer stage 1 the rows share, trained once per data and budget (kept in
+    OUT/runs with its figures in OUT/rows; --retrain trains it again): (its run folder, its
+    figures: steps, time, the depth / mask networks' and the chain's held-out metrics, G's mask
+    IoUs)."""
+    from synth.train.knowledge_transfer_trainer import train_knowledge_transfer
+    extra = kt_stage1_extra(a)
+    key = row_key("knowledge transfer stage 1", data, a, extra)
+    run_dir = out / "runs" / f"knowledge_transfer_stage1-{key}"
+    (out / "rows").mkdir(parents=True, exist_ok=True)
+    path = out / "rows" / f"knowledge_transfer_stage1-{key}.json"
+    if path.exists() and (run_dir / "checkpoint.pt").exists() and not a.retrain:
+        return run_dir, {**json.loads(path.read_text()), "reused": True}
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    if start_from is not None:
-        shutil.copytree(start_from, run_dir)
+    cfg = row_config(a, data_dir, extra, KT)
+    epochs = cfg.train.adaptation.knowledge_transfer.stage1_epochs
     t0, c0 = time.perf_counter(), time.process_time()
-    summary = train_from_config(cfg, data, run_dir, resume=start_from is not None)
+    summary = train_knowledge_transfer(cfg.train, data, run_dir, seed=cfg.seed, paths=cfg.paths(), record=cfg,
+                                       resume=False, stop_after_epochs=epochs)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    figures = {"epochs": summary["stage1_epochs_completed"], "steps": summary["stage1_steps"], "batch": a.batch,
+               "wall_s": seconds, "cpu_s": cpu, "teachers": summary["teachers_val"], "run": str(run_dir)}
+    _write_json(path, figures)
+    return run_dir, figures
+
+
+def train_row(name: str, out: Path, data: Path | None, a, data_dir: Path, extra: list[str],
+              recipe: str = "synthetic") -> dict:
+    """Train and evaluate one row (`recipe`: the train/ recipe it starts from). A knowledge-transfer
+    row resumes from the shared stage 1 (kt_stage1)."""
+    import torch
+    from synth.train import evaluate, train_from_config
+    run_dir = out / "runs" / _file_name(name)
+    cfg = row_config(a, data_dir, extra, recipe)
+    ad = cfg.train.adaptation
+    kt = ad.method == KT
+    stage1 = None
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    if kt:
+        stage1_dir, stage1 = kt_stage1(out, data, a, data_dir)
+        shutil.copytree(stage1_dir, run_dir)
+    t0, c0 = time.perf_counter(), time.process_time()
+    summary = train_from_config(cfg, data, run_dir, resume=kt)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     result = evaluate(run_dir / "checkpoint.pt", None, run_dir / "eval.json", device="cpu",
                       real_dirs=[f"{data_dir / 'lsp'}:{a.eval_range}"], print_table=False)
     real = next(iter(result["real"].values()))
-    ad = cfg.train.adaptation
-    kt = ad.method == "knowledge_transfer"
     if kt:
         # one batch of unlabelled photos per step, and one of renders with synthetic_rgb
-        syn_batch, real_batch = (a.batch if ad.knowledge_transfer.synthetic_rgb else 0), a.batch
+        batch, real_batch = (a.batch if ad.knowledge_transfer.synthetic_rgb else 0), a.batch
         steps = summary["stage2_steps"]
     else:
-        # the batch (renders, or the labelled photos of `real only`) and the real batch of adaptation
-        syn_batch, real_batch = a.batch, (a.batch if (ad.jo2d or ad.method != "none") else 0)
-        steps = a.steps
+        batch, real_batch, steps = a.batch, (a.batch if (ad.jo2d or ad.method != "none") else 0), a.steps
     return {"row": name, "pck_aligned_3d": real["pck"], "pck_2d_head": real["pck_2d_head"],
             "val_mpjpe_mm": (summary["val"] or {}).get("mpjpe_mm"), "train_samples": summary["train_samples"],
             "real_train_samples": summary["real_train_samples"],
-            "real_labelled": not kt or ad.knowledge_transfer.real_2d,
-            "steps": steps, "batch": a.batch, "images_seen": steps * (syn_batch + real_batch), "wall_s": seconds,
-            "cpu_s": cpu, "threads": torch.get_num_threads(), "run": str(run_dir), "rendered_by": rendered_by(data)}
-
-
-def kt_stage1(out: Path, data: Path, a, data_dir: Path) -> tuple[Path, dict]:
-    """The knowledge-transfer stage 1 the rows share: (its run folder, its figures: steps, time,
-    the depth / mask networks' and the chain's held-out metrics, G's mask IoUs)."""
-    from synth.train.knowledge_transfer_trainer import train_knowledge_transfer
-    cfg = row_config(a, data_dir, [], "knowledge_transfer")
-    run_dir = out / "runs" / "knowledge_transfer_stage1"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    t0, c0 = time.perf_counter(), time.process_time()
-    epochs = cfg.train.adaptation.knowledge_transfer.stage1_epochs
-    summary = train_knowledge_transfer(cfg.train, data, run_dir, seed=cfg.seed, paths=cfg.paths(), record=cfg,
-                                       resume=False, stop_after_epochs=epochs)
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return run_dir, {"epochs": summary["stage1_epochs_completed"], "steps": summary["stage1_steps"],
-                     "batch": a.batch, "wall_s": seconds, "cpu_s": cpu, "teachers": summary["teachers_val"],
-                     "run": str(run_dir)}
+            "real_labelled": not kt or ad.knowledge_transfer.real_2d, "steps": steps, "batch": a.batch,
+            "images_seen": steps * (batch + real_batch), "wall_s": seconds, "cpu_s": cpu,
+            "threads": torch.get_num_threads(), "run": str(run_dir), "rendered_by": rendered_by(data),
+            **({"kt_stage1": stage1} if kt else {})}
 
 
 def table(rows: list[dict], a) -> str:
@@ -258,8 +310,8 @@ def stage1_text(s1: dict) -> str:
     """The knowledge-transfer stage 1 under the table: its cost and its networks' own figures."""
     lines = [f"Knowledge transfer, stage 1 (shared by its rows; not in their wall / CPU columns): "
              f"{s1['epochs']} epoch{'s' if s1['epochs'] != 1 else ''}, {s1['steps']} steps x batch {s1['batch']} "
-             f"(depth + part-mask inputs of the same "
-             f"renders), {s1['wall_s']:.0f} s wall, {s1['cpu_s']:.0f} s CPU."]
+             f"(the depth and part-mask inputs of the same renders), {s1['wall_s']:.0f} s wall, "
+             f"{s1['cpu_s']:.0f} s CPU."]
     tv = s1.get("teachers")
     if tv:
         lines += ["", "| stage-1 network (held-out shard) | MPJPE (mm) | PA-MPJPE (mm) | 3DPCK@150 (%) |",
@@ -297,20 +349,30 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-range", default="801-1000")
+    ap.add_argument("--base-render", action="append", default=[], metavar="KEY=VALUE",
+                    help="render overrides of the base dataset and the texture/pose variants (repeatable), "
+                         "e.g. render.clothing.mode=photo for the texture-only renders")
+    ap.add_argument("--render-row", action="append", default=[], metavar="NAME:KEY=VALUE,KEY=VALUE",
+                    help="an extra row: --variant-size renders with these render overrides (CMU poses), "
+                         "e.g. 'mesh clothing:render.clothing.mode=mesh' (repeatable)")
+    ap.add_argument("--rows", help="train only these rows (names separated by ';'); default: all")
+    ap.add_argument("--retrain", action="store_true",
+                    help="train rows again even when OUT/rows holds a result for the same data and budget")
     ap.add_argument("--kt-stage1-epochs", type=int, default=10,
-                    help="knowledge transfer: stage-1 epochs over the --variant-size set")
-    ap.add_argument("--only", default=",".join(GROUPS),
-                    help=f"comma-separated groups of rows to run, of {','.join(GROUPS)} (the mean pose always)")
+                    help="knowledge transfer: stage-1 epochs over the --variant-size set (shared by its rows)")
     a = ap.parse_args()
-    only = [g.strip() for g in str(a.only).split(",") if g.strip()]
-    if not only or any(g not in GROUPS for g in only):
-        raise SystemExit(f"bench_data_value: --only takes groups of {','.join(GROUPS)}, got {a.only!r}")
     if a.tiny:
         for k, v in TINY.items():
             setattr(a, k, v)
         a.out = a.out.with_name(a.out.name + "_tiny")
         a.workers = 0
     a.out.mkdir(parents=True, exist_ok=True)
+    a.render_rows = []
+    for spec in a.render_row:
+        name, _, ov = spec.partition(":")
+        if not name or not ov:
+            raise SystemExit(f"bench_data_value: --render-row {spec!r} is not NAME:KEY=VALUE[,KEY=VALUE...]")
+        a.render_rows.append((name.strip(), [o.strip() for o in ov.split(",") if o.strip()]))
     data_dir = a.data_dir.resolve()
     sizes = sorted(int(s) for s in str(a.sizes).split(","))
     spss = a.samples_per_shard
@@ -323,47 +385,57 @@ def main() -> int:
     cmu = cache.poses("cmu")
     n_base = max(sizes + [a.variant_size]) // spss
     # The base dataset: the largest size plus one shard held out by every row (its last shard).
-    base = cache.render(n_base + 1, [f"dataset.pose_file={cmu}"])
+    base = cache.render(n_base + 1, [f"dataset.pose_file={cmu}", *a.base_render])
     val_shard = sorted((base / "shards").glob("shard-*.tar"))[-1]
     nv = a.variant_size // spss
-    variants = {}
-    if "textures" in only:
-        variants["textures few"] = cache.render(nv, [f"dataset.pose_file={cmu}", "render.clothing.mode=library",
-                                                     f"textures.library={cache.library(a.textures_few)}"])
-        variants["textures many"] = cache.render(nv, [f"dataset.pose_file={cmu}", "render.clothing.mode=library",
-                                                      f"textures.library={cache.library(a.textures_many)}"])
-    if "poses" in only:
-        variants["poses cmu,lsp,prior"] = cache.render(nv, [f"dataset.pose_file={cache.poses('cmu,lsp,prior')}"])
-    render_s = time.perf_counter() - t_start
+    # Variant datasets are rendered only when a chosen row needs them.
+    variants = {
+        "textures few": lambda: cache.render(nv, [f"dataset.pose_file={cmu}", *a.base_render,
+                                                  "render.clothing.mode=library",
+                                                  f"textures.library={cache.library(a.textures_few)}"]),
+        "textures many": lambda: cache.render(nv, [f"dataset.pose_file={cmu}", *a.base_render,
+                                                   "render.clothing.mode=library",
+                                                   f"textures.library={cache.library(a.textures_many)}"]),
+        "poses cmu,lsp,prior": lambda: cache.render(nv, [f"dataset.pose_file={cache.poses('cmu,lsp,prior')}",
+                                                         *a.base_render]),
+    }
+    for name, overrides in a.render_rows:
+        variants[name] = (lambda ov: lambda: cache.render(nv, [f"dataset.pose_file={cmu}", *ov]))(overrides)
 
     rows = []
     largest = view(a.out, f"synthetic_{sizes[-1]}", base, sizes[-1] // spss, val_shard)
     rows.append({"row": "mean pose", "pck_aligned_3d": mean_pose_pck(largest, data_dir / "lsp", a.eval_range),
                  "pck_2d_head": None, "train_samples": sizes[-1]})
-    plan = ([(f"synthetic {s}", view(a.out, f"synthetic_{s}", base, s // spss, val_shard), [])
-             for s in sizes] if "sizes" in only else [])
-    base_v = view(a.out, f"synthetic_{a.variant_size}", base, nv, val_shard)
-    plan += [(name, view(a.out, name.replace(" ", "_").replace(",", "+"), ds, nv, val_shard), [])
+    plan = [(f"synthetic {s}", lambda s=s: view(a.out, f"synthetic_{s}", base, s // spss, val_shard), [])
+            for s in sizes]
+    base_v = lambda: view(a.out, f"synthetic_{a.variant_size}", base, nv, val_shard)
+    plan += [(name, lambda name=name, ds=ds: view(a.out, name.replace(" ", "_").replace(",", "+"), ds(), nv,
+                                                   val_shard), [])
              for name, ds in variants.items()]
-    if "appearance" in only:
-        plan.append(("appearance on", base_v, ["train.appearance.enabled=true"]))
-    if "real" in only:
-        plan += [("real only", None, ["train.data_source=real"]),
-                 ("synthetic + real (Jo2D)", base_v, ["train.adaptation.jo2d=true"])]
-    stage1 = None
-    if "kt" in only:
-        plan.append(("synthetic, integral head", base_v, ["train.head=integral"]))
-        print("training: knowledge transfer, stage 1 ...", file=sys.stderr)
-        stage1_dir, stage1 = kt_stage1(a.out, base_v, a, data_dir)
-        plan += [("knowledge transfer", base_v, [], "knowledge_transfer", stage1_dir),
-                 ("knowledge transfer + synthetic RGB", base_v,
-                  ["train.adaptation.knowledge_transfer.synthetic_rgb=true"], "knowledge_transfer", stage1_dir)]
-    for name, data, extra, *how in plan:
+    plan += [("appearance on", base_v, ["train.appearance.enabled=true"]),
+             ("real only", lambda: None, ["train.data_source=real"]),
+             ("synthetic + real (Jo2D)", base_v, ["train.adaptation.jo2d=true"]),
+             ("synthetic, integral head", base_v, ["train.head=integral"])]
+    # (the stage-1 epochs are among a knowledge-transfer row's overrides: they key its cached result)
+    plan += [("knowledge transfer", base_v, kt_stage1_extra(a), KT),
+             ("knowledge transfer + synthetic RGB", base_v,
+              [*kt_stage1_extra(a), "train.adaptation.knowledge_transfer.synthetic_rgb=true"], KT)]
+    if a.rows:
+        wanted = [r.strip() for r in a.rows.split(";")]
+        unknown = set(wanted) - {p[0] for p in plan}
+        if unknown:
+            raise SystemExit(f"bench_data_value: unknown rows {sorted(unknown)}; rows: "
+                             f"{'; '.join(p[0] for p in plan)}")
+        plan = [p for p in plan if p[0] in wanted]
+    plan = [(name, make(), *rest) for name, make, *rest in plan]   # renders what the chosen rows need
+    render_s = time.perf_counter() - t_start
+    for name, data, extra, *recipe in plan:
         print(f"training: {name} ...", file=sys.stderr)
-        rows.append(train_row(name, a.out, data, a, data_dir, extra, *how))
+        rows.append(cached_row(name, a.out, data, a, data_dir, extra, *recipe))
         print(f"  PCK@0.2 aligned {100 * rows[-1]['pck_aligned_3d']:.1f} %, 2D head "
               f"{100 * rows[-1]['pck_2d_head']:.1f} % ({rows[-1]['wall_s']:.0f} s)", file=sys.stderr)
     text = table(rows, a)
+    stage1 = next((r["kt_stage1"] for r in rows if r.get("kt_stage1")), None)
     if stage1 is not None:
         text += "\n\n" + stage1_text(stage1)
     total = time.perf_counter() - t_start
