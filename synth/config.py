@@ -183,6 +183,7 @@ def validate(cfg: dict) -> None:
     _check_range(cfg, "executor.cpus_per_worker", 0.01)
     _check_range(cfg, "executor.gpus_per_worker", 0.01)
     _check_range(cfg, "executor.shard_retries", 0)
+    _check_range(cfg, "executor.image_cache_mb", 0)
     _check_range(cfg, "executor.stall_timeout_s", 0)
     if cfg["executor"]["address"] is not None and not isinstance(cfg["executor"]["address"], str):
         raise ConfigError(f"config key 'executor.address' must be a string, got {cfg['executor']['address']!r}")

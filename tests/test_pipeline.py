@@ -68,6 +68,45 @@ def test_dataset_layout_and_labels(rendered_dataset):
             assert abs(np.median(depth[depth > 0]) / 1000 - z.mean()) < 0.5
 
 
+def test_label_pngs_decode_to_what_the_previous_encoder_wrote(rendered_dataset):
+    """The label PNGs are written with zlib's run-length strategy (smaller, faster): bytes differ
+    from the earlier default-strategy files, the decoded arrays do not."""
+    import cv2
+    for key, m in _members(rendered_dataset / "shards" / "shard-000000.tar").items():
+        for field in ("mask.png", "parts.png", "depth.png"):
+            arr = cv2.imdecode(np.frombuffer(m[field], np.uint8), cv2.IMREAD_UNCHANGED)
+            ok, previous = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            assert ok and previous.tobytes() != m[field]
+            again = cv2.imdecode(previous, cv2.IMREAD_UNCHANGED)
+            assert again.dtype == arr.dtype and np.array_equal(again, arr), (key, field)
+            assert np.array_equal(np.asarray(Image.open(io.BytesIO(m[field]))), arr)   # another decoder agrees
+
+
+def test_decoded_photo_cache_changes_no_scene(shared_data, cache_dir):
+    """Backgrounds and garment photos decoded once and kept (executor.image_cache_mb): the
+    scenes are the same as with every photo decoded again, and the cache stays in its budget."""
+    from synth.decoded_images import DecodedImages
+    cached = SceneSampler(small_config(shared_data, cache_dir))
+    fresh = SceneSampler(small_config(shared_data, cache_dir, **{"executor.image_cache_mb": 0}))
+    for i in list(range(6)) * 2:                           # the second round hits the cache
+        a, _ = cached.scene(0, i)
+        b, _ = fresh.scene(0, i)
+        assert np.array_equal(a.background, b.background) and np.array_equal(a.texture, b.texture)
+        assert a.labels == b.labels
+    assert cached.images.hits >= 6 and fresh.images.nbytes == 0 and fresh.images.hits == 0
+    photo = cached.backgrounds[0]
+    small = DecodedImages(budget_bytes=1)                  # too small for any photo: nothing kept
+    from synth.dataset.scene_sampler import decode_background
+    arr = small.get(photo, decode_background)
+    assert small.nbytes == 0 and not arr.flags.writeable
+    budget = DecodedImages(budget_bytes=3 * arr.nbytes)
+    for p in cached.backgrounds[:10]:
+        budget.get(p, decode_background)
+        assert budget.nbytes <= 3 * arr.nbytes
+    with pytest.raises(InputError, match="unreadable background image"):
+        budget.get(shared_data / "backgrounds" / "manifest.csv", decode_background)
+
+
 def test_rerun_skips_complete_shards(rendered_dataset, shared_data, cache_dir):
     cfg = small_config(shared_data, cache_dir)
     before = {p.name: p.stat().st_mtime_ns for p in (rendered_dataset / "shards").glob("*.tar")}

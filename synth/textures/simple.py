@@ -16,6 +16,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from synth.decoded_images import DecodedImages
 from synth.io_utils import InputError
 from synth.scene import PART_IDS
 from synth.textures.segment import GarmentPhoto, list_garment_photos
@@ -102,14 +103,19 @@ class UVRegions:
         return img
 
 
-def _photo_layer(path: Path, size: int, rng: np.random.Generator) -> np.ndarray:
+def decode_garment_photo(path: Path) -> np.ndarray:
+    """The garment photo at `path` as an (H, W, 3) uint8 RGB array."""
     try:
         with Image.open(path) as im:
             if im.mode not in ("RGB", "L"):
                 raise InputError(f"{path}: garment image mode {im.mode} is not RGB")
-            arr = np.asarray(im.convert("RGB"))
+            return np.asarray(im.convert("RGB"))
     except (OSError, SyntaxError) as e:
         raise InputError(f"{path}: unreadable garment image ({e.__class__.__name__})") from None
+
+
+def _photo_layer(path: Path, size: int, rng: np.random.Generator, images: DecodedImages | None = None) -> np.ndarray:
+    arr = images.get(path, decode_garment_photo) if images is not None else decode_garment_photo(path)
     h, w = arr.shape[:2]
     # The garment fills the photo's centre; its border is the surface it lies on.
     frac = rng.uniform(0.35, 0.55)
@@ -122,8 +128,9 @@ def _photo_layer(path: Path, size: int, rng: np.random.Generator) -> np.ndarray:
 
 def make_texture(regions: UVRegions, lib: dict[str, list[GarmentPhoto]], skin_tones: np.ndarray,
                  skin_jitter: float, flat_probability: float, mode: str,
-                 rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """One body texture (T, T, 3 uint8) and what it is made of (for the labels)."""
+                 rng: np.random.Generator, images: DecodedImages | None = None) -> tuple[np.ndarray, dict]:
+    """One body texture (T, T, 3 uint8) and what it is made of (for the labels); garment photos
+    are decoded through `images` when given."""
     T = regions.size
     tone_index = int(rng.integers(len(skin_tones)))
     skin = np.clip(skin_tones[tone_index] * (1 + rng.uniform(-skin_jitter, skin_jitter, 3)), 0, 255)
@@ -141,7 +148,7 @@ def make_texture(regions: UVRegions, lib: dict[str, list[GarmentPhoto]], skin_to
             garments.append({"id": f"flat:{region_name}:" + "".join(f"{int(c):02x}" for c in colour),
                              "region": region_name, "kind": "flat", "colour": [int(c) for c in colour]})
         else:
-            layer = _photo_layer(g.path, T, rng)
+            layer = _photo_layer(g.path, T, rng, images)
             garments.append({"id": g.id, "region": region_name, "kind": "photo", "category": g.subcategory})
         length = "long"
         if region_name == "upper" and not flat and g.subcategory not in LONG_SLEEVES:
