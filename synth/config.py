@@ -147,6 +147,16 @@ def validate(cfg: dict) -> None:
     _check_choice(cfg, "render.image_format", ("jpg", "png"))
     _check_choice(cfg, "render.clothing.mode", ("photo", "flat", "library"))
     _check_range(cfg, "render.samples", 1)
+    _check_range(cfg, "render.cycles.adaptive_threshold", 0.0, 1.0)
+    for k in ("max_bounces", "diffuse_bounces", "glossy_bounces", "transmission_bounces", "transparent_bounces"):
+        v = cfg["render"]["cycles"][k]
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 1024:
+            raise ConfigError(f"config key 'render.cycles.{k}' must be a whole number in [0, 1024], got {v!r}")
+    _check_choice(cfg, "render.cycles.denoise_quality", ("HIGH", "BALANCED", "FAST"))
+    _check_choice(cfg, "render.cycles.denoise_prefilter", ("NONE", "FAST", "ACCURATE"))
+    tile = cfg["render"]["cycles"]["tile_size"]
+    if not isinstance(tile, int) or isinstance(tile, bool) or not (tile == 0 or 8 <= tile <= 8192):
+        raise ConfigError(f"config key 'render.cycles.tile_size' must be 0 or a whole number in [8, 8192], got {tile!r}")
     _check_range(cfg, "render.jpeg_quality", 1, 100)
     _check_range(cfg, "render.lights.hdri_probability", 0.0, 1.0)
     _check_range(cfg, "render.clothing.flat_probability", 0.0, 1.0)

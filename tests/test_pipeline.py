@@ -215,6 +215,13 @@ def test_invalid_config_values_name_the_key(tmp_path):
         load_config(None, ["render.image_size=[96]"])
     with pytest.raises(ConfigError, match=r"'seed' must be a non-negative integer"):
         load_config(None, ["seed=-1"])
+    for override, key in (("render.cycles.max_bounces=-1", "render.cycles.max_bounces"),
+                          ("render.cycles.denoise_quality=BEST", "render.cycles.denoise_quality"),
+                          ("render.cycles.adaptive_threshold=2", "render.cycles.adaptive_threshold"),
+                          ("render.cycles.tile_size=4", "render.cycles.tile_size"),
+                          ("executor.image_cache_mb=-1", "executor.image_cache_mb")):
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_config(None, [override])
     bad = tmp_path / "bad.yaml"
     bad.write_text("render:\n  samples: [1\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):

@@ -265,6 +265,33 @@ def test_composite_is_the_plain_over_operation_in_linear_light(renderer_factory)
     assert np.array_equal(out.parts, parts) and np.array_equal(out.mask, np.where(parts > 0, 255, 0))
 
 
+def test_render_cost_settings_reach_cycles(renderer_factory):
+    """render.cycles.* as Cycles gets them, and a render with changed settings still gives the
+    same labels (the passes that do not depend on sampling)."""
+    from synth.render.settings import CyclesSettings
+    W, H = 48, 40
+    cam = make_camera(W, H, f=50.0, cx=23.5, cy=19.5, eye=(1.0, -2.5, 1.5), target=(0.0, 0.0, 1.0))
+    scene = spec(boxes_body(((0, 0, 1.0), (0.5, 0.5, 0.5), 1)), cam, seed=3)
+    r = renderer_factory(W, H, samples=4, denoise=True)
+    c = bpy.context.scene.cycles
+    assert (c.samples, c.use_adaptive_sampling, c.max_bounces, c.use_auto_tile) == (4, False, 4, False)
+    assert bpy.context.scene.render.use_persistent_data
+    before = r.render(scene)
+    r.apply_settings(CyclesSettings(samples=8, denoise=True, adaptive_threshold=0.05, max_bounces=2,
+                                    diffuse_bounces=1, glossy_bounces=1, transmission_bounces=0,
+                                    transparent_bounces=2, denoise_quality="BALANCED", denoise_prefilter="NONE",
+                                    tile_size=32, persistent_data=False))
+    assert (c.samples, c.use_adaptive_sampling, round(c.adaptive_threshold, 4)) == (8, True, 0.05)
+    assert (c.max_bounces, c.diffuse_bounces, c.glossy_bounces, c.transmission_bounces,
+            c.transparent_max_bounces) == (2, 1, 1, 0, 2)
+    assert (c.denoising_quality, c.denoising_prefilter, c.denoising_use_gpu) == ("BALANCED", "NONE", False)
+    assert (c.use_auto_tile, c.tile_size) == (True, 32)
+    assert not bpy.context.scene.render.use_persistent_data
+    after = r.render(scene)
+    assert np.array_equal(before.parts, after.parts) and np.array_equal(before.depth_mm, after.depth_mm)
+    assert not np.array_equal(before.rgb, after.rgb)
+
+
 def test_renderer_reuse_updates_vertices_camera_lights_texture_and_topology(renderer_factory):
     W, H = 64, 64
     r = renderer_factory(W, H)

@@ -250,10 +250,11 @@ def open_renderer(cfg: dict, threads: int = 0):
     """The Renderer for `cfg` (one per process). No usable GPU for render.device=gpu is bad input
     (one line, exit 2), not a crash."""
     from synth.render import Renderer
+    from synth.render.settings import CyclesSettings
     rc = cfg["render"]
     W, H = rc["image_size"]
     # no usable GPU raises NoGpuError, an InputError: one line, exit 2
-    return Renderer(W, H, samples=rc["samples"], denoise=rc["denoise"], device=rc["device"], threads=threads)
+    return Renderer(W, H, device=rc["device"], threads=threads, cycles=CyclesSettings.from_config(rc))
 
 
 def dataset_identity(cfg: dict) -> dict:
