@@ -81,6 +81,7 @@ def cmd_render(args) -> int:
                       (args.executor, "executor.kind"), (args.workers, "executor.workers"),
                       (args.cpus_per_worker, "executor.cpus_per_worker"),
                       (args.gpus_per_worker, "executor.gpus_per_worker"),
+                      (args.workers_per_gpu, "executor.workers_per_gpu"),
                       (args.shard_retries, "executor.shard_retries"),
                       (args.stall_timeout, "executor.stall_timeout_s")):
         if flag is not None:
@@ -209,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "instead of starting a local one")
     p.add_argument("--cpus-per-worker", type=float, help="ray: CPU cores reserved per worker")
     p.add_argument("--gpus-per-worker", type=float, help="GPUs per worker with --device gpu (default 1)")
+    p.add_argument("--workers-per-gpu", type=int, metavar="K",
+                   help="with --device gpu: K worker processes share each GPU (local pool and Ray; default: "
+                        "picked from the node's cores and GPUs, and printed)")
     p.add_argument("--shard-retries", type=int, help="times a failed shard is rendered again (default 2)")
     p.add_argument("--stall-timeout", type=float, metavar="SECONDS",
                    help="with --workers/--executor ray: kill a worker whose shard finishes no sample for this "

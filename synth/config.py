@@ -193,6 +193,13 @@ def validate(cfg: dict) -> None:
     _check_range(cfg, "executor.cpus_per_worker", 0.01)
     _check_range(cfg, "executor.gpus_per_worker", 0.01)
     _check_range(cfg, "executor.shard_retries", 0)
+    wpg = cfg["executor"]["workers_per_gpu"]
+    if not isinstance(wpg, int) or isinstance(wpg, bool) or wpg < 0:
+        raise ConfigError(f"config key 'executor.workers_per_gpu' must be a whole number >= 1 (or 0 = auto), got {wpg!r}")
+    if wpg > 1 and cfg["executor"]["gpus_per_worker"] != 1:
+        raise ConfigError(f"config keys 'executor.workers_per_gpu' = {wpg} and 'executor.gpus_per_worker' = "
+                          f"{cfg['executor']['gpus_per_worker']!r} conflict: workers either share a GPU or use "
+                          "several, not both (leave gpus_per_worker at 1)")
     _check_range(cfg, "executor.image_cache_mb", 0)
     _check_range(cfg, "executor.stall_timeout_s", 0)
     if cfg["executor"]["address"] is not None and not isinstance(cfg["executor"]["address"], str):

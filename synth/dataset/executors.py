@@ -28,7 +28,7 @@ import time
 import traceback
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_connections
 from pathlib import Path
 
@@ -50,6 +50,7 @@ class RunResult:
     attempts: dict[int, int]           # shard -> attempts made (1 = first try succeeded)
     errors: list[str]                  # every failed attempt, "shard N attempt k: ..."
     workers: int
+    worker_info: list[dict] = field(default_factory=list)   # describe_worker() of each worker started
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -82,11 +83,16 @@ def _no_gpu_message() -> str:
     return f"--device gpu: no GPU visible to this process ({where}); use --device cpu or a GPU node"
 
 
-def _refuse_inside_blender_binary(what: str) -> None:
-    """A stand-alone Blender's bundled python cannot start `synth` worker processes (its
-    sys.executable has no bpy module); farms run one Blender per shard range instead."""
+def inside_blender_binary() -> bool:
+    """True inside a stand-alone Blender (not the bpy module): its bundled python cannot start
+    `synth` worker processes (its sys.executable has no bpy module)."""
     bpy = sys.modules.get("bpy")
-    if bpy is not None and getattr(getattr(bpy, "app", None), "binary_path", ""):
+    return bpy is not None and bool(getattr(getattr(bpy, "app", None), "binary_path", ""))
+
+
+def _refuse_inside_blender_binary(what: str) -> None:
+    """Farms run one Blender per shard range instead (see inside_blender_binary)."""
+    if inside_blender_binary():
         raise InputError(f"{what} cannot start worker processes inside a stand-alone Blender; run one "
                          "Blender per shard (--shard-index/--shard-range, e.g. a job array) instead")
 
@@ -96,28 +102,117 @@ def worker_threads(requested: int, cpus: float) -> int:
     return requested if requested > 0 else max(1, int(math.floor(cpus)))
 
 
-def local_gpu_sets(cfg: dict, workers: int) -> list[str | None]:
-    """CUDA_VISIBLE_DEVICES of each local worker: None each for render.device=cpu, else disjoint
-    sets of executor.gpus_per_worker visible GPUs (InputError when there are too few)."""
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask: a SLURM or container cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+# Cores one GPU render worker keeps busy: its prepare, render and finish threads (scene drawing,
+# Blender's update/sync/readback, compositing/encoding) each take 17-20 ms of CPU per sample at
+# 256x256 and overlap (benchmarks/bench_cpu_side.py), so a worker fed by a fast GPU runs about two
+# cores flat out; more workers than cores / 2 would only queue for the CPU.
+GPU_WORKER_CORES = 2
+# Beyond a few workers per GPU the GPU is saturated and each extra worker only adds a Blender
+# scene (~1 GB of host memory) and GPU memory.
+MAX_AUTO_WORKERS_PER_GPU = 4
+
+
+def auto_workers_per_gpu(cores: int, n_gpus: int) -> tuple[int, str]:
+    """K = max(1, min(MAX_AUTO_WORKERS_PER_GPU, cores // (GPUs x GPU_WORKER_CORES))), and why."""
+    k = max(1, min(MAX_AUTO_WORKERS_PER_GPU, cores // (max(1, n_gpus) * GPU_WORKER_CORES)))
+    return k, (f"{k} per GPU (auto: {cores} cores // ({n_gpus} GPU(s) x {GPU_WORKER_CORES} cores per GPU worker), "
+               f"1 to {MAX_AUTO_WORKERS_PER_GPU}; --workers-per-gpu K to choose)")
+
+
+@dataclass(frozen=True)
+class WorkerSlot:
+    """What one local worker process gets: its CUDA_VISIBLE_DEVICES (None: inherited, for CPU
+    renders) and its Cycles CPU threads."""
+    gpus: str | None
+    threads: int
+
+
+@dataclass
+class WorkerPlan:
+    slots: list[WorkerSlot]
+    workers_per_gpu: int | None      # None for CPU renders and multi-GPU workers
+    message: str                     # one line: what was picked and why
+
+
+def plan_local_workers(cfg: dict, threads: int = 0, gpus: list[str] | None = None,
+                       cores: int | None = None) -> WorkerPlan:
+    """The local pool's workers for `cfg`: how many, each one's CUDA_VISIBLE_DEVICES and Cycles
+    threads. `gpus` (default: visible_gpus()) and `cores` (default: available_cores()) are the
+    node's; InputError (one line) when the GPUs cannot hold the asked workers.
+
+    - render.device=cpu: executor.workers processes (at least 1), cores split among them.
+    - render.device=gpu, executor.gpus_per_worker = N > 1: disjoint sets of N GPUs per worker.
+    - render.device=gpu, one GPU per worker: K = executor.workers_per_gpu workers share each GPU
+      (0 = auto: from --workers when given, else auto_workers_per_gpu), given out round robin
+      (worker i gets GPU i mod G, so fewer workers than K x G still spread over every GPU).
+    Cycles threads per worker: `threads` when > 0, else cores // workers (at least 1).
+    """
+    ex = cfg["executor"]
+    cores = available_cores() if cores is None else cores
+    asked = int(ex["workers"])
+
+    def split(n: int) -> int:
+        return threads if threads > 0 else max(1, cores // n)
+
     if cfg["render"]["device"] != "gpu":
-        return [None] * workers
-    gpus = visible_gpus()
+        n = max(1, asked)
+        return WorkerPlan([WorkerSlot(None, split(n))] * n, None,
+                          f"{n} worker process(es) on the CPU, {split(n)} Cycles thread(s) each")
+    gpus = visible_gpus() if gpus is None else list(gpus)
     if not gpus:
         raise InputError(_no_gpu_message())
-    per = int(cfg["executor"]["gpus_per_worker"])
-    if workers * per > len(gpus):
-        raise InputError(f"--device gpu: {workers} workers x {per} GPU(s) each need {workers * per} "
-                         f"GPUs but {len(gpus)} are visible ({','.join(gpus)}); use --workers "
-                         f"{max(1, len(gpus) // per)}")
-    return [",".join(gpus[i * per:(i + 1) * per]) for i in range(workers)]
+    per = int(ex["gpus_per_worker"])
+    k = int(ex["workers_per_gpu"])
+    if per > 1:
+        if k > 1:
+            raise InputError(f"--workers-per-gpu {k} and --gpus-per-worker {per} conflict: workers either share "
+                             "a GPU or use several, not both")
+        fit = len(gpus) // per
+        n = asked or max(1, fit)
+        if n * per > len(gpus):
+            raise InputError(f"--device gpu: {n} workers x {per} GPU(s) each need {n * per} GPUs but "
+                             f"{len(gpus)} are visible ({','.join(gpus)}); use --workers {max(1, fit)}")
+        slots = [WorkerSlot(",".join(gpus[i * per:(i + 1) * per]), split(n)) for i in range(n)]
+        return WorkerPlan(slots, None, f"{n} worker(s) with {per} GPUs each, {split(n)} Cycles thread(s) each")
+    if k >= 1:
+        why = f"{k} per GPU (executor.workers_per_gpu)"
+    elif asked:
+        k = math.ceil(asked / len(gpus))
+        why = f"{k} per GPU (--workers {asked} over {len(gpus)} GPU(s))"
+    else:
+        k, why = auto_workers_per_gpu(cores, len(gpus))
+    n = asked or k * len(gpus)
+    if n > k * len(gpus):
+        need = math.ceil(n / k)
+        raise InputError(f"--device gpu: {n} workers at {k} per GPU need {need} GPUs but {len(gpus)} are visible "
+                         f"({','.join(gpus)}); use --workers {k * len(gpus)} or --workers-per-gpu "
+                         f"{math.ceil(n / len(gpus))}")
+    slots = [WorkerSlot(gpus[i % len(gpus)], split(n)) for i in range(n)]
+    return WorkerPlan(slots, k, f"{n} worker(s) on {len(gpus)} GPU(s) ({','.join(gpus)}): {why}; "
+                                f"{split(n)} Cycles CPU thread(s) each")
 
 
-def warm_imports() -> int:
+def describe_worker(threads: int) -> dict:
+    """What a worker process runs with: its pid, the GPUs it may use (CUDA_VISIBLE_DEVICES as its
+    environment has it) and its Cycles CPU threads (0 = Cycles' own choice)."""
+    return {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "threads": threads}
+
+
+def warm_imports(threads: int = 0) -> dict:
     """Import the render path (torch, anny, bpy: seconds) before a worker says it is ready, so
-    that no shard waits on a worker that is still starting; returns the worker's pid."""
+    that no shard waits on a worker that is still starting; returns describe_worker()."""
     import synth.dataset.render_job  # noqa: F401
     import synth.render.blender_scene  # noqa: F401  (bpy)
-    return os.getpid()
+    return describe_worker(threads)
 
 
 class _ShardState:
@@ -212,9 +307,9 @@ class _Scheduler:
                                  + (f", failed {len(self.failed)}" if self.failed else ""), refresh=False)
         self.bar.refresh()
 
-    def result(self, workers: int) -> RunResult:
+    def result(self, workers: int, worker_info: list[dict] | None = None) -> RunResult:
         return RunResult(self.sidecars, self.failed, {s: a for s, a in self.attempts.items() if a},
-                         self.errors, workers)
+                         self.errors, workers, list(worker_info or []))
 
 
 # -------------------------------------------------------------------------------- local pool
@@ -244,7 +339,7 @@ def _local_worker(conn, cfg: dict, out: str, threads: int, parent_pid: int) -> N
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the driver's to handle
     try:
-        conn.send(("ready", None, warm_imports()))
+        conn.send(("ready", None, warm_imports(threads)))
     except Exception as e:
         conn.send(("start_error", None, f"{e.__class__.__name__}: {e}"))
         os._exit(1)
@@ -282,9 +377,10 @@ def _shadows_bpy_module(path: str) -> bool:
 
 
 class _LocalWorker:
-    def __init__(self, ctx, cfg: dict, out: Path, threads: int, gpus: str | None):
+    def __init__(self, ctx, cfg: dict, out: Path, slot: WorkerSlot):
+        gpus = slot.gpus
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_local_worker, args=(child, cfg, str(out), threads, os.getpid()),
+        self.proc = ctx.Process(target=_local_worker, args=(child, cfg, str(out), slot.threads, os.getpid()),
                                 daemon=True)
         saved = os.environ.get("CUDA_VISIBLE_DEVICES")
         saved_path = list(sys.path)
@@ -303,7 +399,8 @@ class _LocalWorker:
                 else:
                     os.environ["CUDA_VISIBLE_DEVICES"] = saved
         child.close()
-        self.gpus = gpus
+        self.slot = slot
+        self.info: dict | None = None      # describe_worker() as the worker reported it
         self.ready = False                 # True once it has imported the render path
         self.shard: int | None = None
         self.hung: str | None = None       # why it was killed as hung
@@ -323,18 +420,22 @@ class _LocalWorker:
         self.conn.close()
 
 
-def run_local(cfg: dict, out: Path, shards: list[int], workers: int, threads: int, bar: tqdm) -> RunResult:
-    """Render `shards` with `workers` worker processes on this machine."""
+def start_local_workers(cfg: dict, out: Path, slots: list[WorkerSlot]) -> list[_LocalWorker]:
+    """One worker process per slot (spawned: bpy, torch and threads do not survive a fork)."""
+    ctx = mp.get_context("spawn")
+    return [_LocalWorker(ctx, cfg, out, slot) for slot in slots]
+
+
+def run_local(cfg: dict, out: Path, shards: list[int], plan: WorkerPlan, bar: tqdm) -> RunResult:
+    """Render `shards` with the worker processes of `plan` (plan_local_workers) on this machine."""
     _refuse_inside_blender_binary("--workers > 1")
     ex = cfg["executor"]
-    gpu_sets = local_gpu_sets(cfg, workers)
-    if threads <= 0:
-        threads = max(1, (os.cpu_count() or 1) // workers)
     sched = _Scheduler(shards, cfg["dataset"]["samples_per_shard"], ex["shard_retries"], bar,
                        ex["stall_timeout_s"])
     ctx = mp.get_context("spawn")       # no fork: bpy, torch and threads do not survive it
-    n_workers = min(workers, len(shards))
-    pool = [_LocalWorker(ctx, cfg, out, threads, g) for g in gpu_sets[:n_workers]]
+    n_workers = min(len(plan.slots), len(shards))
+    pool = start_local_workers(cfg, out, plan.slots[:n_workers])
+    started: list[dict] = []            # describe_worker() of every worker that became ready
     fatal: str | None = None
     start_deaths = 0
     try:
@@ -357,6 +458,8 @@ def run_local(cfg: dict, out: Path, shards: list[int], workers: int, threads: in
                         kind, shard, payload = w.conn.recv()
                         if kind == "ready":
                             w.ready = True
+                            w.info = payload
+                            started.append(payload)
                             start_deaths = 0
                         elif kind == "progress":
                             sched.progress(shard, payload)
@@ -388,7 +491,7 @@ def run_local(cfg: dict, out: Path, shards: list[int], workers: int, threads: in
                     if start_deaths > ex["shard_retries"] + 1:
                         raise RuntimeError(f"worker processes die while starting (exit code {w.proc.exitcode})")
                 if sched.pending:
-                    pool[i] = _LocalWorker(ctx, cfg, out, threads, w.gpus)
+                    pool[i] = _LocalWorker(ctx, cfg, out, w.slot)
     except BaseException:
         for w in pool:
             w.stop(kill=True)
@@ -397,7 +500,7 @@ def run_local(cfg: dict, out: Path, shards: list[int], workers: int, threads: in
         w.stop(kill=fatal is not None or not w.ready)
     if fatal is not None:
         raise InputError(fatal)
-    return sched.result(len(pool))
+    return sched.result(len(pool), started)
 
 
 # ----------------------------------------------------------------------------------------- ray
@@ -440,8 +543,11 @@ class _RayShardWorker:
             self.state = _ShardState(self.state.cfg, str(self.state.out), self.state.threads)
             raise
 
-    def warm(self) -> int:
-        return warm_imports()
+    def warm(self) -> dict:
+        return warm_imports(self.state.threads)
+
+    def describe(self) -> dict:
+        return describe_worker(self.state.threads)
 
 
 def _with_absolute_paths(cfg: dict) -> dict:
@@ -474,7 +580,25 @@ class RaySession:
     ray: object
     slots: int             # workers the cluster can hold at once with the asked resources
     cpus: float
-    gpus: float
+    gpus: float            # num_gpus of each worker: 1/K when K workers share a GPU
+    message: str = ""      # one line: the workers per GPU picked and why
+
+
+def ray_gpus_per_worker(cfg: dict, cluster_cpus: float, cluster_gpus: float) -> tuple[float, str]:
+    """num_gpus of a Ray worker with render.device=gpu, and why: 1/K for K = executor.workers_per_gpu
+    (0 = auto from the cluster's CPUs per GPU, as auto_workers_per_gpu), or executor.gpus_per_worker
+    when it is not 1 (several GPUs per worker, or a fraction as Ray allows)."""
+    ex = cfg["executor"]
+    per, k = float(ex["gpus_per_worker"]), int(ex["workers_per_gpu"])
+    if k > 1 and per != 1:
+        raise InputError(f"--workers-per-gpu {k} and --gpus-per-worker {per:g} conflict: workers either share "
+                         "a GPU or use several, not both")
+    if k >= 1:
+        return 1.0 / k, f"{k} worker(s) per GPU (executor.workers_per_gpu): num_gpus {1.0 / k:.4g} each"
+    if per != 1:
+        return per, f"num_gpus {per:g} per worker (executor.gpus_per_worker)"
+    k, why = auto_workers_per_gpu(int(cluster_cpus), max(1, int(cluster_gpus)))
+    return 1.0 / k, f"{why}: num_gpus {1.0 / k:.4g} each"
 
 
 @contextmanager
@@ -497,17 +621,20 @@ def ray_session(cfg: dict):
     try:
         resources = ray.cluster_resources()
         cpus = float(ex["cpus_per_worker"])
-        gpus = float(ex["gpus_per_worker"]) if cfg["render"]["device"] == "gpu" else 0.0
         have_cpu, have_gpu = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
-        if gpus > 0 and have_gpu < gpus:
-            raise InputError(f"--device gpu: the Ray cluster has {have_gpu:g} GPUs, a worker asks for {gpus:g} "
-                             f"(--gpus-per-worker); use --device cpu or a cluster with GPU nodes")
+        gpus, message = 0.0, ""
+        if cfg["render"]["device"] == "gpu":
+            gpus, message = ray_gpus_per_worker(cfg, have_cpu, have_gpu)
+            if have_gpu < min(gpus, 1.0):
+                raise InputError(f"--device gpu: the Ray cluster has {have_gpu:g} GPUs, a worker asks for "
+                                 f"{gpus:.4g} (--gpus-per-worker / --workers-per-gpu); use --device cpu or a "
+                                 "cluster with GPU nodes")
         if have_cpu < cpus:
             raise InputError(f"--cpus-per-worker {cpus:g}: the Ray cluster has only {have_cpu:g} CPUs")
-        slots = math.floor(have_cpu / cpus)
+        slots = math.floor(have_cpu / cpus + 1e-9)
         if gpus > 0:
-            slots = min(slots, math.floor(have_gpu / gpus))
-        yield RaySession(ray, max(1, slots), cpus, gpus)
+            slots = min(slots, math.floor(have_gpu / gpus + 1e-6))
+        yield RaySession(ray, max(1, slots), cpus, gpus, message)
     finally:
         if started:
             ray.shutdown()
@@ -525,10 +652,11 @@ def run_ray(session: RaySession, cfg: dict, out: Path, shards: list[int], thread
     cfg, out = _with_absolute_paths(cfg), Path(out).resolve()
     env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
     progress = ray.remote(num_cpus=0)(_RayProgress).remote()
-    options = dict(num_cpus=session.cpus, num_gpus=session.gpus, max_restarts=0)
+    options = ray_actor_options(session)
     if env:
         options["runtime_env"] = {"env_vars": env}
     actor_cls = ray.remote(_RayShardWorker).options(**options)
+    started: list[dict] = []      # describe_worker() of every worker that became ready
 
     sched = _Scheduler(shards, cfg["dataset"]["samples_per_shard"], ex["shard_retries"], bar,
                        ex["stall_timeout_s"])
@@ -568,7 +696,7 @@ def run_ray(session: RaySession, cfg: dict, out: Path, shards: list[int], thread
                 if ref in starting:
                     slot = starting.pop(ref)
                     try:
-                        ray.get(ref)
+                        started.append(ray.get(ref))
                         idle.append(slot)
                         start_deaths = 0
                     except RayTaskError as e:
@@ -599,4 +727,10 @@ def run_ray(session: RaySession, cfg: dict, out: Path, shards: list[int], thread
             if a is not None:
                 ray.kill(a, no_restart=True)
         ray.kill(progress, no_restart=True)
-    return sched.result(n_workers)
+    return sched.result(n_workers, started)
+
+
+def ray_actor_options(session: RaySession) -> dict:
+    """Resources of one Ray render worker: its CPUs and its GPU share (Ray sets the actor's
+    CUDA_VISIBLE_DEVICES to the GPU it assigns; K actors with num_gpus 1/K share one GPU)."""
+    return dict(num_cpus=session.cpus, num_gpus=session.gpus, max_restarts=0)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -304,22 +305,32 @@ def input_fingerprints(cfg: dict) -> dict:
 def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progress: bool = True,
                    threads: int = 0) -> dict:
     """Render the selected shards into `out` (all by default), skipping complete ones; returns a
-    summary. `executor.kind`/`executor.workers` pick where: this process (local, 1 worker), worker
-    processes on this machine (local, K workers) or a Ray cluster (synth.dataset.executors)."""
+    summary. `executor.kind`/`executor.workers`/`executor.workers_per_gpu` pick where: this
+    process (one worker), worker processes on this machine (executors.plan_local_workers: K per
+    GPU with render.device=gpu) or a Ray cluster (synth.dataset.executors)."""
+    from synth.dataset import executors
     out = Path(out)
     ex = cfg["executor"]
-    pooled = ex["kind"] == "ray" or ex["workers"] > 1
+    num = cfg["dataset"]["shards"]
+    shards = list(range(num)) if shards is None else shards
+    todo = [s for s in shards if s not in complete_shards(out)]
     with ExitStack() as stack:
         # a missing GPU (or Ray cluster) fails before anything is written: dataset.json records
         # render.device, so a failed GPU attempt must not pin the output to it
-        renderer = ray_session = None
-        if pooled:
-            from synth.dataset import executors
-            if ex["kind"] == "ray":
-                ray_session = stack.enter_context(executors.ray_session(cfg))
-            else:
-                executors.local_gpu_sets(cfg, ex["workers"])
-        elif cfg["render"]["device"] == "gpu":
+        renderer = ray_session = plan = None
+        if ex["kind"] == "ray":
+            ray_session = stack.enter_context(executors.ray_session(cfg))
+            pooled = True
+        else:
+            plan = executors.plan_local_workers(cfg, threads)
+            if len(plan.slots) > 1 and ex["workers"] == 0 and executors.inside_blender_binary():
+                plan = executors.WorkerPlan(plan.slots[:1], plan.workers_per_gpu,
+                                            "1 worker: a stand-alone Blender renders in its own process")
+            pooled = len(plan.slots) > 1 and len(todo) > 1
+        if progress and (ray_session is not None and ray_session.message or pooled):
+            print(f"synth render: {ray_session.message if ray_session is not None else plan.message}",
+                  file=sys.stderr)
+        if not pooled and cfg["render"]["device"] == "gpu":
             renderer = open_renderer(cfg, threads)
             stack.callback(renderer.close)
         out.mkdir(parents=True, exist_ok=True)
@@ -327,10 +338,6 @@ def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progre
         write_or_check_meta(out, dataset_identity(cfg), input_fingerprints(cfg), LOCATION_KEYS)
         from synth.config import dump
         dump(cfg, out / "config.yaml")
-        num = cfg["dataset"]["shards"]
-        shards = list(range(num)) if shards is None else shards
-        done = complete_shards(out)
-        todo = [s for s in shards if s not in done]
         summary = {"requested": len(shards), "skipped_complete": len(shards) - len(todo), "rendered": [],
                    "failed": {}, "seconds": 0.0, "executor": ex["kind"]}
         if not todo:
@@ -343,10 +350,13 @@ def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progre
         if pooled:
             if ray_session is not None:
                 result = executors.run_ray(ray_session, cfg, out, todo, threads, bar)
+                summary["worker_plan"] = ray_session.message or f"{result.workers} Ray worker(s)"
             else:
-                result = executors.run_local(cfg, out, todo, ex["workers"], threads, bar)
+                result = executors.run_local(cfg, out, todo, plan, bar)
+                summary["worker_plan"] = plan.message
             sidecars = result.sidecars
             summary["workers"] = result.workers
+            summary["worker_processes"] = result.worker_info
             summary["failed"] = {str(s): msg for s, msg in sorted(result.failed.items())}
             summary["shard_attempts"] = {str(s): a for s, a in sorted(result.attempts.items()) if a > 1}
             summary["shard_errors"] = result.errors
