@@ -148,6 +148,7 @@ def validate(cfg: dict) -> None:
     _check_choice(cfg, "render.clothing.mode", ("photo", "flat", "library"))
     _check_range(cfg, "render.samples", 1)
     _check_range(cfg, "render.cycles.adaptive_threshold", 0.0, 1.0)
+    _check_range(cfg, "render.cycles.adaptive_min_samples", 0)
     for k in ("max_bounces", "diffuse_bounces", "glossy_bounces", "transmission_bounces", "transparent_bounces"):
         v = cfg["render"]["cycles"][k]
         if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 1024:

@@ -277,11 +277,12 @@ def test_render_cost_settings_reach_cycles(renderer_factory):
     assert (c.samples, c.use_adaptive_sampling, c.max_bounces, c.use_auto_tile) == (4, False, 4, False)
     assert bpy.context.scene.render.use_persistent_data
     before = r.render(scene)
-    r.apply_settings(CyclesSettings(samples=8, denoise=True, adaptive_threshold=0.05, max_bounces=2,
-                                    diffuse_bounces=1, glossy_bounces=1, transmission_bounces=0,
+    r.apply_settings(CyclesSettings(samples=8, denoise=True, adaptive_threshold=0.05, adaptive_min_samples=3,
+                                    max_bounces=2, diffuse_bounces=1, glossy_bounces=1, transmission_bounces=0,
                                     transparent_bounces=2, denoise_quality="BALANCED", denoise_prefilter="NONE",
                                     tile_size=32, persistent_data=False))
-    assert (c.samples, c.use_adaptive_sampling, round(c.adaptive_threshold, 4)) == (8, True, 0.05)
+    assert (c.samples, c.use_adaptive_sampling, c.adaptive_min_samples) == (8, True, 3)
+    assert round(c.adaptive_threshold, 4) == 0.05
     assert (c.max_bounces, c.diffuse_bounces, c.glossy_bounces, c.transmission_bounces,
             c.transparent_max_bounces) == (2, 1, 1, 0, 2)
     assert (c.denoising_quality, c.denoising_prefilter, c.denoising_use_gpu) == ("BALANCED", "NONE", False)

@@ -294,7 +294,7 @@ class Renderer:
         c.use_adaptive_sampling = settings.adaptive_threshold > 0
         if settings.adaptive_threshold > 0:
             c.adaptive_threshold = settings.adaptive_threshold
-            c.adaptive_min_samples = 0           # Cycles' automatic minimum
+            c.adaptive_min_samples = settings.adaptive_min_samples     # 0: Cycles' automatic minimum
         c.use_denoising = bool(settings.denoise)
         if settings.denoise:
             c.denoiser = "OPENIMAGEDENOISE"

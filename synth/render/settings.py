@@ -17,6 +17,7 @@ class CyclesSettings:
     samples: int = 16
     denoise: bool = True
     adaptive_threshold: float = 0.0     # > 0: adaptive sampling stops a pixel at this noise level; 0: every pixel gets `samples`
+    adaptive_min_samples: int = 0       # samples every pixel gets before adaptive sampling may stop it (0: Cycles' automatic choice)
     max_bounces: int = 4
     diffuse_bounces: int = 2
     glossy_bounces: int = 2
