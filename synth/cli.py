@@ -101,6 +101,12 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    cfg = _config(args)
+    from synth.doctor import run_doctor
+    return run_doctor(cfg, args.device, Path(args.json) if args.json else None)
+
+
 def cmd_train(args) -> int:
     cfg = _config(args)
     from synth.train import train
@@ -220,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _common(p)
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("doctor", help="what this node offers for rendering: Blender, Cycles' GPUs, one sample "
+                                      "rendered on the GPU and on the CPU, compared and timed")
+    p.add_argument("--device", choices=["gpu", "cpu"],
+                   help="gpu: fail (one line, exit 2) unless Cycles sees a GPU; cpu: render on the CPU only "
+                        "(default: the GPU too when there is one)")
+    p.add_argument("--json", help="also write the report to this file")
+    _common(p)
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("train", help="train a 3D pose network on rendered shards")
     p.add_argument("--data", required=True, help="dataset directory from `synth render`")

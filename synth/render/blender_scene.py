@@ -302,6 +302,12 @@ class Renderer:
             c.denoising_prefilter = settings.denoise_prefilter
             c.denoising_quality = settings.denoise_quality
             c.denoising_use_gpu = bool(settings.denoise_on_gpu and self.device == "gpu")
+        # where OIDN runs: on the GPU when asked and Cycles' devices support it, else on the CPU
+        self.denoiser_device = None
+        if settings.denoise:
+            on_gpu = (c.denoising_use_gpu and
+                      bpy.context.preferences.addons["cycles"].preferences.has_oidn_gpu_devices())
+            self.denoiser_device = "GPU" if on_gpu else "CPU"
         c.max_bounces = settings.max_bounces
         c.diffuse_bounces = settings.diffuse_bounces
         c.glossy_bounces = settings.glossy_bounces
