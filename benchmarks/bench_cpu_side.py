@@ -9,12 +9,13 @@ same scenes as `synth render`. Three figures:
 
 1. per-stage milliseconds on the critical path: each stage run in turn in this thread and timed
    with the thread's CPU clock (`time.thread_time`: what the stage itself costs, whatever else
-   runs on the machine), the helper libraries at one thread as in a worker. The render's row is
-   the calling thread's CPU while Cycles renders (Blender's own scene sync and the EXR write);
-   its wall time is printed beside it. "CPU work without the render" is the sum of every stage
-   but Cycles' own threads: with the GIL a worker runs those stages nearly one after another, so
-   1 / that sum is the rate one worker process can feed a GPU (target: >= 40 samples/s, i.e.
-   <= 25 ms per sample).
+   runs on the machine), the helper libraries at one thread as in a worker. The `render` row is
+   the calling thread's CPU inside Blender's render call (depsgraph, Cycles' scene sync, the EXR
+   write), its wall time beside it (Cycles' own threads render then). A worker runs the stages
+   in three threads (prepare | Blender | finish); the critical path is the longest of the three
+   when each has a core and they overlap fully, and the sum of all stages if they did not
+   overlap at all (the GIL: Python code serialises, Blender's render call and the numpy, OpenCV
+   and torch kernels release it). Target: <= 25 ms per sample, >= 40 samples/s per worker.
 2. samples/s of one worker process: `render_shard`, the three overlapping stage threads of
    `synth render`, wall clock, with its process CPU time per sample.
 3. samples/s with K worker processes on this machine (`synth render --workers K`, the local
@@ -264,21 +265,29 @@ def main() -> None:
     scene_side = [sum(stage_cpu[k][r] for k in (*SCENE_STAGES, "prepare")) for r in range(a.repeats)]
     blender_side = [sum(stage_cpu[k][r] for k in ("scene_update", "render", "readback")) for r in range(a.repeats)]
     finish_side = [sum(stage_cpu[k][r] for k in ("composite", "encode", "write")) for r in range(a.repeats)]
-    print(f"   CPU work without the render (all rows; 'render' = Blender's sync in the caller): "
-          f"{_median_spread(no_render)} ms/sample -> {1000 / statistics.median(no_render):.1f} samples/s "
-          f"(target <= 25 ms, >= 40 samples/s)")
-    print(f"   by stage thread: prepare {statistics.median(scene_side):.1f}, Blender (update+sync+readback) "
-          f"{statistics.median(blender_side):.1f}, finish {statistics.median(finish_side):.1f} ms/sample")
+    longest = [max(a_, b_, c_) for a_, b_, c_ in zip(scene_side, blender_side, finish_side)]
+    print(f"   stage threads (CPU ms/sample): prepare (pose..prepare) {statistics.median(scene_side):.1f}, "
+          f"Blender (scene_update + render call + readback) {statistics.median(blender_side):.1f}, "
+          f"finish (composite + encode + write) {statistics.median(finish_side):.1f}")
+    print(f"   critical path = the longest stage thread: {_median_spread(longest)} ms/sample -> "
+          f"{1000 / statistics.median(longest):.1f} samples/s per worker when each thread has a core "
+          "(target <= 25 ms, >= 40 samples/s)")
+    print(f"   all CPU work in one thread (no overlap at all): {_median_spread(no_render)} ms/sample -> "
+          f"{1000 / statistics.median(no_render):.1f} samples/s")
     print(f"   Cycles' 1-sample render: {statistics.median(stage_wall['render']):.1f} ms wall")
     if images is not None:
         total = images.hits + images.misses
         print(f"   decoded-photo cache: {figures['image_cache']['entries']} photos, "
               f"{figures['image_cache']['mib']:.0f} MiB after {a.warmup} warm-up scenes; "
               f"hit rate while measuring {images.hits / max(total, 1):.1%}")
+    import resource
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\n2. one worker process, the three overlapping stage threads (render_shard), wall clock:")
     print(f"   {_median_spread(pipe_rates)} samples/s; process CPU {statistics.median(pipe_cpu):.1f} ms/sample "
-          "(Cycles' render threads included)")
+          f"(Cycles' render threads included); peak RSS of this worker {rss:.0f} MiB")
+    figures["worker_peak_rss_mib"] = rss
     figures.update(stage_cpu_ms=stage_cpu, stage_wall_ms=stage_wall, cpu_without_render_ms=no_render,
+                   critical_path_ms=longest,
                    worker_samples_per_s=pipe_rates, worker_process_cpu_ms=pipe_cpu)
 
     ks = [int(k) for k in a.workers.split(",") if k.strip()]

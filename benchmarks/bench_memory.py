@@ -45,11 +45,12 @@ def main() -> None:
                              f"dataset.samples_per_shard={a.per_shard}",
                              f"render.image_size=[{a.size},{a.size}]", *a.overrides])
     from synth.render import Renderer
+    from synth.render.settings import CyclesSettings
     rc = cfg["render"]
     print(f"rss at start {rss_mb():.0f} MB", flush=True)
     sampler = SceneSampler(cfg)
-    renderer = Renderer(a.size, a.size, samples=rc["samples"], denoise=rc["denoise"], device=rc["device"],
-                        threads=a.threads)
+    renderer = Renderer(a.size, a.size, device=rc["device"], threads=a.threads,
+                        cycles=CyclesSettings.from_config(rc))
     print(f"rss after set-up (Anny, pose pool, Blender scene) {rss_mb():.0f} MB", flush=True)
     counts, rss = [], []
     t0 = time.perf_counter()

@@ -39,10 +39,11 @@ def main() -> None:
     cfg = load_config(None, [f"data_dir={a.data}", "dataset.shards=64", f"dataset.samples_per_shard={n}",
                              f"render.image_size=[{a.size},{a.size}]", *a.overrides])
     from synth.render import Renderer
+    from synth.render.settings import CyclesSettings
     rc = cfg["render"]
     sampler = SceneSampler(cfg)
-    renderer = Renderer(a.size, a.size, samples=rc["samples"], denoise=rc["denoise"], device=rc["device"],
-                        threads=a.threads)
+    renderer = Renderer(a.size, a.size, device=rc["device"], threads=a.threads,
+                        cycles=CyclesSettings.from_config(rc))
     renderer.render(sampler.scene(a.rounds, 0)[0])          # warm-up: kernels, images, BVH
     # Rounds alternate pipeline and bare render over the same scenes, so a change in the machine's
     # load during the run affects both alike.

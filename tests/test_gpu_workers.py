@@ -69,6 +69,23 @@ def test_the_gpu_list_comes_from_cuda_visible_devices(monkeypatch):
     assert executors.visible_gpus() == ["0"]
 
 
+def test_cores_follow_the_affinity_mask_and_a_cgroup_cpu_limit(tmp_path):
+    mask = len(os.sched_getaffinity(0))
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("max 100000\n")                 # no limit
+    assert executors.cgroup_cpu_quota(v2) is None and executors.available_cores(v2) == mask
+    (v2 / "cpu.max").write_text("150000 100000\n")              # a Kubernetes limit of 1.5 CPUs
+    assert executors.cgroup_cpu_quota(v2) == 1.5 and executors.available_cores(v2) == 1
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert executors.cgroup_cpu_quota(v1) is None
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text(f"{100000 * (mask + 8)}\n")   # above the mask: the mask wins
+    assert executors.available_cores(v1) == mask
+
+
 def test_bad_worker_settings_are_one_line_errors():
     with pytest.raises(InputError, match=r"5 workers at 2 per GPU need 3 GPUs but 2 are visible \(0,1\); "
                                          r"use --workers 4 or --workers-per-gpu 3"):

@@ -102,12 +102,34 @@ def worker_threads(requested: int, cpus: float) -> int:
     return requested if requested > 0 else max(1, int(math.floor(cpus)))
 
 
-def available_cores() -> int:
-    """The CPU cores this process may run on (its affinity mask: a SLURM or container cpuset)."""
+def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs this process's cgroup may use by quota (a Kubernetes or Docker CPU limit), or None:
+    cgroup v2 `cpu.max` ("QUOTA PERIOD" or "max PERIOD"), else v1 `cpu/cpu.cfs_quota_us` and
+    `cpu/cpu.cfs_period_us` (quota -1 = none)."""
     try:
-        return len(os.sched_getaffinity(0))
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return None if quota <= 0 or period <= 0 else quota / period
+    except (OSError, ValueError):
+        return None
+
+
+def available_cores(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
+    """The CPU cores this process may use: its affinity mask (a SLURM or container cpuset),
+    bounded by its cgroup's CPU quota (a Kubernetes/Docker CPU limit does not change the mask)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(cgroup_root)
+    if quota is not None:
+        cores = min(cores, max(1, math.floor(quota + 1e-9)))
+    return cores
 
 
 # Cores one GPU render worker keeps busy: its prepare, render and finish threads (scene drawing,

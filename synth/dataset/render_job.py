@@ -330,8 +330,11 @@ def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progre
         if progress and (ray_session is not None and ray_session.message or pooled):
             print(f"synth render: {ray_session.message if ray_session is not None else plan.message}",
                   file=sys.stderr)
+        # in this process: Cycles gets the cores this process may use (a container's CPU limit
+        # included; Cycles' own count would see the whole node)
+        own_threads = threads if threads > 0 else executors.available_cores()
         if not pooled and cfg["render"]["device"] == "gpu":
-            renderer = open_renderer(cfg, threads)
+            renderer = open_renderer(cfg, own_threads)
             stack.callback(renderer.close)
         out.mkdir(parents=True, exist_ok=True)
         render_inputs(cfg)        # missing data stops the run here, before dataset.json records it
@@ -362,7 +365,7 @@ def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progre
             summary["shard_errors"] = result.errors
         else:
             if renderer is None:
-                renderer = open_renderer(cfg, threads)
+                renderer = open_renderer(cfg, own_threads)
                 stack.callback(renderer.close)
             sampler = SceneSampler(cfg)
             for s in todo:
