@@ -132,13 +132,14 @@ def available_cores(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
     return cores
 
 
-# Cores one GPU render worker keeps busy: its prepare, render and finish threads (scene drawing,
-# Blender's update/sync/readback, compositing/encoding) each take 17-20 ms of CPU per sample at
-# 256x256 and overlap (benchmarks/bench_cpu_side.py), so a worker fed by a fast GPU runs about two
-# cores flat out; more workers than cores / 2 would only queue for the CPU.
+# Cores one GPU render worker keeps busy. Its three stage threads (scene drawing | Blender's
+# update, sync and readback | compositing, encoding, writing) take about 40 ms of CPU per sample
+# together at 256x256, the longest about 20 ms (benchmarks/bench_cpu_side.py): a worker whose GPU
+# renders in no time makes up to ~50 samples/s on two cores, and a third core would idle.
 GPU_WORKER_CORES = 2
-# Beyond a few workers per GPU the GPU is saturated and each extra worker only adds a Blender
-# scene (~1 GB of host memory) and GPU memory.
+# Four such workers feed a GPU ~200 samples/s, 5 ms of GPU time per sample: more than a GPU
+# renders 256x256 bodies at 16 samples with denoising (tens of ms each), so a fifth worker would
+# only add its Blender scene (~1 GB of host memory) and its CUDA context.
 MAX_AUTO_WORKERS_PER_GPU = 4
 
 
