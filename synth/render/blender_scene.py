@@ -58,23 +58,6 @@ _WORLD_MAP_RESOLUTION = 256
 _active_renderer: "Renderer | None" = None
 
 
-def _scratch_dir_root(width: int, height: int) -> str | None:
-    """Where the renderer's private temp dir goes: /dev/shm (memory) when it is writable and has
-    room for a few render EXRs, else the default temp dir (None). Each sample's EXR (6 float32
-    channels, 1.5 MB at 256x256) is written by Blender and read back; on a disk-backed /tmp the
-    write, the unlink and the log file's open cost the render thread ~4 ms of CPU per sample
-    (measured at 256x256: 20-22 ms -> 16-17 ms per render call, benchmarks/bench_cpu_side.py)."""
-    shm = "/dev/shm"
-    try:
-        st = os.statvfs(shm)
-    except OSError:
-        return None
-    need = 4 * width * height * 6 * 4 + (8 << 20)      # a few EXRs + the log, with margin
-    if not os.access(shm, os.W_OK) or st.f_bavail * st.f_frsize < need:
-        return None
-    return shm
-
-
 class NoGpuError(InputError):
     """--device gpu on a machine (or in a process) where Cycles sees no CUDA/OptiX device."""
 
@@ -230,7 +213,7 @@ class Renderer:
                 scene.cycles.device = "CPU"
             # Cycles probes its devices (and prints about missing CUDA/HIP) on first use.
             scene.cycles.denoiser = "OPENIMAGEDENOISE"
-        self._tmpdir = Path(tempfile.mkdtemp(prefix="synth-render-", dir=_scratch_dir_root(self.width, self.height)))
+        self._tmpdir = Path(tempfile.mkdtemp(prefix="synth-render-"))
         self._exr_path = self._tmpdir / "render.exr"
         # The temp dir goes even if the caller never closes the Renderer.
         self._tmp_finalizer = weakref.finalize(self, shutil.rmtree, str(self._tmpdir), True)
