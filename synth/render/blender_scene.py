@@ -377,7 +377,9 @@ class Renderer:
             self._build_mesh(verts, faces, face_uvs, face_parts)
             return
         mesh = self._mesh_obj.data
-        mesh.vertices.foreach_set("co", verts)
+        # the "position" attribute takes the array in one copy; vertices' "co" goes through
+        # per-vertex RNA access (measured: 0.02 vs 1.24 ms for the 14k-vertex body, same pixels)
+        mesh.attributes["position"].data.foreach_set("vector", verts)
         if not np.array_equal(key[1], face_uvs):
             mesh.uv_layers["UVMap"].data.foreach_set("uv", face_uvs.ravel())
         if not np.array_equal(key[2], face_parts):
