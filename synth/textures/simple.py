@@ -83,6 +83,9 @@ class UVRegions:
         self.is_region = {r: self.long == r for r in (UPPER, LOWER, SHOES, HAIR)}
         self.upper_short = self.is_region[UPPER] & ~self.short_sleeve_skin
         self.lower_short = self.is_region[LOWER] & ~self.short_leg_skin
+        # flat pixel indices of each region: filling a region by index is 2-3x faster than by a
+        # boolean mask over the whole texture (e.g. the hair: 1.5 -> 0.5 ms at 512^2), same pixels
+        self.flat_index = {r: np.flatnonzero(m) for r, m in self.is_region.items()}
         # uint8 copies for cv2.copyTo (100x faster than np.copyto(where=) at 512^2)
         self.mask_u8 = {"upper_long": self.is_region[UPPER].astype(np.uint8),
                         "upper_short": self.upper_short.astype(np.uint8),
@@ -139,6 +142,7 @@ def make_texture(regions: UVRegions, lib: dict[str, list[GarmentPhoto]], skin_to
     noise = rng.normal(0, 1, (8, 8)).astype(np.float32)
     colour_8x8 = (1.0 + np.float32(0.04) * noise)[..., None] * skin.astype(np.float32)
     tex = cv2.convertScaleAbs(cv2.resize(colour_8x8, (T, T), interpolation=cv2.INTER_CUBIC))   # saturating
+    pixels = tex.reshape(-1, 3)             # a view: regions are filled through their pixel indices
     flat = mode == "flat" or rng.random() < flat_probability
     garments = []
     for region_name, region_id in (("upper", UPPER), ("lower", LOWER)):
@@ -156,13 +160,13 @@ def make_texture(regions: UVRegions, lib: dict[str, list[GarmentPhoto]], skin_to
         if region_name == "lower" and not flat and g.subcategory not in LONG_LEGS:
             length = "short"
         if flat:
-            tex[regions.is_region[region_id]] = colour.astype(np.uint8)
+            pixels[regions.flat_index[region_id]] = colour.astype(np.uint8)
         else:
             cv2.copyTo(layer, regions.mask_u8[f"{region_name}_{length}"], tex)
     shoe = rng.uniform(10, 120, 3) if rng.random() < 0.7 else rng.uniform(120, 240, 3)
-    tex[regions.is_region[SHOES]] = shoe.astype(np.uint8)
+    pixels[regions.flat_index[SHOES]] = shoe.astype(np.uint8)
     hair = np.array([rng.uniform(10, 60), rng.uniform(8, 45), rng.uniform(5, 35)]) * rng.uniform(0.8, 2.5)
-    tex[regions.is_region[HAIR]] = np.clip(hair, 0, 255).astype(np.uint8)
+    pixels[regions.flat_index[HAIR]] = np.clip(hair, 0, 255).astype(np.uint8)
     info = {"skin_tone": {"monk_index": tone_index + 1, "rgb": [int(c) for c in skin]},
             "garments": garments}
     return tex, info
