@@ -228,7 +228,10 @@ def main() -> None:
             with threadpool_limits(1):
                 profiler = None
                 if a.profile:
-                    from pyinstrument import Profiler
+                    try:
+                        from pyinstrument import Profiler
+                    except ImportError:
+                        sys.exit("bench_cpu_side: error: --profile needs pyinstrument (pip install 'synth[profile]')")
                     profiler = Profiler(interval=0.0005)
                 for r in range(a.repeats):
                     if profiler is not None and r == a.repeats - 1:
