@@ -40,11 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from synth.config import load_config  # noqa: E402
-from synth.dataset.render_job import (encode_members, open_renderer, render_dataset, render_shard,  # noqa: E402
-                                      sample_labels)
+from synth.config import Config, load_config  # noqa: E402
+from synth.dataset.render_job import encode_members, render_dataset, render_shard, sample_labels  # noqa: E402
+from synth.dataset.identity import input_fingerprints  # noqa: E402
 from synth.dataset.scene_sampler import SceneSampler  # noqa: E402
-from synth.dataset.shards import ShardWriter, sample_key, write_or_check_meta  # noqa: E402
+from synth.dataset.shards import ShardWriter, read_sidecar, sample_key, write_or_check_meta  # noqa: E402
+from synth.render.factory import open_renderer  # noqa: E402
 
 SCENE_STAGES = ("pose", "body", "texture", "scene_sample")
 ROWS = ("pose", "body", "texture", "scene_sample", "prepare", "scene_update", "render", "readback",
@@ -70,10 +71,10 @@ def _timed(clock: StageClock, name: str, fn, *args):
     return out
 
 
-def sequential_stages(sampler: SceneSampler, renderer, cfg: dict, out: Path, shard: int, n: int) -> StageClock:
+def sequential_stages(sampler: SceneSampler, renderer, cfg: Config, out: Path, shard: int, n: int) -> StageClock:
     """Every stage of n samples in turn in this thread, each timed on the thread's CPU clock."""
     clock = StageClock()
-    rc = cfg["render"]
+    rc = cfg.render
     writer = ShardWriter(out / "shards", shard)
     renderer.reset_persistent_data()
     sampler_timers = _SceneTimers(sampler)
@@ -85,7 +86,7 @@ def sequential_stages(sampler: SceneSampler, renderer, cfg: dict, out: Path, sha
             result = _timed(clock, "composite", renderer.finish, passes)
             key = sample_key(shard, i)
             members = _timed(clock, "encode", encode_members, result, sample_labels(spec, key, 0),
-                             rc["image_format"], rc["jpeg_quality"])
+                             rc.image_format, rc.jpeg_quality)
             _timed(clock, "write", writer.add, key, members)
         writer.commit()
     except BaseException:
@@ -103,7 +104,7 @@ class _SceneTimers:
 
     def scene(self, clock: StageClock, shard: int, index: int):
         s = self.sampler
-        body_pose, make_tex, camera, lights = s.body.pose, None, s._camera, s._lights
+        body_pose, lights = s.body.pose, s._lights
         marks: dict[str, tuple[float, float]] = {}
 
         def wrap(name, fn):
@@ -117,20 +118,22 @@ class _SceneTimers:
             return inner
 
         import synth.dataset.scene_sampler as ss
-        make_tex, load_bg = ss.make_texture, ss.load_background
+        make_tex, load_bg, camera, centre = ss.make_texture, ss.load_background, ss.sample_camera, ss.bounding_box_centre
         s.body.pose = wrap("body", body_pose)
         ss.make_texture = wrap("texture", make_tex)
         if s.texture_library is not None:
             draw = s.texture_library.draw
             s.texture_library.draw = wrap("texture", draw)
-        s._camera, s._lights = wrap("scene_sample", camera), wrap("scene_sample", lights)
+        s._lights = wrap("scene_sample", lights)
+        ss.sample_camera, ss.bounding_box_centre = wrap("scene_sample", camera), wrap("scene_sample", centre)
         ss.load_background = wrap("scene_sample", load_bg)
         c0, w0 = time.thread_time(), time.perf_counter()
         try:
             spec, times = s.scene(shard, index)
         finally:
-            s.body.pose, ss.make_texture, s._camera, s._lights = body_pose, make_tex, camera, lights
-            ss.load_background = load_bg
+            s.body.pose, ss.make_texture = body_pose, make_tex
+            del s._lights       # back to the class's method
+            ss.sample_camera, ss.bounding_box_centre, ss.load_background = camera, centre, load_bg
             if s.texture_library is not None:
                 s.texture_library.draw = draw
         total_c, total_w = time.thread_time() - c0, time.perf_counter() - w0
@@ -200,9 +203,8 @@ def main() -> None:
     cfg = load_config(None, [f"data_dir={a.data}", "dataset.shards=64", f"dataset.samples_per_shard={n}",
                              f"render.image_size=[{a.size},{a.size}]", "render.samples=1", "render.denoise=false",
                              *a.overrides])
-    rc = cfg["render"]
     sampler = SceneSampler(cfg)
-    renderer = open_renderer(cfg)
+    renderer = open_renderer(cfg.render)
     figures: dict = {"size": a.size, "samples_per_round": n, "repeats": a.repeats, "cpu_count": os.cpu_count(),
                      "load_average_start": os.getloadavg()}
     renderer.render(sampler.scene(63, 0)[0])             # warm-up: kernels, images, BVH
@@ -219,7 +221,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "ds"
         (out / "shards").mkdir(parents=True)
-        write_or_check_meta(out, cfg)
+        write_or_check_meta(out, cfg, input_fingerprints(cfg))
         # 1. stages in turn, CPU clock; helper libraries at one thread, as in a worker's stage threads
         clocks = []
         cv2_threads = cv2.getNumThreads()
@@ -308,15 +310,13 @@ def main() -> None:
         a.json.write_text(json.dumps(figures, indent=2))
 
 
-def _pool_rate(cfg: dict, out: Path, workers: int, n: int) -> float:
+def _pool_rate(cfg: Config, out: Path, workers: int, n: int) -> float:
     """samples/s of the local pool with `workers` processes over 2*workers shards, from the sum
     of the shards' wall times per worker (worker start-up, Anny and Blender set-up excluded)."""
-    import copy
-    cfg = copy.deepcopy(cfg)
-    cfg["executor"]["workers"] = workers
-    cfg["dataset"]["shards"] = 2 * workers
+    cfg = load_config(None, [f"executor.workers={workers}", f"dataset.shards={2 * workers}"],
+                      base=cfg.model_dump(mode="json"))
     summary = render_dataset(cfg, out, progress=False)
-    sides = [json.loads((out / "shards" / f"shard-{s:06d}.json").read_text()) for s in summary["rendered"]]
+    sides = [read_sidecar(out / "shards", s) for s in summary["rendered"]]
     busy = sum(side["wall_seconds_per_sample"] * side["num_samples"] for side in sides)
     samples = sum(side["num_samples"] for side in sides)
     return samples / (busy / workers)

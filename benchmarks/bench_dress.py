@@ -35,12 +35,12 @@ def main() -> None:
     import torch
     torch.set_num_threads(1)
     from synth.config import load_config
-    from synth.textures.library import entry_rng, make_dresser
+    from synth.textures.library import dresser_for, entry_rng
     from synth.textures.segment import segment_garment
 
     cfg = load_config(None, [f"data_dir={args.data_dir}", f"seed={args.seed}"])
     t0 = time.perf_counter()
-    dresser = make_dresser(cfg)
+    dresser = dresser_for(cfg)
     print(f"setup (Anny + {len(dresser.views.views)} candidate views + {dresser.atlas.size}^2 atlas): "
           f"{time.perf_counter() - t0:.2f} s")
 

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from synth.config import load_defaults
+from synth.config import PosesConfig, load_config
 from synth.poses import lifting as L
 from synth.poses.lsp import load_lsp
 
@@ -30,28 +29,23 @@ def main() -> None:
                     help="where the MoCap pool cache lives (read or built; the networks are not cached here)")
     ap.add_argument("overrides", nargs="*", help="poses.lifting key=value")
     args = ap.parse_args()
-    p = L.default_params()
-    for o in args.overrides:
-        k, v = o.split("=", 1)
-        p[k] = yaml.safe_load(v)
-    L.validate_params(p)
-    torch.set_num_threads(int(p["threads"]))
-    poses_cfg = load_defaults()["poses"]
-    pool_params = {"fps": poses_cfg["fps"], "min_pose_distance": poses_cfg["min_pose_distance"]}
+    p = load_config(None, [f"poses.lifting.{o}" for o in args.overrides]).poses.lifting
+    torch.set_num_threads(p.threads)
+    pool = L.PoolParams.of(PosesConfig())
 
-    train, test, present = L.load_training_poses(args.data, args.cache, pool_params, p)
+    train, test, present = L.load_training_poses(args.data, args.cache, pool, p)
     print(f"MoCap pool: {len(train)} training poses, {len(test)} held-out poses (subjects {', '.join(present)})")
     t0 = time.perf_counter()
     lifter, stats = L.train_lifter(train, p)
     train_s = time.perf_counter() - t0
-    print(f"training: {stats['training_samples']} samples ({p['cameras_per_pose']} cameras per pose"
-          f"{', mirrored' if p['mirror'] else ''}), {p['epochs']} epochs, hidden {p['hidden']}, "
-          f"{p['threads']} thread(s): {train_s:.1f} s in all "
+    print(f"training: {stats['training_samples']} samples ({p.cameras_per_pose} cameras per pose"
+          f"{', mirrored' if p.mirror else ''}), {p.epochs} epochs, hidden {p.hidden}, "
+          f"{p.threads} thread(s): {train_s:.1f} s in all "
           f"(view synthesis {stats['view_synthesis_train_s']:.1f} s, reconstruction {stats['reconstruction_train_s']:.1f} s)")
 
     ev = L.evaluate_lifter(lifter, test, p, stats)
     print(f"\nheld-out subjects {', '.join(present)}: {ev['samples']} samples ({ev['poses']} poses x "
-          f"{p['eval_cameras_per_pose']} cameras); root-relative, true skeleton size not given")
+          f"{p.eval_cameras_per_pose} cameras); root-relative, true skeleton size not given")
     print(f"{'input':<12} {'method':<18} {'MPJPE mm':>9} {'PA-MPJPE mm':>12}")
     b = ev["baseline_mean_pose"]
     print(f"{'-':<12} {'mean pose':<18} {b['mpjpe_mm']:>9.1f} {b['pa_mpjpe_mm']:>12.1f}")
@@ -65,16 +59,16 @@ def main() -> None:
               f"max re-projection error {r['max_reprojection_error_px']:.1e} px")
 
     lsp = load_lsp(args.data / "lsp")
-    K = L.lsp_intrinsics(lsp.images, p["lsp_focal_px"])
+    K = L.lsp_intrinsics(lsp.images, p.lsp_focal_px)
     t0 = time.perf_counter()
     lifter.lift(lsp.joints_2d, K, search=False)
     t1 = time.perf_counter()
     out = lifter.lift(lsp.joints_2d, K, search=True)
     t2 = time.perf_counter()
-    steps = int(round((p["search_range_m"][1] - p["search_range_m"][0]) / p["search_step_m"])) + 1
+    steps = int(round((p.search_range_m[1] - p.search_range_m[0]) / p.search_step_m)) + 1
     print(f"\nLSP ({len(lsp)} poses): networks {len(lsp) / (t1 - t0):.0f} poses/s; with the geometric search "
           f"({steps} depth candidates each) {len(lsp) / (t2 - t1):.0f} poses/s")
-    print(f"LSP root depth (assumed f = {p['lsp_focal_px']:g} px): median {np.median(out.root_depth):.2f} m, "
+    print(f"LSP root depth (assumed f = {p.lsp_focal_px:g} px): median {np.median(out.root_depth):.2f} m, "
           f"5-95% {np.percentile(out.root_depth, 5):.2f}-{np.percentile(out.root_depth, 95):.2f} m")
     plausible, validity = L._plausibility(args.data, L.camera_to_world(out.searched))
     print(f"LSP lifted poses plausible (PoseValidator on the rest-proportioned pose the body takes): "

@@ -44,7 +44,7 @@ def loader_rate(ds, samples: int, workers: int, batch: int) -> float:
 def train_rate(images: torch.Tensor, target: torch.Tensor, steps: int, device: torch.device,
                amp: bool = False) -> float:
     torch.manual_seed(0)
-    tc = load_config(None, ["train.backbone=resnet18", "train.width=64", "train.head=regression"])["train"]
+    tc = load_config(None, ["train.backbone=resnet18", "train.width=64", "train.head=regression"]).train
     model = build_model(tc).to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
@@ -81,13 +81,13 @@ def main() -> int:
     shards = list_shards(a.dataset)
     cfg = load_config(None, [])
     print(f"dataset {a.dataset}: {len(shards)} shards; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; augmentation: {cfg['train']['augment']}")
+          f"{torch.get_num_threads()} threads; augmentation: {cfg.train.augment.model_dump()}")
     # An untimed pass first, so every measurement finds the shards in the page cache.
     loader_rate(PoseShardDataset(a.dataset, shards, 128), min(a.samples, 64), 0, a.batch)
     print(f"{'input':>6} {'loader 1 worker':>16} {'loader 2 workers':>17} {'train step (CPU)':>17} {'loader/train':>13}"
           f"   (samples/s)")
     for size in (128, 256):
-        ds = PoseShardDataset(a.dataset, shards, size, augment=build_augmenter(cfg["train"], cfg["seed"]))
+        ds = PoseShardDataset(a.dataset, shards, size, augment=build_augmenter(cfg.train.augment, cfg.seed))
         rates = [loader_rate(ds, a.samples, w, a.batch) for w in (1, 2)]
         batch = next(iter(DataLoader(ds, batch_size=a.batch,
                                      sampler=RandomSampler(ds, replacement=True, num_samples=a.batch))))

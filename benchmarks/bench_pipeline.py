@@ -36,9 +36,9 @@ def main() -> None:
         wall = time.perf_counter() - t0
         side = json.loads((Path(tmp) / "ds" / "shards" / "shard-000000.json").read_text())
     per = side["seconds_per_sample"]
-    W, H = cfg["render"]["image_size"]
-    print(f"{a.samples} samples at {W}x{H}, {cfg['render']['samples']} Cycles samples, "
-          f"denoise={cfg['render']['denoise']}, device={cfg['render']['device']}")
+    W, H = cfg.render.image_size
+    print(f"{a.samples} samples at {W}x{H}, {cfg.render.samples} Cycles samples, "
+          f"denoise={cfg.render.denoise}, device={cfg.render.device}")
     print(f"{'stage':14s} {'ms/sample':>10s}")
     for s in STAGES:
         print(f"{s:14s} {1000 * per.get(s, 0.0):10.1f}")

@@ -37,7 +37,7 @@ def main(argv: list[str]) -> None:
     from synth.config import load_config
     from synth.poses.prior import PosePrior, novelty
     from synth.poses.sampling import load_clips
-    from synth.poses.sources import prior_params, sample_valid
+    from synth.poses.sources import sample_valid
     from synth.poses.validity import PoseValidator
 
     data_dir = Path(args.data_dir)
@@ -53,9 +53,8 @@ def main(argv: list[str]) -> None:
     print(f"MoCap: {len(poses)} poses (all frames at 120 Hz, unthinned) from {len(set(poses.clip_of()))} clips, "
           f"loaded in {load_s:.1f} s")
 
-    params = prior_params(cfg)
     t0, c0 = time.perf_counter(), time.process_time()
-    prior = PosePrior(params).fit(poses.joints_3d, np.random.default_rng(0))
+    prior = PosePrior(cfg.poses.prior).fit(poses.joints_3d, np.random.default_rng(0))
     fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"fit: {len(poses)} poses in {fit_s:.1f} s wall ({fit_cpu:.1f} s CPU); tree: "
           + ", ".join(f"{a}->{b}" for a, b, _ in prior.edges()))
@@ -81,7 +80,7 @@ def main(argv: list[str]) -> None:
           f"rejection rate {1 - res.valid.mean():.1%} "
           f"({', '.join(f'{k} {v:.1%}' for k, v in res.summary().items() if k.startswith('rejected_'))})")
     t0, c0 = time.perf_counter(), time.process_time()
-    valid, draw = sample_valid(prior, validator, n, rng, batch=int(cfg["poses"]["prior"]["batch"]))
+    valid, draw = sample_valid(prior, validator, n, rng, batch=cfg.poses.prior.batch)
     valid_s, valid_cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"valid sampling: {len(valid)} valid poses in {valid_s:.2f} s = {len(valid) / valid_s:,.0f} valid poses/s "
           f"wall ({len(valid) / valid_cpu:,.0f} per CPU second; drew {draw['drawn']})")

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from synth.config import load_config  # noqa: E402
-from synth.dataset.render_job import open_renderer  # noqa: E402
 from synth.dataset.scene_sampler import SceneSampler  # noqa: E402
+from synth.render.factory import open_renderer  # noqa: E402
 from synth.render.settings import CyclesSettings  # noqa: E402
 
 
@@ -102,13 +102,13 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*")
     a = ap.parse_args()
     cfg = load_config(None, [f"data_dir={a.data}", f"render.image_size=[{a.size},{a.size}]", *a.overrides])
-    default = CyclesSettings.from_config(cfg["render"])
+    default = CyclesSettings.from_config(cfg.render)
     chosen = levers(default)
     if a.only:
         names = [n.strip() for n in a.only.split(",")]
         chosen = [(n, s) for n, s in chosen if n in names or n == "default"]
     sampler = SceneSampler(cfg)
-    renderer = open_renderer(cfg)
+    renderer = open_renderer(cfg.render)
     try:
         warmup = renderer.prepare(sampler.scene(99, 0)[0])
         preps = [renderer.prepare(sampler.scene(98, i)[0]) for i in range(a.scenes)]
@@ -132,10 +132,10 @@ def main() -> None:
     finally:
         renderer.close()
 
-    W, H = cfg["render"]["image_size"]
+    W, H = cfg.render.image_size
     base_wall, base_cpu = statistics.median(walls["default"]), statistics.median(cpus["default"])
     base_q = statistics.mean(quality["default"])
-    print(f"{a.scenes} scenes at {W}x{H} on the CPU ({cfg['render']['device']}), {a.rounds} rounds; "
+    print(f"{a.scenes} scenes at {W}x{H} on the CPU ({cfg.render.device}), {a.rounds} rounds; "
           f"reference: 128 samples, bounces 12/4/4/12/8, OIDN HIGH + ACCURATE prefilter ({t_ref:.0f} s); "
           f"default: {default.samples} samples, bounces {default.max_bounces}/{default.diffuse_bounces}/"
           f"{default.glossy_bounces}/{default.transmission_bounces}/{default.transparent_bounces} "

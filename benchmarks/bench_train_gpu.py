@@ -1,5 +1,5 @@
-"""Training throughput on a CUDA GPU with mixed precision: the trainer's own step (synth.train's
-`_Stepper`: forward, loss, backward, Adam, GradScaler under float16 autocast) fed by its own
+"""Training throughput on a CUDA GPU with mixed precision: the trainer's own step
+(synth.train.trainer.synthetic_step: forward, loss, backward, Adam, GradScaler under float16 autocast) fed by its own
 loader (PoseShardDataset: shard reading, JPEG decode, crop, augmentation) from a small rendered
 dataset, for --steps steps at each input size; prints images/s and peak GPU memory.
 
@@ -83,9 +83,10 @@ def _batches(loader):
 
 def _run(a, torch, load_config) -> int:
     from torch.utils.data import DataLoader, RandomSampler
+    from synth.train.augment import build_augmenter
     from synth.train.data import PoseShardDataset, list_shards
     from synth.train.models import build_model, count_parameters
-    from synth.train.trainer import _augmenter, _Stepper, _to_device, seed_everything
+    from synth.train.trainer import seed_everything, synthetic_step
     device = torch.device(a.device)
     cuda = device.type == "cuda"
 
@@ -104,14 +105,13 @@ def _run(a, torch, load_config) -> int:
         cfg = load_config(None, [f"train.backbone={a.backbone}", f"train.input_size={size}", f"train.device={a.device}",
                                  "train.amp=true", f"train.batch_size={a.batch}", f"train.workers={a.workers}",
                                  *a.overrides])
-        tc = cfg["train"]
+        tc = cfg.train
         # every shard (no held-out split: nothing is evaluated here), augmented as in training
-        train_ds = PoseShardDataset(a.dataset, list_shards(a.dataset), size, float(tc["skeleton_length"]),
-                                    _augmenter(cfg, 0))
-        seed_everything(int(cfg["seed"]))
+        train_ds = PoseShardDataset(a.dataset, list_shards(a.dataset), size, tc.skeleton_length,
+                                    build_augmenter(tc.augment, cfg.seed, 0))
+        seed_everything(cfg.seed)
         model = build_model(tc, len(train_ds.joint_names)).to(device)
-        stepper = _Stepper(cfg, model, device, len(train_ds.joint_names))
-        stepper.train_mode()
+        step = synthetic_step(tc, model, device, len(train_ds.joint_names))
         # the trainer's loader settings, with workers kept between passes: a small dataset is
         # gone through every few steps, and restarting workers each pass would be timed instead
         loader = DataLoader(train_ds, batch_size=a.batch, num_workers=a.workers, pin_memory=cuda,
@@ -126,21 +126,21 @@ def _run(a, torch, load_config) -> int:
             if i == a.warmup:
                 sync()
                 t0, n = time.perf_counter(), 0
-            syn = _to_device(next(batches), device)
-            losses = stepper.step(syn, None, i, total)
+            batch = next(batches)
+            losses = step(batch, i, total)          # the host-to-device copy included
             if i >= a.warmup:
-                n += len(syn["image"])
+                n += len(batch["image"])
         sync()
         train_rate = n / (time.perf_counter() - t0)
-        # the step alone, on one batch already on the GPU
-        fixed = syn
+        # the step alone, on one batch already on the GPU (the step's own copy is then a no-op)
+        fixed = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
         for i in range(min(5, a.warmup)):
-            stepper.step(fixed, None, i, total)
+            step(fixed, i, total)
         sync()
         t0 = time.perf_counter()
         k = max(1, a.steps // 5)
         for i in range(k):
-            stepper.step(fixed, None, i, total)
+            step(fixed, i, total)
         sync()
         step_rate = k * len(fixed["image"]) / (time.perf_counter() - t0)
         # the loader alone
@@ -154,7 +154,7 @@ def _run(a, torch, load_config) -> int:
         results["sizes"][size] = row
         print(f"{size:>6} {train_rate:>12.0f} {step_rate:>11.0f} {loader_rate:>13.0f} {peak:>13.0f} "
               f"{row['params_m']:>9.2f} {row['final_loss']:>11.4f}")
-        del model, stepper, loader, batches
+        del model, step, loader, batches
         if cuda:
             torch.cuda.empty_cache()
     if a.json:

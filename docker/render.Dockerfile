@@ -42,13 +42,12 @@ ENV PATH=/opt/venv/bin:$PATH
 # image ~2 GB smaller. The GPU work is Cycles'.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
-# The package runs from its checkout: assets/ (skin tones, rig part map) sits beside synth/.
+# A regular install: the runtime data (skin tones, rig part map) is package data in synth/data.
 WORKDIR /opt/synth
 COPY pyproject.toml ./
 COPY synth ./synth
-COPY assets ./assets
 COPY blender_scripts ./blender_scripts
-RUN pip install -e ".[ray]"
+RUN pip install ".[ray]"
 
 # Anny builds its rig cache on first use (~40 s per process otherwise): bake it into the image.
 ENV ANNY_CACHE_DIR=/opt/anny-cache

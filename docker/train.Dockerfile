@@ -30,8 +30,7 @@ RUN pip install --index-url "https://download.pytorch.org/whl/${TORCH_CUDA}" tor
 WORKDIR /opt/synth
 COPY pyproject.toml ./
 COPY synth ./synth
-COPY assets ./assets
-RUN pip install -e ".[tensorboard]" \
+RUN pip install ".[tensorboard]" \
  && useradd --create-home --uid 1000 synth
 USER 1000
 

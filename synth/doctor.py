@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synth.config import Config, RenderConfig
 from synth.io_utils import atomic_write_json
 
 # A GPU and a CPU render of the same scene and seed differ only by floating-point detail and
@@ -54,14 +55,14 @@ def psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10.0 * float(np.log10(255.0 ** 2 / mse))
 
 
-def _render_on(cfg: dict, device: str, spec) -> dict:
-    """One Renderer on `device`: built, the scene rendered twice (the first render loads kernels
-    and builds the scene; the second is a worker's steady state), closed."""
-    from synth.render import Renderer
-    from synth.render.settings import CyclesSettings
-    W, H = cfg["render"]["image_size"]
+def _render_on(render: RenderConfig, device: str, spec) -> dict:
+    """One Renderer of the `render` section on `device`: built, the scene rendered twice (the
+    first render loads kernels and builds the scene; the second is a worker's steady state),
+    closed."""
+    from synth.render.factory import available_cores, open_renderer
     t0 = time.perf_counter()
-    renderer = Renderer(W, H, device=device, cycles=CyclesSettings.from_config(cfg["render"]))
+    # "cpu" / "gpu" are valid values of render.device, so the unvalidated copy is safe
+    renderer = open_renderer(render.model_copy(update={"device": device}), available_cores())
     try:
         t_open = time.perf_counter() - t0
         prep = renderer.prepare(spec)
@@ -80,15 +81,17 @@ def _render_on(cfg: dict, device: str, spec) -> dict:
         renderer.close()
 
 
-def run_doctor(cfg: dict, device: str | None = None, json_path: Path | None = None, out=print) -> int:
-    """The doctor's report (see the module docstring); returns the exit code."""
+def run_doctor(cfg: Config, device: str | None = None, json_path: Path | None = None, out=print) -> int:
+    """The doctor's report (see the module docstring), one line at a time to `out`; returns the
+    exit code. No GPU with `device="gpu"` raises NoGpuError (an InputError: one line, exit 2)."""
     from synth.render.devices import blender_version, cycles_gpu_devices
     gpus_seen = cycles_gpu_devices()
     if device == "gpu" and not gpus_seen:
         from synth.render import NoGpuError
         raise NoGpuError("--device gpu: no CUDA/OptiX GPU found (Cycles sees none; check the driver, "
                          "NVIDIA_DRIVER_CAPABILITIES and CUDA_VISIBLE_DEVICES, or use --device cpu)")
-    from synth.dataset.executors import available_cores, visible_gpus
+    from synth.dataset.executors import visible_gpus
+    from synth.render.factory import available_cores
     report: dict = {"python": sys.version.split()[0], "blender": blender_version(), "cores": available_cores(),
                     "cuda_visible_devices": visible_gpus(), "cycles_gpu_devices": gpus_seen,
                     "nvidia_smi": nvidia_smi_gpus()}
@@ -104,14 +107,14 @@ def run_doctor(cfg: dict, device: str | None = None, json_path: Path | None = No
             f"({g['memory_used_mib']} MiB used), driver {g['driver']}")
 
     from synth.dataset.scene_sampler import SceneSampler
-    W, H = cfg["render"]["image_size"]
+    W, H = cfg.render.image_size
     spec, _ = SceneSampler(cfg).scene(0, 0)
     devices = ["cpu"] if device == "cpu" or not gpus_seen else ["gpu", "cpu"]
     runs = {}
     for dev in devices:
-        runs[dev] = _render_on(cfg, dev, spec)
+        runs[dev] = _render_on(cfg.render, dev, spec)
         r = runs[dev]
-        out(f"{dev.upper()} render {W}x{H}, {cfg['render']['samples']} samples (backend {r['backend']}, denoiser "
+        out(f"{dev.upper()} render {W}x{H}, {cfg.render.samples} samples (backend {r['backend']}, denoiser "
             f"{r['denoiser'] or 'off'}): open {r['open_s']:.2f} s, first render {r['first_render_s']:.2f} s, "
             f"then {r['render_s'] * 1000:.0f} ms per sample (Cycles {r['render_only_s'] * 1000:.0f} ms); "
             f"same pixels twice: {'yes' if r['deterministic'] else 'NO'}")

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -29,23 +30,55 @@ def read_text(path: Path) -> str:
         raise located_error(path, None, f"cannot read ({e.strerror})") from None
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def with_filename(e: OSError, path: os.PathLike | str) -> OSError:
+    """`e` naming `path` when it names no file (a failed write on an open file says only "No
+    space left on device"): the same errno, so the same OSError subclass."""
+    if e.filename is not None:
+        return e
+    return OSError(e.errno, e.strerror or str(e), str(path))
+
+
+@contextmanager
+def atomic_open(path: Path):
+    """A binary file to write `path` through: a hidden temporary file in the same folder, renamed
+    to `path` when the block ends without an error (removed otherwise), so there is never a
+    half-written file under the final name. An OSError names the file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise with_filename(e, path.parent) from e
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; outputs are ordinary files
+    f = None
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; outputs are ordinary files
+        f = open(fd, "wb")
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
+        if f is not None:
+            try:              # a failed flush (full disk) would only fail again here
+                f.close()
+            except OSError:
+                pass
+        else:
+            os.close(fd)
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise with_filename(e, path) from e
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (see atomic_open)."""
+    with atomic_open(path) as f:
+        f.write(data)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

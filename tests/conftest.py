@@ -25,7 +25,7 @@ def cache_dir(tmp_path_factory) -> Path:
     return Path(os.environ.get("SYNTH_CACHE") or tmp_path_factory.mktemp("synth-cache"))
 
 
-def small_config(shared_data: Path, cache_dir: Path, **overrides) -> dict:
+def small_config(shared_data: Path, cache_dir: Path, **overrides):
     """A tiny render configuration: real components, small images, few samples."""
     from synth.config import load_config
     ov = [f"data_dir={shared_data}", f"cache_dir={cache_dir}", "render.image_size=[96, 96]",

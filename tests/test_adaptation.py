@@ -27,7 +27,7 @@ TINY = ["train.backbone=resnet18", "train.width=8", f"train.input_size={SIZE}", 
         "train.real.log_pck=false", "train.tensorboard=false"]
 
 
-def tiny_cfg(*more: str) -> dict:
+def tiny_cfg(*more: str):
     return load_config(None, TINY + list(more))
 
 
@@ -35,7 +35,7 @@ def tiny_cfg(*more: str) -> dict:
 def batches(rendered_dataset, shared_data):
     """(synthetic batch (the 3 samples of the training shard), real batch (4 LSP photos)) at 64 px."""
     cfg = tiny_cfg()
-    syn_ds, _ = train_val_datasets(rendered_dataset, cfg["train"])
+    syn_ds, _ = train_val_datasets(rendered_dataset, cfg.train)
     real_ds = LspDataset(shared_data / "lsp", SIZE, indices=list(range(4)))
     syn = next(iter(DataLoader(syn_ds, batch_size=4)))
     real = next(iter(DataLoader(real_ds, batch_size=4)))
@@ -45,8 +45,8 @@ def batches(rendered_dataset, shared_data):
 def make_stepper(*more: str, seed: int = 0) -> _Stepper:
     cfg = tiny_cfg(*more, f"seed={seed}")
     torch.manual_seed(seed)
-    model = build_model(cfg["train"], len(JOINTS))
-    return _Stepper(cfg, model, torch.device("cpu"), len(JOINTS))
+    model = build_model(cfg.train, len(JOINTS))
+    return _Stepper(cfg.train, model, torch.device("cpu"), len(JOINTS))
 
 
 def classifier_probs(st: _Stepper, syn, real) -> torch.Tensor:
@@ -230,10 +230,10 @@ def test_jo2d_lowers_the_aligned_2d_error(batches):
 def test_spa_moves_descriptor_to_target_and_pose_little(batches):
     syn, _ = batches
     cfg = load_config(None, ["train.adaptation.spa.steps=300"])
-    target = da.spa_target(cfg["train"]["adaptation"]["spa"]["target"], JOINTS, REPO)
+    target = da.spa_target(cfg.train.adaptation.spa.target, JOINTS)
     assert target.shape == (14,) and np.all(target > 0)
     poses = syn["target"].float()      # real rendered poses (normalised, root-relative)
-    result = fit_spa(poses, target, JOINTS, cfg["train"]["adaptation"]["spa"], seed=0)
+    result = fit_spa(poses, target, JOINTS, cfg.train.adaptation.spa, seed=0)
     before, after = result["descriptor_distance_before"], result["descriptor_distance_after"]
     moved = result["mean_joint_shift"]
     bone_sum = 1.0                      # skeleton_length: the 14 bones of each pose sum to this
@@ -249,7 +249,7 @@ def test_spa_moves_descriptor_to_target_and_pose_little(batches):
                   .norm(dim=1).mean()), after, rtol=1e-5)
 
 
-RECIPES = sorted(p.stem for p in (REPO / "train").glob("*.yaml") if p.stem != "tailor_measurements")
+RECIPES = sorted(p.stem for p in (REPO / "train").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
@@ -269,12 +269,12 @@ def test_every_recipe_runs_one_epoch_from_the_cli(recipe, rendered_dataset, shar
     assert len(steps) >= 1 and all(math.isfinite(float(s["loss"])) for s in steps)
     ckpt = load_checkpoint(run / "checkpoint.pt")
     cfg = load_config(REPO / "train" / f"{recipe}.yaml")
-    method = cfg["train"]["adaptation"]["method"]
+    method = cfg.train.adaptation.method
     assert ckpt["config"]["train"]["adaptation"]["method"] == method
     expect = {"dann": {"domain_classifier"}, "mixer": {"domain_classifier"},
               "saa": {"saa_discriminator"}}.get(method, set())
     assert set(ckpt["modules"]) == expect
-    assert (ckpt["spa"] is not None) == cfg["train"]["adaptation"]["spa"]["enabled"]
-    if cfg["train"]["adaptation"]["jo2d"]:
+    assert (ckpt["spa"] is not None) == cfg.train.adaptation.spa.enabled
+    if cfg.train.adaptation.jo2d:
         assert float(rows[0]["train_jo2d"]) > 0
     assert (run / "tensorboard").is_dir()

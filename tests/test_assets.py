@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -20,12 +21,14 @@ from PIL import Image
 import pytest
 import scipy.io
 
+from conftest import SHARED_DATA
 from synth.assets import SET_NAMES, AssetError, fetch, require, verify, write_index
 from synth.assets.download import download
 from synth.assets.manifest import AKHTER_COMMIT, DREI_COMMIT, HDRI_NAMES
+from synth.config import AssetsConfig
 from synth.io_utils import InputError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = SHARED_DATA   # SYNTH_TEST_DATA, else ../shared/data beside the checkout
 SMALL = ["akhter_black_joint_limits", "hdri", "lsp"]
 
 
@@ -77,8 +80,8 @@ def test_mirror_all_sets_linked_then_resumed(tmp_path):
 
 def test_mirror_copy_small_sets_deep_verify(tmp_path):
     dest = tmp_path / "data"
-    cfg = {"data_dir": str(dest), "assets": {"mirror": str(SHARED), "sets": SMALL, "timeout_s": 5}}
-    res = fetch(cfg, progress=False, deep_verify=True)
+    settings = AssetsConfig(mirror=str(SHARED), sets=SMALL, timeout_s=5)
+    res = fetch(settings, dest=dest, progress=False, deep_verify=True)
     assert res.dest == dest and res.report.ok
     for rel in mirror_files("akhter_black_joint_limits") + mirror_files("hdri"):
         p = dest / rel
@@ -358,3 +361,100 @@ def test_upstream_clothing_and_backgrounds_replay_the_selection(tmp_path, http_r
     assert set(mf) == set(ref)
     assert all((mf[k]["mask"], mf[k]["category"], mf[k]["subcategory"], mf[k]["source_path"])
                == (ref[k]["mask"], ref[k]["category"], ref[k]["subcategory"], ref[k]["source_path"]) for k in ref)
+
+
+class _OversizedHandler(http.server.BaseHTTPRequestHandler):
+    """Serves an index that gives one file `size` bytes, and a body for it far longer than that
+    (HTTP/1.0, no Content-Length unless `announce`: the client must stop by itself). Records how
+    much it managed to send before the client hung up."""
+    size = 1000
+    body = 64 << 20
+    announce = False
+    sent: list[int] = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if self.path.endswith("/MANIFEST.json"):
+            data = json.dumps({"schema": "synth-assets/1", "sets": {"hdri": {"files": {
+                "hdri/big_1k.hdr": {"size": self.size, "md5": "0" * 32}}}}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        self.send_response(200)
+        if self.announce:
+            self.send_header("Content-Length", str(self.body))
+        self.end_headers()
+        block, total = b"#?RADIANCE garbage " * 3449, 0      # ~64 KiB
+        try:
+            while total < self.body:
+                self.wfile.write(block)
+                total += len(block)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.sent.append(total)
+
+
+@pytest.mark.parametrize("announce", [False, True])
+def test_a_download_stops_at_the_indexed_size(tmp_path, announce):
+    """A server that sends (or announces) 64 MB for a file the index says is 1000 bytes: the
+    download stops right after byte 1000 (or before reading the body), nothing is left under the
+    final or the partial name."""
+    handler = type("Handler", (_OversizedHandler,), {"announce": announce, "sent": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    dest = tmp_path / "data"
+    try:
+        with pytest.raises(AssetError) as e:
+            fetch(dest=dest, sets=["hdri"], base_url=base, progress=False, timeout_s=10, retries=1)
+        for _ in range(200):           # the server notices the hang-up
+            if handler.sent:
+                break
+            time.sleep(0.05)
+    finally:
+        server.shutdown()
+        server.server_close()
+    msg = str(e.value)
+    assert msg.startswith(f"{base}/hdri/big_1k.hdr: ") and "\n" not in msg
+    assert ("announces 67108864 bytes, more than the indexed 1000" in msg if announce
+            else "sends more than the indexed 1000 bytes; stopped there" in msg), msg
+    assert handler.sent and handler.sent[0] < handler.body // 4, handler.sent   # not read to the end
+    assert not (dest / "hdri" / "big_1k.hdr").exists()
+    assert not [p for p in dest.rglob("*") if p.name.endswith(".partial")]
+
+
+def test_index_entries_that_cannot_be_verified_are_refused(tmp_path, http_root, capsys):
+    """An entry with neither size nor md5 is refused (nothing downloaded under its name) unless
+    asked for with --allow-unverified; a non-numeric size is one line naming the index and the
+    entry (through the real command)."""
+    from synth import cli
+    served, base = http_root
+    for rel in mirror_files("hdri")[:4]:
+        (served / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SHARED / rel, served / rel)
+    write_index(served, ["hdri"])
+    manifest = json.loads((served / "MANIFEST.json").read_text())
+    files = manifest["sets"]["hdri"]["files"]
+    bare = sorted(r for r in files if r.endswith(".hdr"))[0]
+    files[bare] = {}
+    (served / "MANIFEST.json").write_text(json.dumps(manifest))
+    dest = tmp_path / "data"
+    with pytest.raises(AssetError) as e:
+        fetch(dest=dest, sets=["hdri"], base_url=base, progress=False, timeout_s=10)
+    assert f"{base}/MANIFEST.json: entry {bare!r} gives neither size nor md5" in str(e.value)
+    assert "--allow-unverified" in str(e.value) and not (dest / bare).exists()
+    fetch(dest=dest, sets=["hdri"], base_url=base, progress=False, timeout_s=10, allow_unverified=True)
+    assert md5(dest / bare) == md5(served / bare)
+
+    files[bare] = {"size": "12kB", "md5": md5(served / bare)}
+    (served / "MANIFEST.json").write_text(json.dumps(manifest))
+    rc = cli.main(["assets", "fetch", "--base-url", base, "--sets", "hdri", f"data_dir={tmp_path / 'other'}"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert lines == [f"synth assets: error: {base}/MANIFEST.json: entry {bare!r}: size '12kB' is not a whole "
+                     "number of bytes"], err

@@ -49,7 +49,7 @@ def test_world_deltas_put_body_bones_on_the_posed_directions():
 
 @pytest.fixture(scope="module")
 def anny():
-    return create_body_model(load_config())
+    return create_body_model(load_config().body)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_anny_follows_mocap_limb_directions(anny, mocap_frames):
     idx = {n: i for i, n in enumerate(JOINTS)}
     cosines = []
     for k in range(len(mocap_frames)):
-        ph = sample_phenotype(cfg["body"]["phenotype"], rng)
+        ph = sample_phenotype(cfg.body.phenotype, rng)
         mesh = anny.pose(mocap_frames.rotations[k], mocap_frames.rest_directions[k], ph)
         src = mocap_frames.joints_3d[k]
         for a, b in BONES:
@@ -113,7 +113,7 @@ def test_phenotype_changes_the_body(anny, mocap_frames):
 def test_sample_phenotype_respects_the_configured_ranges():
     cfg = load_config(None, ["body.phenotype.age={low: 0.6, high: 0.7}"])
     rng = np.random.default_rng(0)
-    draws = [sample_phenotype(cfg["body"]["phenotype"], rng) for _ in range(200)]
+    draws = [sample_phenotype(cfg.body.phenotype, rng) for _ in range(200)]
     ages = np.array([d["age"] for d in draws])
     assert ages.min() >= 0.6 and ages.max() <= 0.7
     assert set(draws[0]) == {"gender", "age", "muscle", "weight", "height", "proportions"}
@@ -122,7 +122,7 @@ def test_sample_phenotype_respects_the_configured_ranges():
 def test_smplx_backend_without_model_files_fails_clearly(tmp_path):
     cfg = load_config(None, ["body.backend=smplx"])
     with pytest.raises(BodyModelError, match="smplx_model_dir"):
-        create_body_model(cfg)
+        create_body_model(cfg.body)
     cfg = load_config(None, ["body.backend=smplx", f"body.smplx_model_dir={tmp_path}"])
     with pytest.raises(BodyModelError, match=r"no SMPL-X model files.*SMPLX_NEUTRAL\.npz"):
-        create_body_model(cfg)
+        create_body_model(cfg.body)

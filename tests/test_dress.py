@@ -29,8 +29,8 @@ def dress_cfg(shared_data, cache_dir):
 
 @pytest.fixture(scope="module")
 def dresser(dress_cfg):
-    from synth.textures.library import make_dresser
-    return make_dresser(dress_cfg)
+    from synth.textures.library import dresser_for
+    return dresser_for(dress_cfg)
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +176,7 @@ def test_missing_library_is_one_line_error(tmp_path):
 
 def test_resuming_with_other_settings_is_refused(library, dress_cfg):
     from synth.textures.library import write_library
-    other = dict(dress_cfg, seed=dress_cfg["seed"] + 1)
+    other = dress_cfg.model_copy(update={"seed": dress_cfg.seed + 1})
     with pytest.raises(InputError, match=r"library\.json: the library was written with a different configuration"):
         write_library(other, library, N_LIBRARY, progress=False)
 
@@ -202,3 +202,45 @@ def test_texel_sampling_handles_more_texels_than_cv2_map_rows():
     out = sample_bilinear(img, px)
     assert out.shape == (70000, 3)
     assert (out[:3] == img[[0, 49, 20], [0, 59, 10]]).all()
+
+
+def test_a_finished_library_stays_the_same_and_datasets_from_it_go_on(dress_cfg, dresser, shared_data, cache_dir,
+                                                                      tmp_path, capsys):
+    """`synth dress` on a finished library is a no-op that leaves library.json (what renders
+    fingerprint) as it was, byte for byte; the run's counters go to library.stats.json, and a
+    dataset rendered from the library adds its next shard afterwards."""
+    from synth import cli
+    from synth.dataset.render_job import render_dataset
+    from synth.textures.library import write_library
+    lib = tmp_path / "lib"
+    write_library(dress_cfg, lib, 1, progress=False, dresser=dresser)
+    index_bytes = (lib / "library.json").read_bytes()
+    stats = json.loads((lib / "library.stats.json").read_text())
+    assert stats["written"] == 1 and "written" not in json.loads(index_bytes)
+    render_cfg = small_config(shared_data, cache_dir, **{"render.image_size": "[32, 32]", "render.samples": 1,
+                                                        "dataset.shards": 2, "dataset.samples_per_shard": 1,
+                                                        "render.clothing.mode": "library", "textures.library": str(lib)})
+    assert render_dataset(render_cfg, tmp_path / "ds", shards=[0], progress=False)["rendered"] == [0]
+
+    args = [f"{k}={v}" for k, v in TEX_CFG.items()] + [f"data_dir={shared_data}", f"cache_dir={cache_dir}",
+                                                        "poses.subjects=['16']"]
+    mtime = (lib / "library.json").stat().st_mtime_ns
+    assert cli.main(["dress", "--n", "1", "--out", str(lib), "--quiet", *args]) == 0
+    assert json.loads(capsys.readouterr().out)["written"] == 0
+    assert (lib / "library.json").read_bytes() == index_bytes and (lib / "library.json").stat().st_mtime_ns == mtime
+    assert json.loads((lib / "library.stats.json").read_text())["written"] == 0
+    # an entry made again (its JSON lost): the same texture, so the same index (timings are stats)
+    (lib / "tex_00000.json").unlink()
+    assert write_library(dress_cfg, lib, 1, progress=False, dresser=dresser)["written"] == 1
+    assert (lib / "library.json").read_bytes() == index_bytes
+    assert render_dataset(render_cfg, tmp_path / "ds", shards=[1], progress=False)["rendered"] == [1]
+
+
+@pytest.mark.parametrize("n", ["0", "-3"])
+def test_dress_needs_at_least_one_texture(n, tmp_path, capsys):
+    from synth import cli
+    assert cli.main(["dress", "--n", n, "--out", str(tmp_path / "lib"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0] == f"synth dress: error: --n {n}: a library needs at least one texture (n >= 1)", err
+    assert not (tmp_path / "lib").exists()

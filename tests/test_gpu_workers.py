@@ -11,13 +11,15 @@ from collections import Counter
 import pytest
 
 from synth import cli
-from synth.config import ConfigError, load_config
+from synth.config import Config, ConfigError, load_config
 from synth.dataset import executors
 from synth.dataset.executors import plan_local_workers
+from synth.dataset.render_job import ShardJob
 from synth.io_utils import InputError
+from synth.render.factory import available_cores, cgroup_cpu_quota, cycles_threads
 
 
-def gpu_cfg(*overrides: str) -> dict:
+def gpu_cfg(*overrides: str) -> Config:
     return load_config(None, ["render.device=gpu", *overrides])
 
 
@@ -74,16 +76,16 @@ def test_cores_follow_the_affinity_mask_and_a_cgroup_cpu_limit(tmp_path):
     v2 = tmp_path / "v2"
     v2.mkdir()
     (v2 / "cpu.max").write_text("max 100000\n")                 # no limit
-    assert executors.cgroup_cpu_quota(v2) is None and executors.available_cores(v2) == mask
+    assert cgroup_cpu_quota(v2) is None and available_cores(v2) == mask
     (v2 / "cpu.max").write_text("150000 100000\n")              # a Kubernetes limit of 1.5 CPUs
-    assert executors.cgroup_cpu_quota(v2) == 1.5 and executors.available_cores(v2) == 1
+    assert cgroup_cpu_quota(v2) == 1.5 and available_cores(v2) == 1
     v1 = tmp_path / "v1"
     (v1 / "cpu").mkdir(parents=True)
     (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
     (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
-    assert executors.cgroup_cpu_quota(v1) is None
+    assert cgroup_cpu_quota(v1) is None
     (v1 / "cpu" / "cpu.cfs_quota_us").write_text(f"{100000 * (mask + 8)}\n")   # above the mask: the mask wins
-    assert executors.available_cores(v1) == mask
+    assert available_cores(v1) == mask
 
 
 def test_bad_worker_settings_are_one_line_errors():
@@ -94,10 +96,21 @@ def test_bad_worker_settings_are_one_line_errors():
         plan_local_workers(gpu_cfg("executor.workers=3", "executor.gpus_per_worker=2"), gpus=["0", "1"], cores=8)
     with pytest.raises(InputError, match="no GPU visible"):
         plan_local_workers(gpu_cfg(), gpus=[], cores=8)
-    with pytest.raises(ConfigError, match=r"'executor.workers_per_gpu' must be a whole number >= 1 \(or 0 = auto\)"):
+    with pytest.raises(ConfigError, match=r"'executor.workers_per_gpu' = -1 is out of range \(must be >= 0\)"):
         gpu_cfg("executor.workers_per_gpu=-1")
-    with pytest.raises(ConfigError, match="'executor.workers_per_gpu' = 2 and 'executor.gpus_per_worker' = 2 conflict"):
-        gpu_cfg("executor.workers_per_gpu=2", "executor.gpus_per_worker=2")
+    with pytest.raises(ConfigError, match=r"'executor.workers_per_gpu' must be an integer, got 1.5"):
+        gpu_cfg("executor.workers_per_gpu=1.5")
+    with pytest.raises(ConfigError, match=r"'executor.workers_per_gpu' = 65 is out of range \(must be <= 64\)"):
+        gpu_cfg("executor.workers_per_gpu=65")
+    # K > 1 shares one GPU per worker: several GPUs (or a fraction, on Ray) per worker conflict with it
+    for per in ("2", "0.5"):
+        with pytest.raises(ConfigError, match=r"config key 'executor.workers_per_gpu' = 2 conflicts with "
+                                              rf"executor.gpus_per_worker = {per}: workers either share a GPU"):
+            gpu_cfg("executor.kind=ray", "executor.workers_per_gpu=2", f"executor.gpus_per_worker={per}")
+    # K = 1 with several GPUs per worker is no conflict: one worker per set of GPUs
+    assert gpu_cfg("executor.workers_per_gpu=1", "executor.gpus_per_worker=2").executor.gpus_per_worker == 2
+    with pytest.raises(ConfigError, match=r"'executor.image_cache_mb' = -1 is out of range"):
+        load_config(None, ["executor.image_cache_mb=-1"])
 
 
 def _one_error_line(stderr: str) -> str:
@@ -131,7 +144,7 @@ def test_local_worker_processes_get_their_gpu_and_threads(monkeypatch, tmp_path)
     cfg = gpu_cfg("executor.workers_per_gpu=2", "executor.workers=3")
     plan = plan_local_workers(cfg, cores=7)
     assert slots(plan) == [("0", 2), ("1", 2), ("0", 2)]
-    pool = executors.start_local_workers(cfg, tmp_path, plan.slots)
+    pool = executors.start_local_workers(ShardJob(cfg, str(tmp_path), 0), plan.slots)
     try:
         reports = []
         deadline = time.monotonic() + 300
@@ -171,7 +184,7 @@ def test_ray_workers_share_a_gpu_with_fractional_num_gpus(ray_with_two_fake_gpus
         options = executors.ray_actor_options(session)
         assert options["num_gpus"] == 0.5
         actor_cls = ray.remote(executors._RayShardWorker).options(**options)
-        actors = [actor_cls.remote(cfg, "/nonexistent", executors.worker_threads(0, session.cpus), None)
+        actors = [actor_cls.remote(ShardJob(cfg, "/nonexistent", cycles_threads(0, session.cpus)), None)
                   for _ in range(session.slots)]
         try:
             reports = ray.get([a.describe.remote() for a in actors], timeout=180)

@@ -290,15 +290,9 @@ def test_validator_on_mocap_and_on_broken_skeletons(pool16, shared_data):
 def test_validator_settings_come_from_the_config(shared_data):
     from synth.config import load_config
     cfg = load_config(None, ["poses.validity.radii.torso=0.3"])
-    strict = PoseValidator.from_data_dir(shared_data, cfg["poses"]["validity"])
-    default = PoseValidator.from_data_dir(shared_data, load_config(None, [])["poses"]["validity"])
+    strict = PoseValidator.from_data_dir(shared_data, cfg.poses.validity)
+    default = PoseValidator.from_data_dir(shared_data, load_config(None, []).poses.validity)
     J = rest_joints()[None]
     # a 30 cm torso core swallows the T-posed upper arms' shoulder ends
     assert default.check(J).collision_ok[0] and not strict.check(J).collision_ok[0]
 
-
-def test_validator_defaults_equal_the_shipped_config():
-    """Callers that pass no settings get what synth/defaults.yaml documents."""
-    from synth.config import load_config
-    from synth.poses.validity import DEFAULTS
-    assert load_config(None, [])["poses"]["validity"] == DEFAULTS

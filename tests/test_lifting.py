@@ -7,20 +7,19 @@ import json
 import numpy as np
 import pytest
 
-from synth.config import ConfigError
+from synth.config import ConfigError, LiftingConfig, load_config
 from synth.poses import lifting as L
 from synth.poses.sampling import load_pool
 from synth.scene import JOINTS
 
 # Small and fast: two CMU subjects (one held out), few cameras, a narrow MLP, a few hundred steps.
-POOL = {"fps": 30, "min_pose_distance": 0.05, "subjects": ["16", "49"]}
+POOL = L.PoolParams(fps=30, min_pose_distance=0.05, subjects=["16", "49"])
 
 
-def tiny_params() -> dict:
-    p = L.default_params()
-    p.update(holdout_subjects=["49"], cameras_per_pose=4, eval_cameras_per_pose=1, hidden=128, blocks=1,
-             epochs=4, batch_size=128, lr=0.002, search_range_m=[1.0, 12.0])
-    return p
+def tiny_params(**more) -> LiftingConfig:
+    return LiftingConfig(**{**dict(holdout_subjects=["49"], cameras_per_pose=4, eval_cameras_per_pose=1, hidden=128,
+                                   blocks=1, epochs=4, batch_size=128, lr=0.002, search_range_m=[1.0, 12.0]),
+                            **more})
 
 
 @pytest.fixture(scope="module")
@@ -35,14 +34,13 @@ def trained(shared_data, lifter_cache):
 
 @pytest.fixture(scope="module")
 def heldout_poses(shared_data, lifter_cache):
-    pool = load_pool(shared_data, POOL["subjects"], POOL["fps"], POOL["min_pose_distance"], progress=False,
+    pool = load_pool(shared_data, POOL.subjects, POOL.fps, POOL.min_pose_distance, progress=False,
                      cache_dir=lifter_cache / "poses")
     return pool.joints_3d[pool.subject == "49"].astype(np.float64)
 
 
 def test_cameras_look_at_the_person_upright(heldout_poses):
-    p = tiny_params()
-    p.update(aim_jitter_m=0.0, roll_std_deg=0.0, elevation_deg={"low": 0.0, "high": 0.0})
+    p = tiny_params(aim_jitter_m=0.0, roll_std_deg=0.0, elevation_deg={"low": 0.0, "high": 0.0})
     pairs = L.make_pairs(heldout_poses[:50], 4, np.random.default_rng(1), p)
     assert np.abs(pairs.root_cam[:, :2]).max() < 1e-9          # aimed at the pelvis
     head, ankles = JOINTS.index("head_top"), [JOINTS.index("right_ankle"), JOINTS.index("left_ankle")]
@@ -51,7 +49,7 @@ def test_cameras_look_at_the_person_upright(heldout_poses):
     # The second camera sits +baseline along x: every point moves left by f * b / z.
     x1 = pairs.pose_cam + pairs.root_cam[:, None]
     disparity = pairs.uv1[..., 0] - pairs.uv2[..., 0]
-    expect = pairs.K[:, 0, 0, None] * p["baseline_m"] / x1[..., 2]
+    expect = pairs.K[:, 0, 0, None] * p.baseline_m / x1[..., 2]
     assert np.allclose(disparity[:, L.ANNOTATED], expect[:, L.ANNOTATED], rtol=1e-9)
 
 
@@ -87,8 +85,7 @@ def test_trained_networks_beat_trivial_baselines_on_heldout_subject(trained):
 
 
 def test_lift_lsp_returns_tagged_poseset_and_uses_the_cache(shared_data, lifter_cache, trained):
-    res = L.lift_lsp(shared_data, lifter_cache, np.random.default_rng(0), params=tiny_params(), pool_params=POOL,
-                     limit=6)
+    res = L.lift_lsp(shared_data, lifter_cache, params=tiny_params(), pool=POOL, limit=6)
     poses = res.poses
     assert len(poses) == 6 and res.plausible.shape == (6,) and res.plausible.dtype == bool
     assert list(poses.source) == ["lsp"] * 6 and list(poses.subject) == ["lsp"] * 6
@@ -106,13 +103,13 @@ def test_lift_lsp_returns_tagged_poseset_and_uses_the_cache(shared_data, lifter_
     # The search keeps every annotated LSP joint on its ray: re-projection = the annotation.
     from synth.poses.lsp import load_lsp
     lsp = load_lsp(shared_data / "lsp")
-    K = L.lsp_intrinsics(lsp.images[:6], tiny_params()["lsp_focal_px"])
+    K = L.lsp_intrinsics(lsp.images[:6], tiny_params().lsp_focal_px)
     lifter, _ = trained
     out = lifter.lift(lsp.joints_2d[:6], K)
     assert np.allclose(out.searched, res.joints_cam, atol=1e-5)
     _, _, placed = L.geometric_search(L.lsp_style(lsp.joints_2d[:6]), K, out.network, (1.0, 12.0), 0.001)
     assert np.abs(L.project(placed[:, L.ANNOTATED], K) - lsp.joints_2d[:6][:, L.ANNOTATED]).max() < 1e-3
-    again = L.lift_lsp(shared_data, lifter_cache, None, params=tiny_params(), pool_params=POOL, limit=6)
+    again = L.lift_lsp(shared_data, lifter_cache, params=tiny_params(), pool=POOL, limit=6)
     assert np.array_equal(again.poses.joints_3d, poses.joints_3d)
     assert len(list((lifter_cache / "lifter").glob("lifter-*.pt"))) == 1
 
@@ -131,18 +128,13 @@ def test_rest_proportioned_keeps_directions_and_takes_rest_lengths(heldout_poses
 
 
 def test_bad_lifting_config_names_the_key():
-    p = tiny_params()
-    p["search_range_m"] = [5.0, 2.0]
     with pytest.raises(ConfigError, match="poses.lifting.search_range_m"):
-        L.validate_params(p)
-    p = tiny_params()
-    p["focal_px"] = {"low": 900.0, "high": 100.0}
+        load_config(None, ["poses.lifting.search_range_m=[5.0, 2.0]"])
     with pytest.raises(ConfigError, match="poses.lifting.focal_px"):
-        L.validate_params(p)
-    from synth.config import load_config
+        load_config(None, ["poses.lifting.focal_px={low: 900.0, high: 100.0}"])
     with pytest.raises(ConfigError, match="poses.lifting.search_step_m"):
         load_config(None, ["poses.lifting.search_step_m=0.0"])
-    assert load_config(None, [])["poses"]["lifting"]["search_step_m"] == 0.001
+    assert load_config(None, []).poses.lifting.search_step_m == 0.001
 
 
 def test_training_depends_on_the_seed_alone(heldout_poses):
@@ -150,8 +142,7 @@ def test_training_depends_on_the_seed_alone(heldout_poses):
     before (it once made two fresh `synth sample-poses` runs lift LSP differently), and leave that
     RNG as it was."""
     import torch
-    p = tiny_params()
-    p.update(epochs=1, cameras_per_pose=1)
+    p = tiny_params(epochs=1, cameras_per_pose=1)
     joints = heldout_poses[:200]
 
     def weights() -> list:

@@ -213,7 +213,7 @@ def test_invalid_config_values_name_the_key(tmp_path):
         load_config(None, ["render.sampels=8"])
     with pytest.raises(ConfigError, match=r"render\.image_size"):
         load_config(None, ["render.image_size=[96]"])
-    with pytest.raises(ConfigError, match=r"'seed' must be a non-negative integer"):
+    with pytest.raises(ConfigError, match=r"'seed' = -1 is out of range \(must be >= 0\)"):
         load_config(None, ["seed=-1"])
     for override, key in (("render.cycles.max_bounces=-1", "render.cycles.max_bounces"),
                           ("render.cycles.denoise_quality=BEST", "render.cycles.denoise_quality"),
@@ -222,6 +222,20 @@ def test_invalid_config_values_name_the_key(tmp_path):
                           ("executor.image_cache_mb=-1", "executor.image_cache_mb")):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             load_config(None, [override])
+    with pytest.raises(ConfigError, match=r"'render.cycles.tile_size' must be 0 \(one tile\) or a tile side in "
+                                          r"\[8, 8192\], got 4"):
+        load_config(None, ["render.cycles.tile_size=4"])
+    with pytest.raises(ConfigError, match=r"'render.cycles.adaptive_min_samples' = 32 is above render.samples \(16\)"):
+        load_config(None, ["render.cycles.adaptive_threshold=0.05", "render.cycles.adaptive_min_samples=32"])
+    # every render.cycles key reaches the renderer's settings
+    from synth.render.settings import CyclesSettings
+    levers = load_config(None, ["render.samples=32", "render.cycles.adaptive_threshold=0.05",
+                                "render.cycles.glossy_bounces=0", "render.cycles.denoise_quality=FAST",
+                                "render.cycles.tile_size=64", "render.cycles.persistent_data=false"]).render
+    assert CyclesSettings.from_config(levers) == CyclesSettings(
+        samples=32, adaptive_threshold=0.05, glossy_bounces=0, denoise_quality="FAST", tile_size=64,
+        persistent_data=False)
+    assert CyclesSettings.from_config(load_config(None).render) == CyclesSettings()
     bad = tmp_path / "bad.yaml"
     bad.write_text("render:\n  samples: [1\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):
@@ -229,8 +243,8 @@ def test_invalid_config_values_name_the_key(tmp_path):
     user = tmp_path / "user.yaml"
     user.write_text("render:\n  samples: 32\n  camera:\n    azimuth_std_deg: 30\n")
     cfg = load_config(user, ["render.samples=8"])
-    assert cfg["render"]["samples"] == 8 and cfg["render"]["camera"]["azimuth_std_deg"] == 30
-    assert cfg["render"]["camera"]["elevation_std_deg"] == 15
+    assert cfg.render.samples == 8 and cfg.render.camera.azimuth_std_deg == 30
+    assert cfg.render.camera.elevation_std_deg == 15
 
 
 def test_shard_selection():
@@ -257,7 +271,7 @@ def test_cli_errors_are_one_line(tmp_path):
     r = _synth("render", "--out", str(tmp_path / "o"), "render.samples=many")
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "render.samples" in lines[0] and "must be a number" in lines[0]
+    assert len(lines) == 1 and "render.samples" in lines[0] and "must be an integer" in lines[0]
     r = _synth("render", "--out", str(tmp_path / "o"), f"data_dir={tmp_path / 'missing'}")
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
@@ -315,3 +329,144 @@ def test_garment_library_follows_the_clothing_manifest(shared_data):
     got = {g.id: (g.category, g.subcategory) for photos in lib.values() for g in photos}
     assert got == rows
     assert all(g.category == region for region, photos in lib.items() for g in photos)
+
+
+def _tiny_render_args(data_dir: Path, cache_dir: Path, *extra: str) -> list[str]:
+    return ["--quiet", f"data_dir={data_dir}", f"cache_dir={cache_dir}", "render.image_size=[32, 32]",
+            "render.samples=1", "dataset.shards=1", "dataset.samples_per_shard=1", "poses.subjects=['16']", *extra]
+
+
+def _error_lines(err: str, command: str = "render") -> list[str]:
+    assert "Traceback" not in err, err
+    return [line for line in err.splitlines() if line.startswith(f"synth {command}: error:")]
+
+
+def _data_dir_linked(shared_data: Path, root: Path) -> Path:
+    """A data directory whose backgrounds are copies (to damage) and the rest links to the mirror."""
+    import shutil
+    root.mkdir(parents=True)
+    for entry in shared_data.iterdir():
+        if entry.name != "backgrounds":
+            (root / entry.name).symlink_to(entry)
+    shutil.copytree(shared_data / "backgrounds", root / "backgrounds")
+    return root
+
+
+def test_a_truncated_background_stops_the_run_before_the_output_records_it(shared_data, cache_dir, tmp_path, capsys):
+    """Every file dataset.json fingerprints is decoded before it is written: a truncated background
+    is one line naming it, nothing is written, and once the file is fixed the same command works."""
+    from synth import cli
+    data = _data_dir_linked(shared_data, tmp_path / "data")
+    victim = sorted((data / "backgrounds").rglob("*.jpg"))[-1]
+    good = victim.read_bytes()
+    victim.write_bytes(good[: len(good) // 2])
+    argv = ["render", "--out", str(tmp_path / "ds"), *_tiny_render_args(data, cache_dir)]
+    assert cli.main(argv) == 2
+    lines = _error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and str(victim) in lines[0] and "truncated" in lines[0], lines
+    assert not (tmp_path / "ds" / "dataset.json").exists()
+    victim.write_bytes(good)
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    assert (tmp_path / "ds" / "shards" / "shard-000000.tar").is_file()
+
+
+def _pose_file(shared_data: Path, cache_dir: Path, path: Path, degenerate: bool = False) -> Path:
+    from synth.poses.posefile import save_poses
+    from synth.poses.sampling import load_pool
+    pool = load_pool(shared_data, subjects=["16"], fps=30, min_distance=0.05, progress=False,
+                     cache_dir=cache_dir / "poses")
+    poses = pool.subset([0, 1])
+    if degenerate:
+        poses.rotations[:] = 0.0       # every bone collapsed onto the root: no sample can be rendered
+    save_poses(path, poses)
+    return path
+
+
+def _warned(recwarn) -> str:
+    """The warnings the command gave (pytest records them instead of letting them print)."""
+    text = "\n".join(str(w.message) for w in recwarn)
+    recwarn.clear()
+    return text
+
+
+def test_a_fixed_pose_file_is_accepted_by_the_same_command(shared_data, cache_dir, tmp_path, capsys, recwarn):
+    """A truncated pose file is one line before dataset.json exists; a pose file that parses but
+    cannot be rendered stops the run after dataset.json recorded it, with no shard complete: the
+    fixed file is then taken (with a warning), not refused as "other input files"."""
+    from synth import cli
+    poses = tmp_path / "poses.npz"
+    argv = ["render", "--out", str(tmp_path / "ds"), *_tiny_render_args(shared_data, cache_dir),
+            f"dataset.pose_file={poses}", "dataset.max_retries=0"]
+    good = _pose_file(shared_data, cache_dir, poses).read_bytes()
+    poses.write_bytes(good[: len(good) // 2])
+    assert cli.main(argv) == 2
+    lines = _error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and str(poses) in lines[0] and "not a readable .npz" in lines[0], lines
+    assert not (tmp_path / "ds" / "dataset.json").exists()
+
+    _pose_file(shared_data, cache_dir, poses, degenerate=True)
+    assert cli.main(argv) == 1
+    lines = _error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and "failed 1 times" in lines[0], lines
+    assert (tmp_path / "ds" / "dataset.json").exists() and not list((tmp_path / "ds" / "shards").glob("*.tar"))
+
+    poses.write_bytes(good)
+    assert cli.main(argv) == 0
+    assert "no shard was complete, so this output now records the new input files (inputs.pose_file_sha256" \
+        in _warned(recwarn)
+    meta = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    import hashlib
+    assert meta["inputs"]["pose_file_sha256"] == hashlib.sha256(good).hexdigest()
+    # with a complete shard, other input files are refused as before
+    _pose_file(shared_data, cache_dir, poses, degenerate=True)
+    assert cli.main(argv) == 2
+    assert "made from other input files" in _error_lines(capsys.readouterr().err)[0]
+
+
+def test_a_damaged_shard_is_found_reported_and_rendered_again(rendered_dataset, shared_data, cache_dir, tmp_path,
+                                                              capsys, recwarn):
+    """The sidecar records the tar's size and sha256: `synth check` names a truncated shard and a
+    shard with a flipped byte; `synth render` renders the truncated one again (always: sizes are
+    checked on every run) and, with --verify, the altered one; both come back byte for byte."""
+    import shutil
+    from synth import cli
+    out = tmp_path / "ds"
+    shutil.copytree(rendered_dataset, out)
+    tars = [out / "shards" / f"shard-{s:06d}.tar" for s in (0, 1)]
+    original = [t.read_bytes() for t in tars]
+    for t, data in zip(tars, original):
+        side = json.loads(t.with_suffix(".json").read_text())
+        assert side["tar_bytes"] == len(data) and side["tar_sha256"] == __import__("hashlib").sha256(data).hexdigest()
+    assert cli.main(["check", str(out)]) == 0
+    assert "OK: 2 of 2 shard(s) complete and intact" in capsys.readouterr().out
+
+    with open(tars[1], "r+b") as f:
+        f.truncate(len(original[1]) // 2)
+    import tarfile
+    with tarfile.open(tars[0]) as tf:       # a byte in the middle of an image: the tar still reads
+        rgb = next(m for m in tf.getmembers() if m.name.endswith(".rgb.jpg"))
+    flipped = bytearray(original[0])
+    flipped[rgb.offset_data + rgb.size // 2] ^= 0xFF
+    tars[0].write_bytes(bytes(flipped))
+    assert cli.main(["check", str(out)]) == 1
+    captured = capsys.readouterr()
+    bad = [l for l in captured.err.splitlines() if l.startswith("synth check:")]
+    assert len(bad) == 2, captured.err
+    assert str(tars[0]) in bad[0] and "sha256 differs" in bad[0]
+    assert str(tars[1]) in bad[1] and f"{len(original[1]) // 2} bytes, its sidecar records {len(original[1])}" in bad[1]
+    assert "PROBLEMS: 0 of 2" in captured.out
+
+    argv = ["render", "--out", str(out), "--quiet", *(f"{k}={v}" for k, v in {
+        "data_dir": shared_data, "cache_dir": cache_dir, "render.image_size": "[96, 96]", "render.samples": 4,
+        "dataset.shards": 2, "dataset.samples_per_shard": 3, "poses.subjects": "['16']"}.items())]
+    assert cli.main(argv) == 0
+    warned = _warned(recwarn)
+    assert f"{tars[1]}: {len(original[1]) // 2} bytes, its sidecar records {len(original[1])}; rendering it again" \
+        in warned and str(tars[0]) not in warned
+    captured = capsys.readouterr()
+    assert json.loads(captured.out[captured.out.index("{"):])["rendered"] == [1]
+    assert tars[1].read_bytes() == original[1] and tars[0].read_bytes() == bytes(flipped)
+    assert cli.main([*argv[:3], "--verify", *argv[3:]]) == 0
+    assert f"{tars[0]}: sha256 differs from the one its sidecar records; rendering it again" in _warned(recwarn)
+    assert tars[0].read_bytes() == original[0]
+    assert cli.main(["check", str(out)]) == 0

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import SHARED_DATA
 from synth.io_utils import InputError
 from synth.poses import (BONE_NAMES, PoseSet, asf_path_for_clip, forward_kinematics, load_clips,
                          load_poses, motion_to_pose_arrays, parse_amc, parse_asf, sample_poses,
@@ -16,7 +17,7 @@ from synth.poses.kinematics import ASF_TO_CMU_MB, Y_UP_TO_Z_UP, euler_to_matrix
 from synth.poses.sampling import canonical_joints, clip_poses
 from synth.scene import JOINTS
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA   # SYNTH_TEST_DATA, else ../shared/data beside the checkout
 CMU = DATA / "cmu_mocap"
 WALK = "16_15"          # "walk" (official description in the manifest), 471 frames
 

@@ -13,7 +13,8 @@ from scipy.sparse.csgraph import minimum_spanning_tree
 
 from synth.io_utils import InputError
 from synth.poses.kinematics import facing_yaw_of
-from synth.poses.prior import PART_NAMES, PARTS, PosePrior, PriorParams, chow_liu_tree, novelty
+from synth.config import PriorConfig
+from synth.poses.prior import PART_NAMES, PARTS, PosePrior, chow_liu_tree, novelty
 from synth.poses.representation import (BONE_CHILD, BONE_PARENT, canonical_lengths, nearest_distances,
                                         remove_yaw, to_directions, to_joints)
 from synth.poses.sampling import load_pool
@@ -30,7 +31,7 @@ def pool(shared_data, cache_dir):
 
 @pytest.fixture(scope="module")
 def prior(pool):
-    return PosePrior(PriorParams(k=6, kernel_sigma=0.03, mi_bins=12)).fit(pool.joints_3d, np.random.default_rng(0))
+    return PosePrior(PriorConfig(k=6, kernel_sigma=0.03, mi_bins=12)).fit(pool.joints_3d, np.random.default_rng(0))
 
 
 def test_representation_round_trip_and_yaw(pool):
@@ -102,7 +103,7 @@ def test_sampling_is_reproducible_and_the_file_round_trips(prior, tmp_path):
 def test_source_weights_steer_the_densities(pool):
     """Poses of weight 0 are never used: every part of every sample comes from weighted poses."""
     w = (pool.subject == "06").astype(float)
-    prior = PosePrior(PriorParams(k=4, mi_bins=8)).fit(pool.joints_3d, np.random.default_rng(2), weights=w)
+    prior = PosePrior(PriorConfig(k=4, mi_bins=8)).fit(pool.joints_3d, np.random.default_rng(2), weights=w)
     _, source_of = prior.sample_directions(2000, np.random.default_rng(3))
     assert np.all(w[source_of] > 0)
 
@@ -142,7 +143,7 @@ def test_sample_poses_mixes_cmu_and_prior_with_source_tags(shared_data, cache_di
 
 def test_unknown_source_and_zero_mix_are_config_errors(tmp_path):
     r = _synth("sample-poses", "--sources", "cmu,smpl", "--out", str(tmp_path / "p.npz"))
-    assert r.returncode == 2 and "unknown source 'smpl'" in r.stderr
+    assert r.returncode == 2 and "poses.sources[1]" in r.stderr and "got 'smpl'" in r.stderr
     r = _synth("sample-poses", "--sources", "prior", "--out", str(tmp_path / "p.npz"), "poses.mix.prior=0")
     assert r.returncode == 2 and "poses.mix" in r.stderr
 
@@ -165,11 +166,12 @@ def test_pose_space_page(shared_data, cache_dir, tmp_path):
     cfg = small_config(shared_data, cache_dir, **{"poses.subjects": "['16', '06']", "poses.prior.fit_mix.lsp": 0,
                                                   "poses.prior.fit_fps": 10, "poses.prior.batch": 2000,
                                                   "poses.prior.coverage_holdout_subjects": "['06']"})
-    path = write_pose_space_page(cfg, tmp_path / "g", per_group=150, grid=6, tsne=False, coverage_ns=(100, 800))
+    path = write_pose_space_page(cfg.poses, tmp_path / "g", seed=cfg.seed, paths=cfg.paths(), per_group=150, grid=6,
+                                 tsne=False, coverage_ns=(100, 800))
     page = path.read_text()
     assert path.name == "pose_space.html" and page.count("<svg") == 1 + 6
     assert "PCA of the pose representation" in page and "Chow-Liu" in page and "No lifted LSP poses" in page
-    cov = coverage(cfg, ns=(100, 800))
+    cov = coverage(cfg.poses, cfg.paths(), cfg.seed, ns=(100, 800))
     assert cov["holdout_subjects"] == ["06"] and "06" not in cov["training_poses"]
     rows = cov["rows"]
     assert [r["N"] for r in rows] == [100, 800]

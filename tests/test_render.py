@@ -3,7 +3,6 @@ ids, checking the camera convention, the depth convention, the label passes and 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")   # for writing test EXRs; read when first used
 import cv2
@@ -11,12 +10,13 @@ import numpy as np
 import pytest
 
 import bpy
+from conftest import SHARED_DATA
 from synth.io_utils import InputError
 from synth.render import NoGpuError, Renderer
 from synth.render.exr import read_exr_channels
 from synth.scene import BodyMesh, Camera, Environment, Light, SceneSpec
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA   # SYNTH_TEST_DATA, else ../shared/data beside the checkout
 
 # The 6 faces of a box as corner indices into the 8 corners (x, y, z in {-1, 1}, x slowest),
 # each wound counter-clockwise seen from outside.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -221,7 +222,7 @@ def test_executor_config_is_validated():
         load_config(None, ["executor.shard_retries=-1"])
     with pytest.raises(ConfigError, match="executor.stall_timeout_s"):
         load_config(None, ["executor.stall_timeout_s=-5"])
-    assert load_config(None, ["executor.kind=ray", "executor.workers=0"])["executor"]["workers"] == 0
+    assert load_config(None, ["executor.kind=ray", "executor.workers=0"]).executor.workers == 0
 
 
 def test_a_degenerate_pose_is_retried_with_a_derived_seed(shared_data, cache_dir, tmp_path):
@@ -296,3 +297,202 @@ def test_a_node_with_the_data_at_another_path_adds_to_the_output(reference, shar
                                          r"\(inputs\.data_listing_sha256"):
         render_dataset(changed, tmp_path / "ds", progress=False)
     assert sorted(p.name for p in (out / "shards").iterdir()) == before
+
+
+def _stderr_reader(proc: subprocess.Popen) -> list[str]:
+    """The process's stderr lines, collected by a thread as they come."""
+    lines: list[str] = []
+
+    def read():
+        for line in iter(proc.stderr.readline, ""):
+            lines.append(line)
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def _wait_for(predicate, timeout: float = 300.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_two_render_processes_on_one_shard_do_not_destroy_each_other(reference, args, tmp_path):
+    """A requeued job-array task while the first still runs: two real `synth render` processes on
+    the same shard. The first is stopped mid-shard (its partial written, its lock held) while the
+    second starts; the second waits for it and finds the shard complete. Both exit cleanly and
+    the shard is byte for byte the single-writer render."""
+    out = tmp_path / "two"
+    cmd = [sys.executable, "-m", "synth.cli", "render", "--out", str(out), "--shard-index", "0", *args]
+    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = None
+    try:
+        _wait_for(lambda: any(p.name.startswith(".shard-000000.") for p in _partials(out)) or first.poll() is not None,
+                  what="the first writer's partial shard")
+        os.kill(first.pid, signal.SIGSTOP)      # mid-shard: partial written, lock held
+        assert first.poll() is None, "the first render ended before it could be caught mid-shard"
+        second = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines = _stderr_reader(second)
+        _wait_for(lambda: any("shard-000000 is being written by" in l for l in lines) or second.poll() is not None,
+                  what="the second writer to wait")
+        os.kill(first.pid, signal.SIGCONT)
+        out1, err1 = first.communicate(timeout=300)
+        second.wait(timeout=300)
+        out2 = second.stdout.read()
+    finally:
+        for p in (first, second):
+            if p is not None and p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)
+                p.kill()
+                p.wait()
+    err2 = "".join(lines)
+    assert first.returncode == 0, err1
+    assert second.returncode == 0, err2
+    assert "FileNotFoundError" not in err1 + err2 and "Traceback" not in err1 + err2
+    assert "shard-000000 is being written by host" in err2 and f"pid {first.pid}" in err2
+    assert _summary(out1)["rendered"] == [0]
+    assert _summary(out2)["completed_by_another_writer"] == [0] and _summary(out2)["rendered"] == []
+    assert _tar(out, 0).read_bytes() == _tar(reference, 0).read_bytes()
+    assert _partials(out) == [] and list((out / "shards").glob(".*.lock")) == []
+
+
+_HOLD_LOCK = """
+import fcntl, json, os, socket, sys, time
+from pathlib import Path
+# another writer of shard N, as synth.dataset.locking describes one: flock on shards/.shard-N.lock
+# (recording host and pid) while its partial exists
+shards, n = Path(sys.argv[1]), int(sys.argv[2])
+fd = os.open(shards / f".shard-{n:06d}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+os.write(fd, json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": "then"}).encode())
+Path(sys.argv[3]).write_bytes(b"half a shard")
+print("locked", flush=True)
+time.sleep(float(sys.argv[4]))
+"""
+
+
+def _partial_name(shard: int, pid: int) -> str:
+    """A writer's partial tar: .shard-N.tar.HOST.PID.partial (the host without dots)."""
+    host = "".join(c if c.isalnum() or c in "-_" else "-" for c in socket.gethostname())
+    return f".shard-{shard:06d}.tar.{host}.{pid}.partial"
+
+
+def test_a_writer_that_died_is_taken_over_and_a_busy_shard_waits(reference, shared_data, cache_dir, tmp_path):
+    """Another process holds shard 1's lock with a partial of its own. A run of shards 1-2 renders
+    shard 2 first, then waits for shard 1; the holder is killed (SIGKILL: its lock goes with it),
+    and the run takes the shard over: the dead writer's partial is removed and the shard equals
+    the single-writer render. A holder that makes no progress for executor.stall_timeout_s is
+    reported in one line, not taken over."""
+    out = tmp_path / "ds"
+    (out / "shards").mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(out / "shards"), "1", "PARTIAL", "600"],
+                              stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        partial = out / "shards" / _partial_name(1, holder.pid)
+        (tmp_path / "PARTIAL").rename(partial)
+        cfg = load_config(None, _overrides(shared_data, cache_dir))
+        seen: dict = {}
+
+        def kill_holder_once_waited_for():      # Blender renders in the main thread, so this one watches
+            _wait_for(lambda: _tar(out, 2).with_suffix(".json").exists(), what="shard 2")
+            time.sleep(1.0)
+            seen["waiting"] = not _tar(out, 1).exists() and partial.exists()
+            holder.kill()
+        killer = threading.Thread(target=kill_holder_once_waited_for, daemon=True)
+        killer.start()
+        summary = render_dataset(cfg, out, [1, 2], progress=False)
+        killer.join()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait()
+    assert seen["waiting"]       # shard 2 done, shard 1 still the holder's while it lived
+    assert summary["rendered"] == [1, 2]
+    assert not partial.exists() and _partials(out) == []
+    for s in (1, 2):
+        assert _tar(out, s).read_bytes() == _tar(reference, s).read_bytes()
+
+    # a holder alive but without progress: after the stall timeout, one line; nothing taken over
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(out / "shards"), "0", "PARTIAL", "600"],
+                              stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        partial = out / "shards" / _partial_name(0, holder.pid)
+        (tmp_path / "PARTIAL").rename(partial)
+        stalled = load_config(None, _overrides(shared_data, cache_dir) + ["executor.stall_timeout_s=1"])
+        with pytest.raises(RuntimeError, match=rf"shard-000000 is held by host \S+ pid {holder.pid} .*no progress "
+                                               r"for more than 1 s"):
+            render_dataset(stalled, out, [0], progress=False)
+        assert holder.poll() is None and partial.exists() and not _tar(out, 0).exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+_HOLD_FILE_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+print("locked", flush=True)
+time.sleep(600)
+"""
+
+
+def test_software_is_taken_over_only_without_a_complete_shard_and_the_index_waits_for_the_lock(
+        reference, shared_data, cache_dir, tmp_path, recwarn, caplog):
+    """An output without a complete shard holds nothing its recorded software made: a run with
+    other versions takes it over (with a warning) instead of refusing; with a complete shard it
+    refuses, and a writer whose output was taken over meanwhile does not commit into it. The
+    dataset.json check and the index and card written from the complete shards wait for the
+    output's lock (another process holds OUT/.dataset.lock here), so writers finishing together
+    leave an index listing every shard."""
+    from synth.dataset.identity import input_fingerprints, software_versions
+    from synth.dataset.shards import check_meta_unchanged
+    cfg = load_config(None, _overrides(shared_data, cache_dir))
+    out = tmp_path / "ds"
+    out.mkdir()
+    meta = json.loads((reference / "dataset.json").read_text())
+    meta["software"]["torch"] = "1.0.0"
+    (out / "dataset.json").write_text(json.dumps(meta))
+    assert render_dataset(cfg, out, [0], progress=False)["rendered"] == [0]
+    warned = "\n".join(str(w.message) for w in recwarn)
+    assert "no shard was complete, so this output now records the new software (software.torch: '1.0.0' -> " in warned
+    assert json.loads((out / "dataset.json").read_text())["software"] == software_versions()
+    assert _tar(out, 0).read_bytes() == _tar(reference, 0).read_bytes()
+
+    (out / "dataset.json").write_text(json.dumps(meta))     # other versions again, now with shard 0 complete
+    with pytest.raises(InputError, match=r"other software \(software\.torch: '1\.0\.0' -> '[^']+'\); it has 1 "
+                                         r"complete shard\(s\): .*--allow-version-mismatch"):
+        render_dataset(cfg, out, [1], progress=False)
+    with pytest.raises(InputError, match=r"another run took this output over with other software \(software\.torch"):
+        check_meta_unchanged(out, input_fingerprints(cfg), software_versions())
+    check_meta_unchanged(out, input_fingerprints(cfg), None)       # --allow-version-mismatch: versions not checked
+    meta["software"] = software_versions()
+    (out / "dataset.json").write_text(json.dumps(meta))
+
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_FILE_LOCK, str(out / ".dataset.lock")],
+                              stdout=subprocess.PIPE, text=True)
+    seen: dict = {}
+
+    def release_after_a_while():          # Blender renders in the main thread, so this one watches
+        time.sleep(2.0)
+        seen["waiting"] = not (out / "shards" / ".shard-000001.lock").exists() and not _tar(out, 1).exists()
+        holder.kill()
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        watcher = threading.Thread(target=release_after_a_while, daemon=True)
+        watcher.start()
+        summary = render_dataset(cfg, out, [1], progress=False)
+        watcher.join()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait()
+    assert seen["waiting"] and summary["rendered"] == [1]      # it waited at dataset.json, then rendered
+    assert f"{out}/dataset.json is being written by" in caplog.text
+    index = json.loads((out / "index.wids.json").read_text())
+    assert [s["url"] for s in index["shardlist"]] == ["shards/shard-000000.tar", "shards/shard-000001.tar"]
+    assert "2 shards (6 samples) complete" in (out / "README.md").read_text()
+    assert not (out / ".dataset.lock").exists()

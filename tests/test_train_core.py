@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from synth.config import load_config
+from synth.config import AugmentConfig, load_config
 from synth.io_utils import InputError
 from synth.poses.lsp import LSP_JOINTS
 from synth.scene import JOINTS
@@ -23,14 +23,12 @@ from synth.train.real_data import LspDataset, PhotoFolderDataset, parse_image_ra
 ROOT = JOINTS.index("pelvis")
 
 
-def train_cfg(*overrides: str) -> dict:
-    return load_config(None, list(overrides))["train"]
+def train_cfg(*overrides: str):
+    return load_config(None, list(overrides)).train
 
 
-def augment_cfg(**kw) -> dict:
-    cfg = train_cfg()["augment"]
-    cfg.update(kw)
-    return cfg
+def augment_cfg(**kw):
+    return AugmentConfig(**kw)
 
 
 # --- models ----------------------------------------------------------------------------------
@@ -120,8 +118,7 @@ def test_augmented_labels_follow_the_pixels(angle, zoom):
     j3d, j2d, image, wrist = _planar_person(rng)
     target, _ = normalise_pose(j3d)
     box = crop_box(j2d)
-    aug = Augmenter(augment_cfg(rotation_deg=0.0, colour_jitter=0.0, occlusion_probability=0.0),
-                    np.random.default_rng(0))
+    aug = Augmenter(augment_cfg(rotation_deg=0.0, colour_jitter=0.0, occlusion_probability=0.0), seed=0)
     crop, j2d_crop, target_rot, _ = aug(image, box, 64, j2d, target, rng,
                                         params=AugmentParams(angle_deg=angle, zoom=zoom))
     # The drawn dot sits where the label went (its brightness centroid, within a pixel).
@@ -144,15 +141,16 @@ def test_augmentation_is_reproducible_per_seed_epoch_and_item():
     _, j2d, image, _ = _planar_person(rng)
     image = cv2.GaussianBlur(rng.integers(0, 255, image.shape).astype(np.uint8), (5, 5), 0)
     box, zeros = crop_box(j2d), np.zeros((15, 3))
-    a1 = build_augmenter(train_cfg(), seed=7)
-    a2 = build_augmenter(train_cfg(), seed=7)
+    a1 = build_augmenter(train_cfg().augment, seed=7)
+    a2 = build_augmenter(train_cfg().augment, seed=7)
     other = lambda r: np.full((50, 50, 3), 200, np.uint8)  # noqa: E731
     run = lambda a, e, i: a(image, box, 48, j2d, zeros, a.item_rng(e, i), other)  # noqa: E731
     same = [run(a, 2, 5) for a in (a1, a2)]
     assert np.array_equal(same[0][0], same[1][0]) and same[0][3] == same[1][3]
     assert not np.array_equal(run(a1, 3, 5)[0], same[0][0])          # another epoch
     assert not np.array_equal(run(a1, 2, 6)[0], same[0][0])          # another item
-    assert build_augmenter(train_cfg("train.augment.enabled=false"), 7) is None
+    assert not np.array_equal(run(build_augmenter(train_cfg().augment, 7, domain=1), 2, 5)[0], same[0][0])  # real
+    assert build_augmenter(train_cfg("train.augment.enabled=false").augment, 7) is None
 
 
 def test_occluders_and_colour_jitter():
@@ -160,25 +158,24 @@ def test_occluders_and_colour_jitter():
     box = (49.5, 49.5, 100.0)
     j2d, zeros = np.full((15, 2), 49.5), np.zeros((15, 3))
     flat = Augmenter(augment_cfg(rotation_deg=0.0, scale={"low": 1.0, "high": 1.0}, colour_jitter=0.0,
-                                 occlusion_probability=1.0, cutout_share=0.0), np.random.default_rng(0))
+                                 occlusion_probability=1.0, cutout_share=0.0), seed=0)
     crop, _, _, p = flat(image, box, 40, j2d, zeros, flat.item_rng(0, 0))
     x0, y0, w, h = p.occluder
     inside = crop[max(y0, 0):y0 + h, max(x0, 0):x0 + w]
     assert inside.size and (inside == np.array(p.occluder_colour, np.uint8)).all()
     assert (crop == 100).all(-1).mean() > 0.3        # the rest is untouched
     cut = Augmenter(augment_cfg(rotation_deg=0.0, colour_jitter=0.0, occlusion_probability=1.0,
-                                cutout_share=1.0), np.random.default_rng(0))
+                                cutout_share=1.0), seed=0)
     crop, _, _, p = cut(image, box, 40, j2d, zeros, cut.item_rng(0, 0), lambda r: np.full((30, 30, 3), 7, np.uint8))
     assert p.occluder_colour is None and (crop == 7).all(-1).sum() > 0
-    jitter = Augmenter(augment_cfg(rotation_deg=0.0, colour_jitter=0.5, occlusion_probability=0.0),
-                       np.random.default_rng(1))
+    jitter = Augmenter(augment_cfg(rotation_deg=0.0, colour_jitter=0.5, occlusion_probability=0.0), seed=1)
     crops = [jitter(image, box, 40, j2d, zeros, jitter.item_rng(0, i))[0] for i in range(4)]
     assert len({int(c.mean()) for c in crops}) > 1
 
 
 def test_synthetic_items_with_augmentation(rendered_dataset):
     shards = list_shards(rendered_dataset)
-    aug = build_augmenter(train_cfg(), seed=0)
+    aug = build_augmenter(train_cfg().augment, seed=0)
     plain = PoseShardDataset(rendered_dataset, shards, 64)
     ds = PoseShardDataset(rendered_dataset, shards, 64, augment=aug)
     keys = {"image", "target", "has_3d", "scale", "joints_2d_crop", "visible_2d", "domain", "key", "joints_3d"}
@@ -222,7 +219,7 @@ def test_lsp_dataset_reads_the_real_folder(shared_data):
     assert j.min() >= 0 and j.max() <= 63 and (j.max(0) - j.min(0)).max() > 0.6 * 64
     np.testing.assert_array_equal(item["visible_2d"].numpy(), ds.lsp.visible[1].astype(np.float32))
     # Augmented: joints that leave the crop are no longer marked visible; the 3D target stays empty.
-    aug = LspDataset(lsp, 64, indices=list(range(8)), augment=build_augmenter(train_cfg(), 0))
+    aug = LspDataset(lsp, 64, indices=list(range(8)), augment=build_augmenter(train_cfg().augment, 0))
     for i in range(8):
         a = aug[i]
         j = a["joints_2d_crop"].numpy()
@@ -239,7 +236,7 @@ def test_photo_folder_crops_unlabelled_photos(shared_data, tmp_path):
     for k in (1, 2, 3):
         shutil.copy(shared_data / "lsp" / "images" / f"im{k:04d}.jpg", tmp_path / f"p{k}.jpg")
     (tmp_path / "notes.txt").write_text("not a photo")
-    ds = PhotoFolderDataset(tmp_path, 48, augment=build_augmenter(train_cfg(), 0))
+    ds = PhotoFolderDataset(tmp_path, 48, augment=build_augmenter(train_cfg().augment, 0))
     assert len(ds) == 3
     item = ds[2]
     assert item["key"] == "p3" and item["image"].shape == (3, 48, 48) and item["visible_2d"].sum() == 0
@@ -312,9 +309,10 @@ def _checkpoint(tmp_path, *overrides):
     cfg = load_config(None, ["train.width=8", "train.input_size=64", "train.batch_size=4", "train.workers=0",
                              *overrides])
     torch.manual_seed(0)
-    model = build_model(cfg["train"])
+    model = build_model(cfg.train)
     buf = io.BytesIO()
-    torch.save({"schema": CHECKPOINT_SCHEMA, "epoch": 1, "model": model.state_dict(), "config": cfg,
+    torch.save({"schema": CHECKPOINT_SCHEMA, "epoch": 1, "model": model.state_dict(),
+                "config": cfg.model_dump(mode="json"),
                 "joint_names": list(JOINTS)}, buf)
     run = tmp_path / "run"
     run.mkdir()

@@ -15,14 +15,14 @@ from synth.config import ConfigError, load_config
 from synth.io_utils import InputError
 from synth.train.data import (BONES, PoseShardDataset, list_shards, read_dataset_meta,
                               split_shards, train_val_datasets)
-from synth.train.trainer import evaluate, load_checkpoint, train
+from synth.train.trainer import evaluate, load_checkpoint, train_from_config
 
 TINY = ["train.backbone=resnet18", "train.width=8", "train.input_size=64", "train.batch_size=4",
         "train.workers=0", "train.device=cpu", "train.lr=0.001", "train.val_fraction=0.5",
         "train.real.log_pck=false"]
 
 
-def tiny_cfg(*more: str) -> dict:
+def tiny_cfg(*more: str):
     return load_config(None, TINY + list(more))
 
 
@@ -43,7 +43,7 @@ def two_shard_dataset(rendered_dataset, tmp_path_factory) -> Path:
 
 def test_items_are_crops_with_normalised_targets(two_shard_dataset):
     cfg = tiny_cfg("train.skeleton_length=2.0")
-    train_ds, val_ds = train_val_datasets(two_shard_dataset, cfg["train"])
+    train_ds, val_ds = train_val_datasets(two_shard_dataset, cfg.train)
     shards = list_shards(two_shard_dataset)
     assert val_ds is not None and val_ds.shards == split_shards(shards, 0.5)[1]
     assert set(train_ds.shards).isdisjoint(val_ds.shards)
@@ -68,7 +68,7 @@ def test_items_are_crops_with_normalised_targets(two_shard_dataset):
 
 def test_dataloader_workers_give_the_same_batches(two_shard_dataset):
     cfg = tiny_cfg()
-    ds, _ = train_val_datasets(two_shard_dataset, cfg["train"])
+    ds, _ = train_val_datasets(two_shard_dataset, cfg.train)
     serial = [b for b in DataLoader(ds, batch_size=4, num_workers=0)]
     parallel = [b for b in DataLoader(ds, batch_size=4, num_workers=2)]
     assert len(serial) == len(parallel) > 0
@@ -80,7 +80,7 @@ def test_dataloader_workers_give_the_same_batches(two_shard_dataset):
 def test_train_writes_outputs_and_evaluate_reports(two_shard_dataset, tmp_path):
     cfg = tiny_cfg("train.epochs=2")
     run = tmp_path / "run"
-    summary = train(cfg, two_shard_dataset, run, resume=False)
+    summary = train_from_config(cfg, two_shard_dataset, run, resume=False)
     assert summary["epochs_completed"] == 2 and np.isfinite(summary["train_loss"])
     assert summary["val"] is not None and summary["val"]["samples"] == summary["val_samples"] > 0
     assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.yaml", "log.csv", "steps.csv",
@@ -89,9 +89,9 @@ def test_train_writes_outputs_and_evaluate_reports(two_shard_dataset, tmp_path):
     rows = list(csv.DictReader(open(run / "log.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"]
     assert all(float(r["val_mpjpe_mm"]) > 0 and float(r["train_loss"]) > 0 for r in rows)
-    assert load_config(run / "config.yaml")["train"]["width"] == 8
+    assert load_config(run / "config.yaml").train.width == 8
     ckpt = load_checkpoint(run / "checkpoint.pt")
-    assert ckpt["epoch"] == 2 and ckpt["config"]["seed"] == cfg["seed"]
+    assert ckpt["epoch"] == 2 and ckpt["config"]["seed"] == cfg.seed
 
     result = evaluate(run / "checkpoint.pt", two_shard_dataset, tmp_path / "eval.json")
     saved = json.loads((tmp_path / "eval.json").read_text())
@@ -108,9 +108,9 @@ def test_train_writes_outputs_and_evaluate_reports(two_shard_dataset, tmp_path):
 def _two_epochs_straight_and_resumed(dataset, tmp_path, *overrides):
     """Train 2 epochs in one run (RUN a), and 1 epoch then resumed to 2 (RUN b); returns the
     straight and first-run summaries, the resumed summary and both final checkpoints."""
-    straight = train(tiny_cfg("train.epochs=2", *overrides), dataset, tmp_path / "a", resume=False)
-    first = train(tiny_cfg("train.epochs=1", *overrides), dataset, tmp_path / "b", resume=False)
-    resumed = train(tiny_cfg("train.epochs=2", *overrides), dataset, tmp_path / "b", resume=True)
+    straight = train_from_config(tiny_cfg("train.epochs=2", *overrides), dataset, tmp_path / "a", resume=False)
+    first = train_from_config(tiny_cfg("train.epochs=1", *overrides), dataset, tmp_path / "b", resume=False)
+    resumed = train_from_config(tiny_cfg("train.epochs=2", *overrides), dataset, tmp_path / "b", resume=True)
     assert resumed["resumed_from_epoch"] == 1
     return (straight, first, resumed, load_checkpoint(tmp_path / "a" / "checkpoint.pt"),
             load_checkpoint(tmp_path / "b" / "checkpoint.pt"))
@@ -131,16 +131,16 @@ def test_resume_gives_the_same_weights_as_one_run(two_shard_dataset, tmp_path):
     assert [r["epoch"] for r in rows] == ["1", "2"]
     # A resumed run must keep the architecture of its checkpoint.
     with pytest.raises(ConfigError, match="train.width"):
-        train(tiny_cfg("train.epochs=3", "train.width=16"), two_shard_dataset, tmp_path / "b")
+        train_from_config(tiny_cfg("train.epochs=3", "train.width=16"), two_shard_dataset, tmp_path / "b")
 
 
 def test_bad_data_dirs_are_named(rendered_dataset, tmp_path):
     cfg = tiny_cfg()
     with pytest.raises(InputError, match=re.escape(str(tmp_path))):
-        train(cfg, tmp_path, tmp_path / "run")
+        train_from_config(cfg, tmp_path, tmp_path / "run")
     shutil.copy(rendered_dataset / "dataset.json", tmp_path / "dataset.json")
     with pytest.raises(InputError, match="shards"):
-        train(cfg, tmp_path, tmp_path / "run")
+        train_from_config(cfg, tmp_path, tmp_path / "run")
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
@@ -165,7 +165,7 @@ def test_corrupt_shard_is_named(rendered_dataset, tmp_path, damage):
     with pytest.raises(InputError, match="shard-000001.tar"):
         PoseShardDataset(tmp_path, [good, bad], 64)
     with pytest.raises(InputError, match="shard-000001.tar"):
-        train(tiny_cfg(), tmp_path, tmp_path / "run")
+        train_from_config(tiny_cfg(), tmp_path, tmp_path / "run")
 
 
 def test_adaptation_resume_gives_the_same_weights_as_one_run(two_shard_dataset, shared_data, tmp_path):

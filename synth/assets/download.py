@@ -15,9 +15,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tqdm import tqdm
+
 from synth.io_utils import InputError, file_digest
 
 CHUNK = 1 << 16
+# a download of unknown size stops here (the largest upstream archive is a few hundred MB)
+MAX_DOWNLOAD_BYTES = 16 << 30
+MAX_INDEX_BYTES = 256 << 20      # a mirror's MANIFEST.json (the reference mirror's: ~1 MB)
 USER_AGENT = "synth-assets/0.1 (+https://github.com/; research data fetcher)"
 
 
@@ -62,7 +67,9 @@ def download(url: str, dest: Path, *, timeout_s: float = 60.0, retries: int = 3,
     """Fetch `url` into `dest`. Returns False when `dest` was already complete (nothing fetched).
 
     `size`/`md5`, when given, decide whether an existing file is complete and are checked after
-    the download (a mismatch is a fault, the partial file is removed).
+    the download (a mismatch is a fault, the partial file is removed). With `size` the download
+    stops at it: a server announcing or sending more is a fault as soon as it does (the extra
+    bytes are never read to the end); without it at MAX_DOWNLOAD_BYTES.
     """
     dest = Path(dest)
     if dest.exists() and is_complete(dest, size, md5):
@@ -74,7 +81,8 @@ def download(url: str, dest: Path, *, timeout_s: float = 60.0, retries: int = 3,
         if attempt:
             time.sleep(min(2.0 ** (attempt - 1), 10.0))
         try:
-            _fetch_once(url, partial, timeout_s, progress, desc or dest.name)
+            _fetch_once(url, partial, timeout_s, progress, desc or dest.name,
+                        size if size is not None else MAX_DOWNLOAD_BYTES, size is not None)
         except AssetError:
             raise
         except BaseException as e:  # noqa: BLE001 - classified below, re-raised as one line
@@ -100,8 +108,15 @@ def download(url: str, dest: Path, *, timeout_s: float = 60.0, retries: int = 3,
                      else f"{url}: {last}{tries}")
 
 
-def _fetch_once(url: str, partial: Path, timeout_s: float, progress: bool, desc: str) -> None:
+def _fetch_once(url: str, partial: Path, timeout_s: float, progress: bool, desc: str, limit: int,
+                indexed: bool) -> None:
+    """One attempt: append to `partial` (resuming it with a Range request), reading at most
+    `limit` bytes in all (+1 to see that there are more: a fault, the partial is removed)."""
+    what = f"the indexed {limit}" if indexed else f"the limit of {limit}"
     have = partial.stat().st_size if partial.exists() else 0
+    if have > limit:                        # a stale partial larger than the file: start over
+        partial.unlink()
+        have = 0
     headers = {"User-Agent": USER_AGENT}
     if have:
         headers["Range"] = f"bytes={have}-"
@@ -117,17 +132,28 @@ def _fetch_once(url: str, partial: Path, timeout_s: float, progress: bool, desc:
         if have and resp.status != 206:     # server ignores Range: start over
             have = 0
         length = resp.headers.get("Content-Length")
-        total = int(length) + have if length is not None else None
+        try:
+            total = int(length) + have if length is not None else None
+        except ValueError:
+            total = None
+        if total is not None and total > limit:
+            partial.unlink(missing_ok=True)
+            raise AssetError(f"{url}: the server announces {total} bytes, more than {what} bytes")
         bar = None
         if progress:
-            from tqdm import tqdm
             bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=desc, leave=False)
         try:
             with open(partial, "ab" if have else "wb") as f:
+                left = limit - have
                 while True:
-                    block = resp.read(CHUNK)
+                    block = resp.read(min(CHUNK, left + 1))
                     if not block:
                         break
+                    if len(block) > left:
+                        f.close()
+                        partial.unlink(missing_ok=True)
+                        raise AssetError(f"{url}: the server sends more than {what} bytes; stopped there")
+                    left -= len(block)
                     f.write(block)
                     if bar is not None:
                         bar.update(len(block))
@@ -138,8 +164,10 @@ def _fetch_once(url: str, partial: Path, timeout_s: float, progress: bool, desc:
         raise ConnectionError(f"connection closed after {partial.stat().st_size} of {total} bytes")
 
 
-def fetch_bytes(url: str, *, timeout_s: float = 60.0, retries: int = 3) -> bytes:
-    """A small file (an index) straight into memory, with the same retries and errors."""
+def fetch_bytes(url: str, *, timeout_s: float = 60.0, retries: int = 3,
+                max_bytes: int = MAX_INDEX_BYTES) -> bytes:
+    """A small file (an index) straight into memory, with the same retries and errors; more
+    than `max_bytes` is a fault (read no further)."""
     last = ""
     for attempt in range(max(1, retries)):
         if attempt:
@@ -147,7 +175,12 @@ def fetch_bytes(url: str, *, timeout_s: float = 60.0, retries: int = 3) -> bytes
         try:
             req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
             with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-                return resp.read()
+                data = resp.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise AssetError(f"{url}: larger than {max_bytes} bytes; not an index")
+            return data
+        except AssetError:
+            raise
         except BaseException as e:  # noqa: BLE001
             if isinstance(e, KeyboardInterrupt):
                 raise

@@ -16,6 +16,7 @@ DEST/MANIFEST.json is written (atomically).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -26,11 +27,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from tqdm import tqdm
+
 from synth.assets.download import AssetError, download, fetch_bytes, is_complete
 from synth.assets.manifest import SET_NAMES, SETS, AssetSet, Source
 from synth.assets.transforms import POST_STEPS, TRANSFORMS, Extracted
 from synth.assets.verify import MANIFEST_NAME, VerifyReport, set_files, verify, write_index
-from synth.config import ConfigError, data_dir
+from synth.config import AssetsConfig, ConfigError
 from synth.io_utils import atomic_write_bytes, atomic_write_text
 
 DOWNLOAD_CACHE = ".cache/downloads"   # under the data directory; hidden, so never indexed
@@ -63,34 +66,32 @@ class FetchResult:
         return "\n".join(lines)
 
 
-def fetch(cfg: dict | None = None, *, dest: Path | str | None = None, sets=None,
+def fetch(settings: AssetsConfig | None = None, *, dest: Path | str, sets=None,
           mirror: Path | str | None = None, base_url: str | None = None, link: bool = False,
           timeout_s: float | None = None, retries: int = 3, progress: bool = True,
           deep_verify: bool = False, keep_downloads: bool = False,
-          url_map: dict[str, str] | None = None) -> FetchResult:
-    """Fill `dest` (default: the config's data directory) with the asset `sets` (default: config
-    `assets.sets`), from `mirror` or `base_url` (defaults: config `assets.mirror` / `assets.base_url`)
+          url_map: dict[str, str] | None = None, allow_unverified: bool = False) -> FetchResult:
+    """Fill `dest` (the data directory) with the asset `sets` (default: `settings.sets`, the config's
+    `assets` section), from `mirror` or `base_url` (defaults: `settings.mirror` / `settings.base_url`)
     or else from upstream. Raises AssetError (an InputError) on any fault, naming the URL or file.
 
     `url_map` rewrites upstream URL prefixes ({"http://mocap.cs.cmu.edu/": "http://cache.local/cmu/"}),
     for a caching proxy or a local copy of the upstream archives. `link` (mirror only) symlinks
     instead of copying. `keep_downloads` keeps upstream archives in DEST/.cache/downloads.
+    `allow_unverified` (base_url only) downloads index entries that give neither size nor md5,
+    which are refused otherwise.
     """
-    assets_cfg = (cfg or {}).get("assets", {})
-    if dest is None:
-        if cfg is None:
-            raise ConfigError("fetch needs a config or an explicit dest")
-        dest = data_dir(cfg)
+    settings = settings or AssetsConfig()
     dest = Path(dest)
-    names = list(sets if sets is not None else assets_cfg.get("sets", SET_NAMES))
+    names = list(sets if sets is not None else settings.sets)
     unknown = [n for n in names if n not in SETS]
     if unknown:
         raise ConfigError(f"config key 'assets.sets': unknown set(s) {unknown} (known: {list(SET_NAMES)})")
-    mirror = mirror if mirror is not None else assets_cfg.get("mirror")
-    base_url = base_url if base_url is not None else assets_cfg.get("base_url")
+    mirror = mirror if mirror is not None else settings.mirror
+    base_url = base_url if base_url is not None else settings.base_url
     if mirror and base_url:
         raise ConfigError("give either a mirror folder or a base_url, not both")
-    timeout_s = float(timeout_s if timeout_s is not None else assets_cfg.get("timeout_s", 60))
+    timeout_s = float(timeout_s if timeout_s is not None else settings.timeout_s)
 
     dest.mkdir(parents=True, exist_ok=True)
     result = FetchResult(dest=dest)
@@ -105,7 +106,7 @@ def fetch(cfg: dict | None = None, *, dest: Path | str | None = None, sets=None,
         index = _read_remote_index(index_url, timeout_s, retries)
         for n in names:
             result.sets[n] = _from_base_url(base_url.rstrip("/"), index_url, index, dest, n,
-                                            timeout_s, retries, progress)
+                                            timeout_s, retries, progress, allow_unverified)
     else:
         for n in names:
             spec = _map_urls(SETS[n], url_map) if url_map else SETS[n]
@@ -180,7 +181,6 @@ def _place(src: Path, target: Path, link: bool) -> bool:
 
 
 def _read_remote_index(index_url: str, timeout_s: float, retries: int) -> dict:
-    import json
 
     try:
         raw = fetch_bytes(index_url, timeout_s=timeout_s, retries=retries)
@@ -196,28 +196,46 @@ def _read_remote_index(index_url: str, timeout_s: float, retries: int) -> dict:
     return index
 
 
+def _index_entry(index_url: str, rel: str, meta) -> tuple[int | None, str | None]:
+    """(size, md5) of one file of a mirror index, checked: AssetError naming the index and the
+    entry when they are not a whole number of bytes and 32 hex digits."""
+    if not isinstance(meta, dict):
+        raise AssetError(f"{index_url}: entry {rel!r} is not a mapping with size and md5")
+    size, md5 = meta.get("size"), meta.get("md5")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+        raise AssetError(f"{index_url}: entry {rel!r}: size {str(size)[:40]!r} is not a whole number of bytes")
+    if md5 is not None and not (isinstance(md5, str) and re.fullmatch(r"[0-9a-fA-F]{32}", md5)):
+        raise AssetError(f"{index_url}: entry {rel!r}: md5 {str(md5)[:40]!r} is not 32 hex digits")
+    return size, md5.lower() if md5 else None
+
+
 def _from_base_url(base: str, index_url: str, index: dict, dest: Path, name: str, timeout_s: float,
-                   retries: int, progress: bool) -> SetResult:
+                   retries: int, progress: bool, allow_unverified: bool = False) -> SetResult:
     entry = index["sets"].get(name)
-    if not entry or not entry.get("files"):
+    if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict) or not entry["files"]:
         raise AssetError(f"{index_url}: the index has no set {name}")
     res = SetResult(name, {"kind": "base_url", "where": base})
-    files = entry["files"]
-    total = sum(int(m.get("size", 0)) for m in files.values())
+    files = {rel: _index_entry(index_url, rel, meta) for rel, meta in entry["files"].items()}
+    unverified = sorted(rel for rel, (size, md5) in files.items() if size is None and md5 is None)
+    if unverified and not allow_unverified:
+        raise AssetError(f"{index_url}: entry {unverified[0]!r}" + (f" (and {len(unverified) - 1} more)"
+                                                                   if len(unverified) > 1 else "")
+                         + " gives neither size nor md5, so a broken download could not be told from a "
+                         "complete one; fix the index or pass --allow-unverified")
+    total = sum(size or 0 for size, _ in files.values())
     bar = _bar(progress, total, f"{name} ({base})", unit="B")
     try:
-        for rel, meta in sorted(files.items()):
+        for rel, (size, md5) in sorted(files.items()):
             parts = Path(rel).parts
             if Path(rel).is_absolute() or ".." in parts or not parts or parts[0] != name:
                 raise AssetError(f"{index_url}: bad path {rel!r} in set {name}")
             url = f"{base}/{urllib.parse.quote(rel)}"
-            if download(url, dest / rel, timeout_s=timeout_s, retries=retries,
-                        size=meta.get("size"), md5=meta.get("md5")):
+            if download(url, dest / rel, timeout_s=timeout_s, retries=retries, size=size, md5=md5):
                 res.fetched += 1
             else:
                 res.skipped += 1
             if bar is not None:
-                bar.update(int(meta.get("size", 0)))
+                bar.update(size or 0)
     finally:
         if bar is not None:
             bar.close()
@@ -281,7 +299,6 @@ def _from_upstream(spec: AssetSet, dest: Path, timeout_s: float, retries: int, p
 
 
 def _write_done(marker: Path, dest: Path, records: list[Extracted]) -> None:
-    import json
 
     rows = [{"dest": r.dest, "source": r.source, "info": r.info, "size": (dest / r.dest).stat().st_size}
             for r in records]
@@ -289,7 +306,6 @@ def _write_done(marker: Path, dest: Path, records: list[Extracted]) -> None:
 
 
 def _read_done(marker: Path, dest: Path) -> list[Extracted] | None:
-    import json
 
     if not marker.is_file():
         return None
@@ -401,6 +417,5 @@ def _source_md(spec: AssetSet, records: list[Extracted]) -> str:
 def _bar(enabled: bool, total: int, desc: str, unit: str):
     if not enabled:
         return None
-    from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "B", leave=False)

@@ -79,7 +79,7 @@ def viton_mask(data: bytes, where: str) -> tuple[bytes, dict]:
 
 def lsp_joints_train(data: bytes, where: str) -> tuple[bytes, dict]:
     """LSP joints.mat (3, 14, 2000) -> the train half joints[:, :, :1000], values unchanged."""
-    import scipy.io
+    import scipy.io       # scipy's .mat reader: loaded only to read .mat files
 
     try:
         joints = scipy.io.loadmat(io.BytesIO(data))["joints"]

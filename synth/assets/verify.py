@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+import cv2
+from PIL import Image
+
 from synth.assets.download import AssetError, md5_file
 from synth.assets.manifest import SET_NAMES, SETS
 from synth.io_utils import InputError, atomic_write_json
@@ -199,7 +202,7 @@ def _check_cmu(root: Path, s: SetReport, deep: bool) -> None:
 
 
 def _check_lsp(root: Path, s: SetReport, deep: bool) -> None:
-    import scipy.io
+    import scipy.io       # scipy's .mat reader: loaded only to check .mat files
 
     mat = root / "joints_train.mat"
     if not mat.is_file():
@@ -247,7 +250,6 @@ def _check_hdri(root: Path, s: SetReport, deep: bool) -> None:
             s.problems.append(f"{p}: not a Radiance .hdr file (header {head[:10]!r})")
             continue
         if deep:
-            import cv2
 
             img = cv2.imread(str(p), cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
             if img is None or img.ndim != 3 or img.shape[2] != 3:
@@ -257,7 +259,7 @@ def _check_hdri(root: Path, s: SetReport, deep: bool) -> None:
 
 
 def _check_akhter(root: Path, s: SetReport, deep: bool) -> None:
-    import scipy.io
+    import scipy.io       # scipy's .mat reader: loaded only to check .mat files
 
     wanted = {"staticPose.mat": "Si", "jointAngleModel.mat": "angleSprd",
               "jointAngleModel_v2.mat": "angleSprd", "skeleton_17Pts.mat": "edges"}
@@ -279,7 +281,6 @@ def _check_akhter(root: Path, s: SetReport, deep: bool) -> None:
 
 
 def _check_image(p: Path, s: SetReport, rgb: bool = True) -> None:
-    from PIL import Image
 
     try:
         with Image.open(p) as img:

@@ -7,6 +7,7 @@ head following its parent) -> linear blend skinning.
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -24,8 +25,7 @@ def _memoise_anny_skinning_kernel() -> None:
     (`warp_skinning.get_kernel`), and warp then re-hashes its module at each launch: ~3.4 ms of
     a ~16 ms body. The kernel depends only on the (hashable) dtypes and bone count, so the same
     kernel object can serve every call."""
-    import functools
-    from anny.skinning import warp_skinning
+    from anny.skinning import warp_skinning     # anny (torch, warp): imported with the body model
     if not hasattr(warp_skinning.get_kernel, "cache_info"):
         warp_skinning.get_kernel = functools.cache(warp_skinning.get_kernel)
 

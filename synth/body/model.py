@@ -2,21 +2,18 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from pathlib import Path
 
 import numpy as np
 import yaml
 
-from synth.scene import JOINTS, PART_IDS, BodyMesh
+from synth.config import Phenotype
+from synth.resources import read_data_text
+from synth.scene import JOINTS, PART_IDS, RIG_BONES, BodyMesh
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+RIG_MAP = "cmu_mb_parts.yaml"      # package data (synth/data)
 
 # The bones of Anny's `cmu_mb` rig, which is also the bone set a pose carries (synth.poses).
-POSE_BONES = ['Hips', 'LHipJoint', 'LeftUpLeg', 'LeftLeg', 'LeftFoot', 'LeftToeBase', 'LowerBack',
-              'Spine', 'Spine1', 'LeftShoulder', 'LeftArm', 'LeftForeArm', 'LeftHand', 'LThumb',
-              'LeftFingerBase', 'LeftHandFinger1', 'Neck', 'Neck1', 'Head', 'RightShoulder',
-              'RightArm', 'RightForeArm', 'RightHand', 'RThumb', 'RightFingerBase',
-              'RightHandFinger1', 'RHipJoint', 'RightUpLeg', 'RightLeg', 'RightFoot', 'RightToeBase']
+POSE_BONES = RIG_BONES
 
 
 class BodyModelError(RuntimeError):
@@ -24,29 +21,25 @@ class BodyModelError(RuntimeError):
 
 
 def load_rig_map() -> dict:
-    with open(ASSETS / "cmu_mb_parts.yaml") as f:
-        m = yaml.safe_load(f)
+    m = yaml.safe_load(read_data_text(RIG_MAP))
     missing = set(JOINTS) - set(m["joint_bone_heads"]) - {"head_top"}
     if missing:
-        raise ValueError(f"{ASSETS / 'cmu_mb_parts.yaml'}: no bone for joints {sorted(missing)}")
+        raise ValueError(f"synth/data/{RIG_MAP}: no bone for joints {sorted(missing)}")
     for bone, part in m["bone_parts"].items():
         if part not in PART_IDS:
-            raise ValueError(f"{ASSETS / 'cmu_mb_parts.yaml'}: bone {bone} has unknown part {part!r}")
+            raise ValueError(f"synth/data/{RIG_MAP}: bone {bone} has unknown part {part!r}")
     return m
 
 
-def sample_phenotype(spec: dict, rng: np.random.Generator) -> dict:
-    """One body's phenotype from the config's `body.phenotype` distributions."""
+def sample_phenotype(phenotype: Phenotype, rng: np.random.Generator) -> dict:
+    """One body's phenotype from the `body.phenotype` distributions (drawn in key order)."""
     out = {}
-    for key in sorted(spec):
-        d = spec[key]
-        kind = d.get("dist", "uniform")
-        if kind == "uniform":
-            out[key] = float(rng.uniform(d["low"], d["high"]))
-        elif kind == "beta":
-            out[key] = float(d["low"] + (d["high"] - d["low"]) * rng.beta(d.get("a", 2.0), d.get("b", 2.0)))
+    for key in sorted(type(phenotype).model_fields):
+        d = getattr(phenotype, key)
+        if d.dist == "uniform":
+            out[key] = float(rng.uniform(d.low, d.high))
         else:
-            raise ValueError(f"config key 'body.phenotype.{key}.dist' = {kind!r} must be uniform or beta")
+            out[key] = float(d.low + (d.high - d.low) * rng.beta(d.a, d.b))
     return out
 
 

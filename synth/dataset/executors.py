@@ -1,13 +1,19 @@
 """Spread a dataset's shards over worker processes: `local` (processes on this machine) or `ray`
 (a Ray cluster, started here or joined with an address).
 
-A shard is the unit of work. Each worker builds one SceneSampler and one Renderer (on its first
-shard) and renders whole shards with `render_shard`, which writes a hidden temporary tar and
-renames it when complete. A shard's content depends only on (configuration, seed, shard index),
+A shard is the unit of work. Each worker holds one job (synth.dataset.render_job.ShardJob, handed
+in by the caller and pickled to the worker: this module imports no render code), which builds one
+SceneSampler and one Renderer on its first shard and renders whole shards with `render_shard`,
+which writes a hidden temporary tar and renames it when complete. A shard's content depends only on (configuration, seed, shard index),
 so which worker renders it does not matter and a shard rendered again after a failure is the
 same shard. A shard whose worker raised or died is handed to a fresh worker up to
 `executor.shard_retries` more times, then reported as failed; bad input (`InputError`) stops the
 whole run, since every other shard would fail the same way.
+
+GPUs: with render.device=gpu the local pool gives each worker one CUDA_VISIBLE_DEVICES
+(`plan_local_workers`: K = executor.workers_per_gpu workers per GPU, round robin, or disjoint
+sets of executor.gpus_per_worker GPUs) and its share of the cores as Cycles threads; on Ray a
+worker asks for num_gpus = 1/K (`ray_gpus_per_worker`) and Ray sets its CUDA_VISIBLE_DEVICES.
 
 Progress: workers report each finished sample (local: over a pipe per worker; Ray: to a small
 progress actor), and the driver shows one bar of samples across all workers, with shards done.
@@ -34,7 +40,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from synth.config import Config
 from synth.io_utils import InputError
+from synth.render.factory import available_cores, cycles_threads
 
 log = logging.getLogger("synth.render")
 
@@ -97,41 +105,6 @@ def _refuse_inside_blender_binary(what: str) -> None:
                          "Blender per shard (--shard-index/--shard-range, e.g. a job array) instead")
 
 
-def worker_threads(requested: int, cpus: float) -> int:
-    """Cycles threads of one worker: --threads when given, else the cores reserved for it."""
-    return requested if requested > 0 else max(1, int(math.floor(cpus)))
-
-
-def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
-    """CPUs this process's cgroup may use by quota (a Kubernetes or Docker CPU limit), or None:
-    cgroup v2 `cpu.max` ("QUOTA PERIOD" or "max PERIOD"), else v1 `cpu/cpu.cfs_quota_us` and
-    `cpu/cpu.cfs_period_us` (quota -1 = none)."""
-    try:
-        quota, period = (root / "cpu.max").read_text().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError):
-        pass
-    try:
-        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
-        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
-        return None if quota <= 0 or period <= 0 else quota / period
-    except (OSError, ValueError):
-        return None
-
-
-def available_cores(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
-    """The CPU cores this process may use: its affinity mask (a SLURM or container cpuset),
-    bounded by its cgroup's CPU quota (a Kubernetes/Docker CPU limit does not change the mask)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    quota = cgroup_cpu_quota(cgroup_root)
-    if quota is not None:
-        cores = min(cores, max(1, math.floor(quota + 1e-9)))
-    return cores
-
-
 # Cores one GPU render worker keeps busy. Its three stage threads (scene drawing | Blender's
 # update, sync and readback | compositing, encoding, writing) take about 40 ms of CPU per sample
 # together at 256x256, the longest about 20 ms (benchmarks/bench_cpu_side.py): a worker whose GPU
@@ -165,7 +138,7 @@ class WorkerPlan:
     message: str                     # one line: what was picked and why
 
 
-def plan_local_workers(cfg: dict, threads: int = 0, gpus: list[str] | None = None,
+def plan_local_workers(cfg: Config, threads: int = 0, gpus: list[str] | None = None,
                        cores: int | None = None) -> WorkerPlan:
     """The local pool's workers for `cfg`: how many, each one's CUDA_VISIBLE_DEVICES and Cycles
     threads. `gpus` (default: visible_gpus()) and `cores` (default: available_cores()) are the
@@ -178,26 +151,23 @@ def plan_local_workers(cfg: dict, threads: int = 0, gpus: list[str] | None = Non
       (worker i gets GPU i mod G, so fewer workers than K x G still spread over every GPU).
     Cycles threads per worker: `threads` when > 0, else cores // workers (at least 1).
     """
-    ex = cfg["executor"]
+    ex = cfg.executor
     cores = available_cores() if cores is None else cores
-    asked = int(ex["workers"])
+    asked = ex.workers
 
     def split(n: int) -> int:
         return threads if threads > 0 else max(1, cores // n)
 
-    if cfg["render"]["device"] != "gpu":
+    if cfg.render.device != "gpu":
         n = max(1, asked)
         return WorkerPlan([WorkerSlot(None, split(n))] * n, None,
                           f"{n} worker process(es) on the CPU, {split(n)} Cycles thread(s) each")
     gpus = visible_gpus() if gpus is None else list(gpus)
     if not gpus:
         raise InputError(_no_gpu_message())
-    per = int(ex["gpus_per_worker"])
-    k = int(ex["workers_per_gpu"])
+    per = int(ex.gpus_per_worker)      # a whole number with executor.kind=local (Config checks it)
+    k = ex.workers_per_gpu             # > 1 only with one GPU per worker (Config checks it)
     if per > 1:
-        if k > 1:
-            raise InputError(f"--workers-per-gpu {k} and --gpus-per-worker {per} conflict: workers either share "
-                             "a GPU or use several, not both")
         fit = len(gpus) // per
         n = asked or max(1, fit)
         if n * per > len(gpus):
@@ -228,37 +198,6 @@ def describe_worker(threads: int) -> dict:
     environment has it) and its Cycles CPU threads (0 = Cycles' own choice)."""
     return {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "threads": threads}
-
-
-def warm_imports(threads: int = 0) -> dict:
-    """Import the render path (torch, anny, bpy: seconds) before a worker says it is ready, so
-    that no shard waits on a worker that is still starting; returns describe_worker()."""
-    import synth.dataset.render_job  # noqa: F401
-    import synth.render.blender_scene  # noqa: F401  (bpy)
-    return describe_worker(threads)
-
-
-class _ShardState:
-    """One worker's SceneSampler and Renderer, built on its first shard (so that a start-up
-    error, e.g. no GPU, is reported as that shard's error rather than as a dead worker)."""
-
-    def __init__(self, cfg: dict, out: str, threads: int):
-        self.cfg, self.out, self.threads = cfg, Path(out), threads
-        self.sampler = None
-        self.renderer = None
-
-    def render(self, shard: int, progress) -> dict:
-        from synth.dataset.render_job import open_renderer, render_shard
-        from synth.dataset.scene_sampler import SceneSampler
-        if self.renderer is None:
-            self.renderer = open_renderer(self.cfg, self.threads)
-            self.sampler = SceneSampler(self.cfg)
-        return render_shard(self.sampler, self.renderer, self.out, shard, self.cfg, progress)
-
-    def close(self) -> None:
-        if self.renderer is not None:
-            self.renderer.close()
-            self.renderer = None
 
 
 class _Scheduler:
@@ -356,17 +295,21 @@ def _die_with_parent() -> None:
         pass
 
 
-def _local_worker(conn, cfg: dict, out: str, threads: int, parent_pid: int) -> None:
+def _local_worker(conn, job, parent_pid: int) -> None:
     _die_with_parent()
     if os.getppid() != parent_pid:      # the driver died before prctl took effect
         return
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the driver's to handle
+    # the driver's stdout carries its result only: what this worker's libraries print (Warp's
+    # banner, Blender) goes to stderr
+    sys.stdout.flush()
+    os.dup2(2, 1)
     try:
-        conn.send(("ready", None, warm_imports(threads)))
+        conn.send(("ready", None, job.warm()))
     except Exception as e:
         conn.send(("start_error", None, f"{e.__class__.__name__}: {e}"))
         os._exit(1)
-    state = _ShardState(cfg, out, threads)
+    state = job
     try:
         while True:
             shard = conn.recv()
@@ -380,8 +323,7 @@ def _local_worker(conn, cfg: dict, out: str, threads: int, parent_pid: int) -> N
             except Exception as e:
                 log.debug("shard %d failed:\n%s", shard, traceback.format_exc())
                 conn.send(("error", shard, f"{e.__class__.__name__}: {e}"))
-                state.close()          # a fresh Blender scene for the next shard
-                state = _ShardState(cfg, out, threads)
+                state = state.fresh()          # a fresh Blender scene for the next shard
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
     finally:
@@ -400,11 +342,12 @@ def _shadows_bpy_module(path: str) -> bool:
 
 
 class _LocalWorker:
-    def __init__(self, ctx, cfg: dict, out: Path, slot: WorkerSlot):
+    def __init__(self, ctx, job, slot: WorkerSlot):
         gpus = slot.gpus
+        job = copy.copy(job)             # this worker's copy (pickled to it), with its own threads
+        job.threads = slot.threads
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_local_worker, args=(child, cfg, str(out), slot.threads, os.getpid()),
-                                daemon=True)
+        self.proc = ctx.Process(target=_local_worker, args=(child, job, os.getpid()), daemon=True)
         saved = os.environ.get("CUDA_VISIBLE_DEVICES")
         saved_path = list(sys.path)
         try:
@@ -422,7 +365,7 @@ class _LocalWorker:
                 else:
                     os.environ["CUDA_VISIBLE_DEVICES"] = saved
         child.close()
-        self.slot = slot
+        self.job, self.slot = job, slot
         self.info: dict | None = None      # describe_worker() as the worker reported it
         self.ready = False                 # True once it has imported the render path
         self.shard: int | None = None
@@ -443,21 +386,24 @@ class _LocalWorker:
         self.conn.close()
 
 
-def start_local_workers(cfg: dict, out: Path, slots: list[WorkerSlot]) -> list[_LocalWorker]:
-    """One worker process per slot (spawned: bpy, torch and threads do not survive a fork)."""
+def start_local_workers(job, slots: list[WorkerSlot]) -> list[_LocalWorker]:
+    """One worker process per slot, each with a copy of `job` given the slot's Cycles threads and
+    started with the slot's CUDA_VISIBLE_DEVICES (spawned: bpy, torch and threads do not survive
+    a fork)."""
     ctx = mp.get_context("spawn")
-    return [_LocalWorker(ctx, cfg, out, slot) for slot in slots]
+    return [_LocalWorker(ctx, job, slot) for slot in slots]
 
 
-def run_local(cfg: dict, out: Path, shards: list[int], plan: WorkerPlan, bar: tqdm) -> RunResult:
-    """Render `shards` with the worker processes of `plan` (plan_local_workers) on this machine."""
+def run_local(cfg: Config, job, shards: list[int], plan: WorkerPlan, bar: tqdm) -> RunResult:
+    """Render `shards` with the worker processes of `plan` (plan_local_workers) on this machine,
+    each with a copy of `job` (a ShardJob: warm / render / fresh / close) given its slot's GPU and
+    Cycles threads."""
     _refuse_inside_blender_binary("--workers > 1")
-    ex = cfg["executor"]
-    sched = _Scheduler(shards, cfg["dataset"]["samples_per_shard"], ex["shard_retries"], bar,
-                       ex["stall_timeout_s"])
+    ex = cfg.executor
+    sched = _Scheduler(shards, cfg.dataset.samples_per_shard, ex.shard_retries, bar, ex.stall_timeout_s)
     ctx = mp.get_context("spawn")       # no fork: bpy, torch and threads do not survive it
     n_workers = min(len(plan.slots), len(shards))
-    pool = start_local_workers(cfg, out, plan.slots[:n_workers])
+    pool = [_LocalWorker(ctx, job, slot) for slot in plan.slots[:n_workers]]
     started: list[dict] = []            # describe_worker() of every worker that became ready
     fatal: str | None = None
     start_deaths = 0
@@ -511,10 +457,10 @@ def run_local(cfg: dict, out: Path, shards: list[int], plan: WorkerPlan, bar: tq
                                          f"worker process {w.proc.pid} died (exit code {w.proc.exitcode})")
                 elif not w.ready:
                     start_deaths += 1
-                    if start_deaths > ex["shard_retries"] + 1:
+                    if start_deaths > ex.shard_retries + 1:
                         raise RuntimeError(f"worker processes die while starting (exit code {w.proc.exitcode})")
                 if sched.pending:
-                    pool[i] = _LocalWorker(ctx, cfg, out, w.slot)
+                    pool[i] = _LocalWorker(ctx, job, w.slot)
     except BaseException:
         for w in pool:
             w.stop(kill=True)
@@ -552,8 +498,8 @@ class _ActorProgress:
 class _RayShardWorker:
     """One Ray actor = one worker process with its own Blender scene (and GPU, when asked)."""
 
-    def __init__(self, cfg: dict, out: str, threads: int, progress):
-        self.state = _ShardState(cfg, out, threads)
+    def __init__(self, job, progress):
+        self.state = job
         self.progress = progress
 
     def render(self, shard: int, attempt: int) -> dict:
@@ -562,27 +508,25 @@ class _RayShardWorker:
         except InputError:
             raise
         except Exception:
-            self.state.close()         # a fresh Blender scene for the next shard
-            self.state = _ShardState(self.state.cfg, str(self.state.out), self.state.threads)
+            self.state = self.state.fresh()         # a fresh Blender scene for the next shard
             raise
 
     def warm(self) -> dict:
-        return warm_imports(self.state.threads)
+        return self.state.warm()
 
     def describe(self) -> dict:
         return describe_worker(self.state.threads)
 
 
-def _with_absolute_paths(cfg: dict) -> dict:
+def _with_absolute_paths(cfg: Config) -> Config:
     """The configuration with its data, cache and pose-file paths made absolute: a Ray worker does
     not run in the driver's working directory (the paths must still exist on every node)."""
-    from synth.config import cache_dir, data_dir
-    cfg = copy.deepcopy(cfg)
-    cfg["data_dir"] = str(data_dir(cfg).resolve())
-    cfg["cache_dir"] = str(cache_dir(cfg).resolve())
-    if cfg["dataset"]["pose_file"]:
-        cfg["dataset"]["pose_file"] = str(Path(cfg["dataset"]["pose_file"]).resolve())
-    return cfg
+    paths = cfg.paths()
+    dataset = cfg.dataset
+    if dataset.pose_file:
+        dataset = dataset.model_copy(update={"pose_file": str(Path(dataset.pose_file).resolve())})
+    return cfg.model_copy(update={"data_dir": str(paths.data.resolve()), "cache_dir": str(paths.cache.resolve()),
+                                  "dataset": dataset})
 
 
 def _first_line(e: BaseException) -> str:
@@ -607,16 +551,14 @@ class RaySession:
     message: str = ""      # one line: the workers per GPU picked and why
 
 
-def ray_gpus_per_worker(cfg: dict, cluster_cpus: float, cluster_gpus: float) -> tuple[float, str]:
+def ray_gpus_per_worker(cfg: Config, cluster_cpus: float, cluster_gpus: float) -> tuple[float, str]:
     """num_gpus of a Ray worker with render.device=gpu, and why: 1/K for K = executor.workers_per_gpu
     (0 = auto from the cluster's CPUs per GPU, as auto_workers_per_gpu), or executor.gpus_per_worker
-    when it is not 1 (several GPUs per worker, or a fraction as Ray allows)."""
-    ex = cfg["executor"]
-    per, k = float(ex["gpus_per_worker"]), int(ex["workers_per_gpu"])
-    if k > 1 and per != 1:
-        raise InputError(f"--workers-per-gpu {k} and --gpus-per-worker {per:g} conflict: workers either share "
-                         "a GPU or use several, not both")
-    if k >= 1:
+    when it is not 1 (several GPUs per worker, or a fraction as Ray allows). Config refuses K > 1
+    with gpus_per_worker != 1."""
+    ex = cfg.executor
+    per, k = float(ex.gpus_per_worker), ex.workers_per_gpu
+    if k >= 1 and per == 1:
         return 1.0 / k, f"{k} worker(s) per GPU (executor.workers_per_gpu): num_gpus {1.0 / k:.4g} each"
     if per != 1:
         return per, f"num_gpus {per:g} per worker (executor.gpus_per_worker)"
@@ -625,28 +567,28 @@ def ray_gpus_per_worker(cfg: dict, cluster_cpus: float, cluster_gpus: float) -> 
 
 
 @contextmanager
-def ray_session(cfg: dict):
+def ray_session(cfg: Config):
     """Connected to a Ray cluster (the one this process already uses, else executor.address, else
     a new local one, shut down on exit) that has the CPUs/GPUs a worker asks for."""
     _refuse_inside_blender_binary("--executor ray")
     ray = _import_ray()
-    ex = cfg["executor"]
+    ex = cfg.executor
     started = False
     if not ray.is_initialized():
         kwargs = dict(include_dashboard=False, log_to_driver=log.isEnabledFor(logging.INFO))
-        if ex["address"]:
-            kwargs["address"] = ex["address"]
+        if ex.address:
+            kwargs["address"] = ex.address
         try:
             ray.init(**kwargs)
         except ConnectionError as e:
-            raise InputError(f"--address {ex['address']}: cannot connect to a Ray cluster ({e})") from None
+            raise InputError(f"--address {ex.address}: cannot connect to a Ray cluster ({e})") from None
         started = True
     try:
         resources = ray.cluster_resources()
-        cpus = float(ex["cpus_per_worker"])
+        cpus = float(ex.cpus_per_worker)
         have_cpu, have_gpu = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
         gpus, message = 0.0, ""
-        if cfg["render"]["device"] == "gpu":
+        if cfg.render.device == "gpu":
             gpus, message = ray_gpus_per_worker(cfg, have_cpu, have_gpu)
             if have_gpu < min(gpus, 1.0):
                 raise InputError(f"--device gpu: the Ray cluster has {have_gpu:g} GPUs, a worker asks for "
@@ -663,16 +605,17 @@ def ray_session(cfg: dict):
             ray.shutdown()
 
 
-def run_ray(session: RaySession, cfg: dict, out: Path, shards: list[int], threads: int,
-            bar: tqdm) -> RunResult:
+def run_ray(session: RaySession, cfg: Config, job, shards: list[int], bar: tqdm) -> RunResult:
     """Render `shards` on the session's Ray cluster: one actor (process, Blender scene, GPU) per
-    worker; at most executor.workers of them (0 = as many as the cluster holds)."""
+    worker, each with a copy of `job` (a ShardJob); at most executor.workers of them (0 = as many
+    as the cluster holds)."""
     ray = session.ray
-    from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
-    ex = cfg["executor"]
-    n_workers = max(1, min(len(shards), ex["workers"] or session.slots))
-    threads = worker_threads(threads, session.cpus)
-    cfg, out = _with_absolute_paths(cfg), Path(out).resolve()
+    from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError   # ray: optional, heavy
+    ex = cfg.executor
+    n_workers = max(1, min(len(shards), ex.workers or session.slots))
+    job.threads = cycles_threads(job.threads, session.cpus)
+    # a Ray worker does not run in the driver's working directory
+    job.cfg, job.out = _with_absolute_paths(job.cfg), Path(job.out).resolve()
     env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
     progress = ray.remote(num_cpus=0)(_RayProgress).remote()
     options = ray_actor_options(session)
@@ -681,8 +624,7 @@ def run_ray(session: RaySession, cfg: dict, out: Path, shards: list[int], thread
     actor_cls = ray.remote(_RayShardWorker).options(**options)
     started: list[dict] = []      # describe_worker() of every worker that became ready
 
-    sched = _Scheduler(shards, cfg["dataset"]["samples_per_shard"], ex["shard_retries"], bar,
-                       ex["stall_timeout_s"])
+    sched = _Scheduler(shards, cfg.dataset.samples_per_shard, ex.shard_retries, bar, ex.stall_timeout_s)
     actors: list = [None] * n_workers
     starting: dict = {}         # ObjectRef of warm() -> actor slot; the slot is idle once it returns
     running: dict = {}          # ObjectRef of render() -> (actor slot, shard)
@@ -690,7 +632,7 @@ def run_ray(session: RaySession, cfg: dict, out: Path, shards: list[int], thread
     start_deaths = 0
 
     def start_actor(slot: int) -> None:
-        actors[slot] = actor_cls.remote(cfg, str(out), threads, progress)
+        actors[slot] = actor_cls.remote(job, progress)
         starting[actors[slot].warm.remote()] = slot
 
     for slot in range(n_workers):
@@ -726,7 +668,7 @@ def run_ray(session: RaySession, cfg: dict, out: Path, shards: list[int], thread
                         raise InputError(f"a Ray worker could not start: {e.cause or e}") from None
                     except RayActorError as e:
                         start_deaths += 1
-                        if start_deaths > ex["shard_retries"] + 1:
+                        if start_deaths > ex.shard_retries + 1:
                             raise RuntimeError(f"Ray workers die while starting ({_first_line(e)})") from None
                         start_actor(slot)
                     continue

@@ -6,16 +6,17 @@ is retried with a derived seed (attempt + 1) and counted in the shard's sidecar.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 import sys
 import threading
 import time
+import warnings
 from collections import deque
 from contextlib import ExitStack, contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -23,10 +24,19 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from synth.config import Config, save_config
+from synth.dataset import executors
+from synth.dataset.card import write_card
+from synth.dataset.identity import input_fingerprints, software_difference, software_versions
+from synth.dataset.locking import ShardBusy
+from synth.dataset.readers import write_wids_index
 from synth.dataset.scene_sampler import SceneSampler, render_inputs
-from synth.dataset.shards import (ShardWriter, complete_shards, encode_png, encode_rgb, sample_key,
-                                  shard_name, write_or_check_meta, write_sidecar)
-from synth.io_utils import InputError, file_digest
+from synth.dataset.shards import (ShardWriter, check_meta_unchanged, claim_shard, dataset_lock, discard_damaged,
+                                  encode_png, encode_rgb, inspect_shards, sample_key, shard_name,
+                                  write_or_check_meta, write_sidecar)
+from synth.dataset.verify import verify_render_inputs
+from synth.io_utils import InputError
+from synth.render.factory import available_cores, open_renderer
 
 log = logging.getLogger("synth.render")
 STAGES = ["pose", "body", "texture", "scene_sample", "prepare", "scene_update", "render", "readback", "composite",
@@ -89,7 +99,7 @@ def _init_stage_thread() -> None:
             os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + _STAGE_NICE)
         except OSError:
             pass
-    import torch                                      # loaded already by the body model
+    import torch            # loaded already by the body model; imported here only to set this thread up
     torch.get_num_threads()                           # torch's per-thread OpenMP setup, now
     threadpool_limits(1, user_api="openmp")           # then one thread for this thread's ops
 
@@ -137,16 +147,26 @@ class _SampleFailed(Exception):
     """A sample's scene or render failed for a reason other than bad input: retry it."""
 
 
-def render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: dict,
-                 progress: tqdm | None = None) -> dict:
+def render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: Config,
+                 progress: tqdm | None = None, wait: bool = True, software: dict | None = None) -> dict:
     """Render one shard into a hidden temp file, renamed when complete; returns the sidecar
-    (see _render_shard)."""
-    with single_threaded_helper_libraries():
-        return _render_shard(sampler, renderer, out, shard, cfg, progress)
+    (see _render_shard). The shard's lock is held meanwhile (synth.dataset.locking): another
+    live writer of it makes this one wait (ShardBusy at once when not `wait`), and a shard that
+    writer completed is not rendered again. When the shard is committed, dataset.json must still
+    record this process's inputs (and, when given, its `software` versions): another run may
+    have taken over an output that had no complete shard."""
+    guard = partial(check_meta_unchanged, out, input_fingerprints(cfg), software)
+    with claim_shard(out / "shards", shard, wait, cfg.executor.stall_timeout_s, guard) as claim:
+        if claim.sidecar is not None:
+            if progress is not None:
+                progress.update(cfg.dataset.samples_per_shard)
+            return claim.sidecar
+        with single_threaded_helper_libraries():
+            return _render_shard(sampler, renderer, out, shard, cfg, progress, claim)
 
 
-def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: dict,
-                  progress: tqdm | None) -> dict:
+def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: Config,
+                  progress: tqdm | None, claim=None) -> dict:
     """Render one shard into a hidden temp file, renamed when complete; returns the sidecar.
 
     Three stages overlap: a `prepare` thread draws sample i+1's scene (pose, body, texture,
@@ -156,10 +176,10 @@ def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: d
     and every random draw depends on (seed, shard, index, attempt) only, so the shard is the same
     as a sequential render's, byte for byte.
     """
-    n = cfg["dataset"]["samples_per_shard"]
-    max_retries = cfg["dataset"]["max_retries"]
-    rc = cfg["render"]
-    writer = ShardWriter(out / "shards", shard)
+    n = cfg.dataset.samples_per_shard
+    max_retries = cfg.dataset.max_retries
+    rc = cfg.render
+    writer = ShardWriter(out / "shards", shard, claim)
     times = {s: 0.0 for s in STAGES}
     retries = 0
     failures: list[str] = []
@@ -180,8 +200,7 @@ def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: d
     def finish(passes, prep, i: int, key: str, attempt: int, t_scene: dict) -> None:
         result = renderer.finish(passes)
         t0 = time.perf_counter()
-        members = encode_members(result, sample_labels(prep.spec, key, attempt), rc["image_format"],
-                                 rc["jpeg_quality"])
+        members = encode_members(result, sample_labels(prep.spec, key, attempt), rc.image_format, rc.jpeg_quality)
         timings = {**result.timings, "encode": time.perf_counter() - t0}
         t1 = time.perf_counter()
         writer.add(key, members)
@@ -242,120 +261,142 @@ def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: d
     wall = time.perf_counter() - t_start
     sidecar = {"shard": shard, "keys": writer.keys, "num_samples": len(writer.keys), "retries": retries,
                "failures": failures, "seconds_per_sample": {k: v / n for k, v in times.items()},
-               "wall_seconds_per_sample": wall / max(n, 1)}
+               "wall_seconds_per_sample": wall / max(n, 1), **writer.record}
     write_sidecar(out / "shards", shard, sidecar)
     return sidecar
 
 
-def open_renderer(cfg: dict, threads: int = 0):
-    """The Renderer for `cfg` (one per process). No usable GPU for render.device=gpu is bad input
-    (one line, exit 2), not a crash."""
-    from synth.render import Renderer
-    from synth.render.settings import CyclesSettings
-    rc = cfg["render"]
-    W, H = rc["image_size"]
-    # no usable GPU raises NoGpuError, an InputError: one line, exit 2
-    return Renderer(W, H, device=rc["device"], threads=threads, cycles=CyclesSettings.from_config(rc))
+class ShardJob:
+    """One worker's SceneSampler and Renderer, built on its first shard (so that a start-up
+    error, e.g. no GPU, is reported as that shard's error rather than as a dead worker). The
+    executors (synth.dataset.executors) build one per worker process and call `warm`, `render`
+    and `close`; it travels to the worker pickled (spawn, Ray)."""
+
+    def __init__(self, cfg: Config, out: str, threads: int, allow_version_mismatch: bool = False):
+        self.cfg, self.out, self.threads = cfg, Path(out), threads
+        self.allow_version_mismatch = allow_version_mismatch
+        self.sampler = None
+        self.renderer = None
+
+    def warm(self) -> dict:
+        """Import the render path (torch, anny, bpy: seconds) before a worker says it is ready, so
+        that no shard waits on a worker that is still starting; returns what the worker runs with
+        (executors.describe_worker: pid, CUDA_VISIBLE_DEVICES, Cycles threads)."""
+        import synth.render.blender_scene  # noqa: F401  (bpy: loaded in the worker, not the driver)
+        return executors.describe_worker(self.threads)
+
+    def render(self, shard: int, progress) -> dict:
+        if self.renderer is None:
+            self._check_versions()
+            self.renderer = open_renderer(self.cfg.render, self.threads)
+            self.sampler = SceneSampler(self.cfg)
+        return render_shard(self.sampler, self.renderer, self.out, shard, self.cfg, progress,
+                            software=None if self.allow_version_mismatch else software_versions())
+
+    def _check_versions(self) -> None:
+        """A worker (e.g. a Ray node) whose software differs from the dataset's is bad input."""
+        path = self.out / "dataset.json"
+        if self.allow_version_mismatch or not path.is_file():
+            return
+        try:
+            recorded = json.loads(path.read_text()).get("software")
+        except (OSError, json.JSONDecodeError):
+            return
+        diff = software_difference(recorded, software_versions())
+        if diff is not None:
+            raise InputError(f"{path}: this worker (pid {os.getpid()}) runs other software ({diff}); use the "
+                             "same versions on every node, or --allow-version-mismatch")
+
+    def fresh(self) -> "ShardJob":
+        """A new job with the same settings (a fresh Blender scene after a failed shard)."""
+        self.close()
+        return ShardJob(self.cfg, str(self.out), self.threads, self.allow_version_mismatch)
+
+    def close(self) -> None:
+        if self.renderer is not None:
+            self.renderer.close()
+            self.renderer = None
 
 
-def dataset_identity(cfg: dict) -> dict:
-    """The configuration that decides a dataset's content: all but the `executor` block, so a
-    re-run (or another node of a job array) may use other workers and still add to the output."""
-    return {k: v for k, v in cfg.items() if k != "executor"}
+def publish(out: Path, cfg: Config) -> None:
+    """Write the wids index and the dataset card from the shards complete now. Under the
+    dataset's lock: of writers finishing at once, the last to write has seen every shard the
+    others completed (each file is written atomically either way)."""
+    with dataset_lock(out):
+        write_wids_index(out)
+        write_card(out, cfg)
 
 
-# Configuration keys that only say where inputs are. They are left out when a re-run's
-# configuration is compared with an output's, and the files they point at are fingerprinted
-# instead (input_fingerprints): render nodes may mount the data at different paths.
-LOCATION_KEYS = ("data_dir", "cache_dir", "assets.mirror", "body.smplx_model_dir", "textures.library",
-                 "dataset.pose_file", "train.real.folder")
-# data_dir folders a render reads (cmu_mocap only when no pose file is given)
-_RENDER_INPUT_FOLDERS = ("backgrounds", "clothing", "hdri")
-
-
-def _listing_digest(root: Path, folders: tuple[str, ...]) -> str:
-    """sha256 of the sorted 'relative path, size' lines of every file under root/folder: cheap
-    (no file is read) and enough to tell another copy of the data from the same one."""
-    h = hashlib.sha256()
-    for folder in folders:
-        base = root / folder
-        files = sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else []
-        for p in files:
-            h.update(f"{p.relative_to(root).as_posix()}\t{p.stat().st_size}\n".encode())
-    return h.hexdigest()
-
-
-def input_fingerprints(cfg: dict) -> dict:
-    """What the render reads through the LOCATION_KEYS, fingerprinted: the data directory's
-    listing (backgrounds, clothing, HDRIs; MoCap when no pose file is given), the pose file's and
-    the texture library index's sha256."""
-    from synth.config import data_dir
-    root = data_dir(cfg)
-    pose_file = cfg["dataset"]["pose_file"]
-    folders = _RENDER_INPUT_FOLDERS + (() if pose_file else ("cmu_mocap",))
-    library = cfg["textures"]["library"] if cfg["render"]["clothing"]["mode"] == "library" else None
-    index = Path(library) / "library.json" if library else None
-    return {
-        "data_listing_sha256": _listing_digest(root, folders),
-        "pose_file_sha256": file_digest(Path(pose_file)) if pose_file and Path(pose_file).is_file() else None,
-        "texture_library_sha256": file_digest(index) if index is not None and index.is_file() else None,
-    }
-
-
-def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progress: bool = True,
-                   threads: int = 0) -> dict:
+def render_dataset(cfg: Config, out: Path, shards: list[int] | None = None, progress: bool = True,
+                   threads: int = 0, allow_version_mismatch: bool = False, verify: bool = False) -> dict:
     """Render the selected shards into `out` (all by default), skipping complete ones; returns a
     summary. `executor.kind`/`executor.workers`/`executor.workers_per_gpu` pick where: this
     process (one worker), worker processes on this machine (executors.plan_local_workers: K per
-    GPU with render.device=gpu) or a Ray cluster (synth.dataset.executors)."""
-    from synth.dataset import executors
+    GPU with render.device=gpu) or a Ray cluster (synth.dataset.executors).
+    `out` gets dataset.json (identity, inputs and software checked against an earlier run's:
+    synth.dataset.identity), config.yaml, the dataset card README.md and the wids index.
+
+    Complete shards are checked against their sidecars (size; sha256 too with `verify`) and a
+    damaged one is rendered again. The files dataset.json fingerprints are decoded before it is
+    written, so a broken one stops the run before the output is tied to it; an output without a
+    complete shard (and no live writer) takes new inputs or software instead of refusing them."""
     out = Path(out)
-    ex = cfg["executor"]
-    num = cfg["dataset"]["shards"]
-    shards = list(range(num)) if shards is None else shards
-    todo = [s for s in shards if s not in complete_shards(out)]
+    ex = cfg.executor
+    # in this process: Cycles gets the cores this process may use (a container's CPU limit
+    # included; Cycles' own count would see the whole node)
+    own_threads = threads if threads > 0 else available_cores()
     with ExitStack() as stack:
         # a missing GPU (or Ray cluster) fails before anything is written: dataset.json records
         # render.device, so a failed GPU attempt must not pin the output to it
         renderer = ray_session = plan = None
-        if ex["kind"] == "ray":
+        if ex.kind == "ray":
             ray_session = stack.enter_context(executors.ray_session(cfg))
-            pooled = True
         else:
             plan = executors.plan_local_workers(cfg, threads)
-            if len(plan.slots) > 1 and ex["workers"] == 0 and executors.inside_blender_binary():
+            if len(plan.slots) > 1 and ex.workers == 0 and executors.inside_blender_binary():
                 plan = executors.WorkerPlan(plan.slots[:1], plan.workers_per_gpu,
                                             "1 worker: a stand-alone Blender renders in its own process")
-            pooled = len(plan.slots) > 1 and len(todo) > 1
+            if len(plan.slots) == 1 and cfg.render.device == "gpu":
+                renderer = open_renderer(cfg.render, own_threads)
+                stack.callback(renderer.close)
+        out.mkdir(parents=True, exist_ok=True)
+        inputs = render_inputs(cfg)   # missing data stops the run here, before dataset.json records it
+        software = software_versions()
+        with dataset_lock(out):       # one run at a time checks (and writes) dataset.json
+            write_or_check_meta(out, cfg, input_fingerprints(cfg), software, allow_version_mismatch,
+                                before_write=partial(verify_render_inputs, cfg, inputs))
+            save_config(cfg, out / "config.yaml")
+        num = cfg.dataset.shards
+        shards = list(range(num)) if shards is None else shards
+        done, damaged = inspect_shards(out, shards, digest=verify)
+        for s, problem in sorted(damaged.items()):
+            if discard_damaged(out, s):
+                warnings.warn(f"{out / 'shards' / shard_name(s)}.tar: {problem}; rendering it again", stacklevel=2)
+        todo = [s for s in shards if s not in done]
+        # a pool for two shards or more; one shard renders in this process
+        pooled = ray_session is not None or (len(plan.slots) > 1 and len(todo) > 1)
         if progress and (ray_session is not None and ray_session.message or pooled):
             print(f"synth render: {ray_session.message if ray_session is not None else plan.message}",
                   file=sys.stderr)
-        # in this process: Cycles gets the cores this process may use (a container's CPU limit
-        # included; Cycles' own count would see the whole node)
-        own_threads = threads if threads > 0 else executors.available_cores()
-        if not pooled and cfg["render"]["device"] == "gpu":
-            renderer = open_renderer(cfg, own_threads)
-            stack.callback(renderer.close)
-        out.mkdir(parents=True, exist_ok=True)
-        render_inputs(cfg)        # missing data stops the run here, before dataset.json records it
-        write_or_check_meta(out, dataset_identity(cfg), input_fingerprints(cfg), LOCATION_KEYS)
-        from synth.config import dump
-        dump(cfg, out / "config.yaml")
         summary = {"requested": len(shards), "skipped_complete": len(shards) - len(todo), "rendered": [],
-                   "failed": {}, "seconds": 0.0, "executor": ex["kind"]}
+                   "failed": {}, "seconds": 0.0, "executor": ex.kind}
+        if damaged:
+            summary["damaged_rendered_again"] = sorted(damaged)
+        publish(out, cfg)             # the card, and an index without the shards discarded above
         if not todo:
             return summary
         t_start = time.perf_counter()
-        n = cfg["dataset"]["samples_per_shard"]
+        n = cfg.dataset.samples_per_shard
         bar = stack.enter_context(tqdm(total=len(todo) * n, desc="render", unit="sample",
                                        disable=not progress))
         sidecars: dict[int, dict] = {}
         if pooled:
+            job = ShardJob(cfg, str(out), threads, allow_version_mismatch)
             if ray_session is not None:
-                result = executors.run_ray(ray_session, cfg, out, todo, threads, bar)
+                result = executors.run_ray(ray_session, cfg, job, todo, bar)
                 summary["worker_plan"] = ray_session.message or f"{result.workers} Ray worker(s)"
             else:
-                result = executors.run_local(cfg, out, todo, plan, bar)
+                result = executors.run_local(cfg, job, todo, plan, bar)
                 summary["worker_plan"] = plan.message
             sidecars = result.sidecars
             summary["workers"] = result.workers
@@ -365,12 +406,27 @@ def render_dataset(cfg: dict, out: Path, shards: list[int] | None = None, progre
             summary["shard_errors"] = result.errors
         else:
             if renderer is None:
-                renderer = open_renderer(cfg, own_threads)
+                renderer = open_renderer(cfg.render, own_threads)
                 stack.callback(renderer.close)
             sampler = SceneSampler(cfg)
-            for s in todo:
-                sidecars[s] = render_shard(sampler, renderer, out, s, cfg, bar)
+            # a shard another live writer holds goes to the back of the queue; once only such
+            # shards are left, this process waits for them (and renders one whose writer died)
+            pending, busy = deque(todo), 0
+            while pending:
+                s = pending.popleft()
+                try:
+                    sidecars[s] = render_shard(sampler, renderer, out, s, cfg, bar, wait=busy >= len(pending),
+                                               software=None if allow_version_mismatch else software)
+                    busy = 0
+                except ShardBusy:
+                    pending.append(s)
+                    busy += 1
             summary["workers"] = 1
+    by_others = sorted(s for s, side in sidecars.items() if side.get("completed_by_another_writer"))
+    if by_others:
+        summary["completed_by_another_writer"] = by_others
+        sidecars = {s: side for s, side in sidecars.items() if s not in by_others}
+    publish(out, cfg)
     summary["rendered"] = sorted(sidecars)
     summary["sample_retries"] = sum(side["retries"] for side in sidecars.values())
     summary["seconds"] = time.perf_counter() - t_start

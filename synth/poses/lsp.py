@@ -47,7 +47,7 @@ def lsp_to_spec(joints_lsp: np.ndarray) -> np.ndarray:
 
 def load_lsp(folder: Path, mat_name: str | None = None, flag_means_visible: bool = False) -> LspSet:
     """An LSP-format folder: `images/` and a joints .mat (default: joints.mat or joints_train.mat)."""
-    import scipy.io
+    import scipy.io       # scipy's .mat reader: loaded only to read .mat files
     folder = Path(folder)
     if mat_name is None:
         candidates = [folder / n for n in ("joints.mat", "joints_train.mat")]

@@ -20,7 +20,6 @@ The file also holds `joint_names` and `bone_names`; loading checks them against 
 """
 from __future__ import annotations
 
-import io
 import os
 import zipfile
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from synth.io_utils import InputError, atomic_write_bytes
+from synth.io_utils import InputError, atomic_open
 from synth.poses.kinematics import BONE_NAMES
 from synth.scene import JOINTS
 
@@ -127,9 +126,26 @@ def save_poses(path: str | os.PathLike, poses: PoseSet) -> None:
     arrays["joint_names"] = np.array(poses.joint_names, dtype=str)
     arrays["bone_names"] = np.array(poses.bone_names, dtype=str)
     arrays["format"] = np.array(FORMAT)
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)    # a file object: np.savez does not append ".npz" to it
-    atomic_write_bytes(path, buf.getvalue())
+    with atomic_open(path) as f:    # straight to the file: no in-memory copy of the whole set
+        _write_npz(f, arrays)
+
+
+def _write_npz(f, arrays: dict[str, np.ndarray]) -> None:
+    """np.savez's layout (one stored .npy member per array) into the open file `f`, closing the
+    zip even when a write fails (np.savez leaves it to the garbage collector then, which prints
+    an "Exception ignored" traceback after the one-line error)."""
+    z = zipfile.ZipFile(f, "w", allowZip64=True)
+    try:
+        for name, arr in arrays.items():
+            with z.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
+    except BaseException:
+        try:
+            z.close()
+        except (OSError, ValueError):
+            pass
+        raise
+    z.close()
 
 
 def load_poses(path: str | os.PathLike) -> PoseSet:

@@ -30,12 +30,12 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial import cKDTree
 
+from synth.config import PriorConfig
 from synth.io_utils import InputError, atomic_write_bytes
 from synth.poses.representation import (BONES, canonical_lengths, nearest_distances,
                                         normalise_directions, to_directions, to_joints)
@@ -62,20 +62,13 @@ ROOT_PART = "torso"
 assert sorted(i for v in PARTS.values() for i in v) == list(range(len(BONES)))
 
 
-@dataclass
-class PriorParams:
-    k: int = 8                    # neighbours in the parent's value that a child's value is taken from
-    kernel_sigma: float = 0.04    # std of the Gaussian kernel on each unit direction (about 2.3 degrees)
-    mi_bins: int = 24             # k-means codes per part for the mutual-information estimate
-    mi_max_poses: int = 50000     # poses used to fit the codes (all poses are coded)
+# The settings the network itself uses (the rest of `poses.prior` says what it is fitted on);
+# stored in the prior file.
+NETWORK_KEYS = ("k", "kernel_sigma", "mi_bins", "mi_max_poses")
 
-    def check(self) -> None:
-        if self.k < 1:
-            raise ValueError(f"k must be >= 1, got {self.k}")
-        if not self.kernel_sigma >= 0:
-            raise ValueError(f"kernel_sigma must be >= 0, got {self.kernel_sigma}")
-        if self.mi_bins < 2:
-            raise ValueError(f"mi_bins must be >= 2, got {self.mi_bins}")
+
+def network_params(params: PriorConfig) -> dict:
+    return params.model_dump(include=set(NETWORK_KEYS))
 
 
 def _kmeans_codes(x: np.ndarray, n_codes: int, rng: np.random.Generator, fit_max: int,
@@ -141,9 +134,8 @@ def _topological(parent: np.ndarray) -> list[int]:
 class PosePrior:
     """The network: `fit` on (N, 15, 3) joints, `sample` (n, 15, 3) joints, `save`/`load`."""
 
-    def __init__(self, params: PriorParams | None = None):
-        self.params = params or PriorParams()
-        self.params.check()
+    def __init__(self, params: PriorConfig | None = None):
+        self.params = params if params is not None else PriorConfig()
         self.directions: np.ndarray | None = None    # (N, 14, 3) float32 training directions
         self.weights: np.ndarray | None = None       # (N,) float64, sums to 1
         self.lengths: np.ndarray | None = None       # (14,) canonical bone lengths, metres
@@ -241,7 +233,7 @@ class PosePrior:
         buf = io.BytesIO()
         np.savez(buf, format=np.array(FORMAT), directions=self.directions, weights=self.weights,
                  lengths=self.lengths, parent=self.parent, mi=self.mi,
-                 part_names=np.array(PART_NAMES), params=np.array(json.dumps(self.params.__dict__)),
+                 part_names=np.array(PART_NAMES), params=np.array(json.dumps(network_params(self.params))),
                  **{f"neighbours_{PART_NAMES[p]}": v for p, v in self.neighbours.items()})
         atomic_write_bytes(Path(path), buf.getvalue())
 
@@ -256,7 +248,7 @@ class PosePrior:
                     raise InputError(f"{path}: not a {FORMAT} file")
                 if list(z["part_names"]) != PART_NAMES:
                     raise InputError(f"{path}: its parts differ from this version's")
-                prior = PosePrior(PriorParams(**json.loads(str(z["params"]))))
+                prior = PosePrior(PriorConfig(**json.loads(str(z["params"]))))
                 prior.directions = z["directions"].astype(np.float32)
                 prior.weights = z["weights"].astype(np.float64)
                 prior.lengths = z["lengths"].astype(np.float64)

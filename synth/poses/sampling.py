@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 from synth.io_utils import InputError
 from synth.poses.asf_amc import Skeleton, asf_path_for_clip, parse_amc, parse_asf
-from synth.poses.kinematics import motion_to_pose_arrays, yaw_matrix
+from synth.poses.bvh import bvh_clip_poses, bvh_subject
+from synth.poses.kinematics import motion_to_pose_arrays, resample_indices, yaw_matrix  # noqa: F401  (resample_indices: re-exported)
 from synth.poses.posefile import PoseSet, load_poses, save_poses
 
 DEFAULT_SOURCE_FPS = 120.0
@@ -31,7 +32,6 @@ def find_clips(data_dir: str | Path, subjects=None) -> list[Path]:
     """Clip files of the data directory (sorted): AMC files data_dir/cmu_mocap/amc/SS/*.amc, and BVH
     files anywhere under data_dir/cmu_mocap/bvh/ or beside the AMC files (subject: the folder when it
     is a number, else the file name up to "_"). Optionally only those of `subjects` ("01", ...)."""
-    from synth.poses.bvh import bvh_subject
     amc_root = Path(data_dir) / "cmu_mocap" / "amc"
     bvh_root = Path(data_dir) / "cmu_mocap" / "bvh"
     if not amc_root.is_dir() and not bvh_root.is_dir():
@@ -55,7 +55,6 @@ def find_clips(data_dir: str | Path, subjects=None) -> list[Path]:
 
 
 def _clip_subject(path: Path) -> str:
-    from synth.poses.bvh import bvh_subject
     return bvh_subject(path) if path.suffix == ".bvh" else path.parent.name
 
 
@@ -75,15 +74,6 @@ def source_rates(data_dir: str | Path) -> dict[str, float]:
                 except (KeyError, TypeError, ValueError):
                     continue
     return rates
-
-
-def resample_indices(n_frames: int, source_fps: float, fps: float) -> np.ndarray:
-    """Indices of the frames kept when resampling from source_fps to fps (nearest frame)."""
-    if fps >= source_fps:
-        return np.arange(n_frames)
-    step = source_fps / fps
-    idx = np.round(np.arange(0.0, n_frames - 0.5, step)).astype(np.int64)
-    return np.unique(idx[idx < n_frames])
 
 
 def clip_poses(skeleton: Skeleton, amc_path: str | Path, fps: float = 30,
@@ -114,7 +104,6 @@ def load_clips(data_dir: str | Path, subjects=None, fps: float = 30, progress: b
         clip = amc.stem
         try:
             if amc.suffix == ".bvh":
-                from synth.poses.bvh import bvh_clip_poses
                 sets.append(bvh_clip_poses(amc, fps, source=SOURCE))
                 continue
             subject = amc.parent.name

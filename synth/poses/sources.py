@@ -22,13 +22,19 @@ import warnings
 import numpy as np
 from tqdm import tqdm
 
-from synth.config import ConfigError, cache_dir, data_dir
+from synth.config import ConfigError, Paths, PosesConfig
 from synth.io_utils import InputError
+from synth.limits import MAX_POSES, check_count
+from synth.poses.ik import poseset_from_joints
+from synth.poses.lifting import LiftResult, PoolParams, lift_lsp
 from synth.poses.posefile import PoseSet
-from synth.poses.prior import PosePrior, PriorParams, novelty
+from synth.poses.prior import PosePrior, network_params, novelty
+from synth.poses.sampling import _clip_subject, find_clips, load_pool, sample_poses
+from synth.poses.validity import PoseValidator
+from synth.rng import Stream, stream
 
 SOURCES = ("cmu", "lsp", "prior")
-PRIOR_VERSION = 1   # bump when the fit would change for the same inputs
+PRIOR_VERSION = 2   # bump when the fit would change for the same inputs
 
 
 def split_counts(n: int, shares: dict[str, float]) -> dict[str, int]:
@@ -44,56 +50,45 @@ def split_counts(n: int, shares: dict[str, float]) -> dict[str, int]:
     return counts
 
 
-def prior_params(cfg: dict) -> PriorParams:
-    pc = cfg["poses"]["prior"]
-    return PriorParams(k=int(pc["k"]), kernel_sigma=float(pc["kernel_sigma"]), mi_bins=int(pc["mi_bins"]))
+def lifted_lsp(poses: PosesConfig, paths: Paths, progress: bool = False) -> LiftResult:
+    """P-LIFT's lift of all LSP training poses (cached by lift_lsp itself; the lifter is trained
+    on every MoCap subject at poses.fps / poses.min_pose_distance from poses.lifting.seed)."""
+    return lift_lsp(paths.data, paths.cache, poses.lifting, PoolParams.of(poses), progress=progress)
 
 
-def lifted_lsp(cfg: dict, progress: bool = False):
-    """P-LIFT's lift of all LSP training poses (cached by lift_lsp itself)."""
-    from synth.poses.lifting import lift_lsp
-    pc = cfg["poses"]
-    return lift_lsp(data_dir(cfg), cache_dir(cfg), rng=np.random.default_rng([cfg["seed"], 11]),
-                    progress=progress, params=pc["lifting"],
-                    pool_params={"fps": pc["fps"], "min_pose_distance": pc["min_pose_distance"]})
-
-
-def lsp_for_prior(cfg: dict, progress: bool = False):
+def lsp_for_prior(poses: PosesConfig, paths: Paths, progress: bool = False):
     """(joints (M, 15, 3) of the lifted LSP poses whose joint angles and limb clearances pass the
     PoseValidator, the LiftResult)."""
-    from synth.poses.validity import PoseValidator
-    lift = lifted_lsp(cfg, progress)
-    res = PoseValidator.from_data_dir(data_dir(cfg), cfg["poses"]["validity"]).check(lift.poses.joints_3d)
+    lift = lifted_lsp(poses, paths, progress)
+    res = PoseValidator.from_data_dir(paths.data, poses.validity).check(lift.poses.joints_3d)
     usable = np.asarray(res.angle_ok, dtype=bool) & np.asarray(res.collision_ok, dtype=bool)
     return lift.poses.joints_3d[usable], lift
 
 
-def prior_training_set(cfg: dict, progress: bool = False, exclude_subjects=()) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+def prior_training_set(poses: PosesConfig, paths: Paths, progress: bool = False,
+                       exclude_subjects=()) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """(joints (N, 15, 3), weights (N,), source (N,) str, counts) the prior is fitted on: the MoCap
     pool at poses.prior.fit_fps / fit_min_pose_distance (without `exclude_subjects`) and the
     lifted LSP poses whose joint angles and limb clearances pass the PoseValidator, weighted by
     poses.prior.fit_mix."""
-    from synth.poses.sampling import find_clips, load_pool
-    pc = cfg["poses"]
-    fit_mix = {k: float(v) for k, v in pc["prior"]["fit_mix"].items() if float(v) > 0}
+    fit_mix = {k: float(v) for k, v in poses.prior.fit_mix.model_dump().items() if float(v) > 0}
     parts: list[tuple[str, np.ndarray]] = []
     if "cmu" in fit_mix:
-        subjects = pc["subjects"]
+        subjects = poses.subjects
         if exclude_subjects:
-            from synth.poses.sampling import _clip_subject
-            every = sorted({_clip_subject(p) for p in find_clips(data_dir(cfg), subjects)})
+            every = sorted({_clip_subject(p) for p in find_clips(paths.data, subjects)})
             subjects = [s for s in every if s not in set(exclude_subjects)]
             if not subjects:
                 raise ConfigError(f"no MoCap subjects left after holding out {list(exclude_subjects)}")
-        pool = load_pool(data_dir(cfg), subjects, fps=pc["prior"]["fit_fps"],
-                         min_distance=pc["prior"]["fit_min_pose_distance"], progress=progress,
-                         cache_dir=cache_dir(cfg) / "poses")
+        pool = load_pool(paths.data, subjects, fps=poses.prior.fit_fps,
+                         min_distance=poses.prior.fit_min_pose_distance, progress=progress,
+                         cache_dir=paths.cache / "poses")
         parts.append(("cmu", pool.joints_3d))
     if "lsp" in fit_mix:
         # The prior keeps only bone directions (lengths come from its canonical body), so a lifted
         # pose qualifies when its joint angles and limb clearances pass; bone-length consistency,
         # which the lifter's depth search does not preserve, does not matter here.
-        parts.append(("lsp", lsp_for_prior(cfg, progress)[0]))
+        parts.append(("lsp", lsp_for_prior(poses, paths, progress)[0]))
     if not parts:
         raise ConfigError("config key 'poses.prior.fit_mix': no source with a positive weight")
     joints = np.concatenate([j for _, j in parts]).astype(np.float32)
@@ -102,18 +97,18 @@ def prior_training_set(cfg: dict, progress: bool = False, exclude_subjects=()) -
     return joints, weights, source, {s: int(len(j)) for s, j in parts}
 
 
-def fitted_prior(cfg: dict, progress: bool = False, exclude_subjects=()) -> tuple[PosePrior, dict]:
+def fitted_prior(poses: PosesConfig, paths: Paths, seed: int, progress: bool = False,
+                 exclude_subjects=()) -> tuple[PosePrior, dict]:
     """The prior for this configuration, from the cache or fitted (and cached); and a report."""
-    joints, weights, source, counts = prior_training_set(cfg, progress, exclude_subjects)
-    params = prior_params(cfg)
+    joints, weights, source, counts = prior_training_set(poses, paths, progress, exclude_subjects)
+    params = network_params(poses.prior)
     h = hashlib.sha256()
     for a in (joints, weights.astype(np.float64)):
         h.update(np.ascontiguousarray(a).tobytes())
-    h.update(json.dumps({"v": PRIOR_VERSION, "params": params.__dict__, "seed": cfg["seed"]},
-                        sort_keys=True).encode())
-    path = cache_dir(cfg) / "prior" / f"prior-{h.hexdigest()[:20]}.npz"
-    report = {"training_poses": counts, "fit_mix": cfg["poses"]["prior"]["fit_mix"],
-              "params": params.__dict__, "cache": str(path)}
+    h.update(json.dumps({"v": PRIOR_VERSION, "params": params, "seed": seed}, sort_keys=True).encode())
+    path = paths.cache / "prior" / f"prior-{h.hexdigest()[:20]}.npz"
+    report = {"training_poses": counts, "fit_mix": poses.prior.fit_mix.model_dump(),
+              "params": params, "cache": str(path)}
     if path.is_file():
         try:
             prior = PosePrior.load(path)
@@ -123,7 +118,7 @@ def fitted_prior(cfg: dict, progress: bool = False, exclude_subjects=()) -> tupl
         except InputError as e:
             warnings.warn(f"ignoring unreadable prior cache: {e}", stacklevel=2)
     t0 = time.perf_counter()
-    prior = PosePrior(params).fit(joints, np.random.default_rng([cfg["seed"], 7]), weights=weights)
+    prior = PosePrior(poses.prior).fit(joints, stream(seed, Stream.PRIOR_FIT), weights=weights)
     report["fit_s"] = round(time.perf_counter() - t0, 2)
     report["edges"] = [list(e) for e in prior.edges()]
     try:
@@ -164,29 +159,32 @@ def sample_valid(prior: PosePrior, validator, n: int, rng: np.random.Generator, 
     return np.concatenate(kept)[:n], report
 
 
-def sample_pose_set(cfg: dict, n: int, rng: np.random.Generator, progress: bool = False) -> tuple[PoseSet, dict]:
-    """n poses from the configured sources and mix, each tagged with its source; and a report
-    (counts per source, rejection rates, the prior's structure and novelty)."""
-    from synth.poses.sampling import sample_poses
-    pc = cfg["poses"]
-    chosen = list(dict.fromkeys(pc["sources"]))
-    counts = split_counts(n, {s: float(pc["mix"][s]) for s in chosen})
-    report: dict = {"n": n, "mix": {s: float(pc["mix"][s]) for s in chosen}, "counts": counts, "sources": {}}
+def sample_pose_set(poses: PosesConfig, n: int, *, seed: int, paths: Paths,
+                    progress: bool = False) -> tuple[PoseSet, dict]:
+    """n poses from the sources and mix of the `poses` section, each tagged with its source; and
+    a report (counts per source, rejection rates, the prior's structure and novelty). Every draw
+    comes from the POSE_SAMPLING stream of `seed` (the prior's fit from PRIOR_FIT)."""
+    check_count("the number of poses to sample", n, MAX_POSES)   # poses.n is capped by its model
+    rng = stream(seed, Stream.POSE_SAMPLING)
+    mix = poses.mix.model_dump()
+    chosen = list(dict.fromkeys(poses.sources))
+    counts = split_counts(n, {s: float(mix[s]) for s in chosen})
+    report: dict = {"n": n, "mix": {s: float(mix[s]) for s in chosen}, "counts": counts, "sources": {}}
     sets: list[PoseSet] = []
     if counts.get("cmu", 0) > 0:
         t0 = time.perf_counter()
-        poses = sample_poses(data_dir(cfg), counts["cmu"], rng, subjects=pc["subjects"], fps=pc["fps"],
-                             min_distance=pc["min_pose_distance"], progress=progress,
-                             cache_dir=cache_dir(cfg) / "poses")
-        sets.append(poses)
-        report["sources"]["cmu"] = {"poses": len(poses), "distinct": int(len(np.unique(poses.pose_id))),
+        drawn = sample_poses(paths.data, counts["cmu"], rng, subjects=poses.subjects, fps=poses.fps,
+                             min_distance=poses.min_pose_distance, progress=progress,
+                             cache_dir=paths.cache / "poses")
+        sets.append(drawn)
+        report["sources"]["cmu"] = {"poses": len(drawn), "distinct": int(len(np.unique(drawn.pose_id))),
                                     "seconds": round(time.perf_counter() - t0, 2)}
     if counts.get("lsp", 0) > 0:
         t0 = time.perf_counter()
-        lift = lifted_lsp(cfg, progress)
+        lift = lifted_lsp(poses, paths, progress)
         plausible = np.flatnonzero(np.asarray(lift.plausible, dtype=bool))
         if len(plausible) == 0:
-            raise InputError(f"{data_dir(cfg) / 'lsp'}: no lifted LSP pose is plausible")
+            raise InputError(f"{paths.data / 'lsp'}: no lifted LSP pose is plausible")
         m = counts["lsp"]
         idx = (rng.choice(plausible, size=m, replace=False) if m <= len(plausible)
                else rng.choice(plausible, size=m, replace=True))
@@ -197,35 +195,36 @@ def sample_pose_set(cfg: dict, n: int, rng: np.random.Generator, progress: bool 
             "rejection_rate": round(1.0 - len(plausible) / max(len(lift.poses), 1), 4),
             "lifter": lift.report, "seconds": round(time.perf_counter() - t0, 2)}
     if counts.get("prior", 0) > 0:
-        from synth.poses.ik import poseset_from_joints
-        from synth.poses.validity import PoseValidator
         t0 = time.perf_counter()
-        prior, fit_report = fitted_prior(cfg, progress)
-        validator = PoseValidator.from_data_dir(data_dir(cfg), cfg["poses"]["validity"])
+        prior, fit_report = fitted_prior(poses, paths, seed, progress)
+        validator = PoseValidator.from_data_dir(paths.data, poses.validity)
         t1 = time.perf_counter()
-        joints, draw = sample_valid(prior, validator, counts["prior"], rng,
-                                    batch=int(pc["prior"]["batch"]), progress=progress)
+        joints, draw = sample_valid(prior, validator, counts["prior"], rng, batch=poses.prior.batch,
+                                    progress=progress)
         t2 = time.perf_counter()
-        ids = [f"prior/s{cfg['seed']}/{i:07d}" for i in range(len(joints))]
-        poses = poseset_from_joints(joints, "prior", ids, ["prior"] * len(joints))
+        ids = [f"prior/s{seed}/{i:07d}" for i in range(len(joints))]
+        sampled = poseset_from_joints(joints, "prior", ids, ["prior"] * len(joints))
         t3 = time.perf_counter()
-        sets.append(poses)
+        sets.append(sampled)
         check = min(len(joints), 2000)
-        share, dist = novelty(joints[:check], prior.training_joints(),
-                              float(pc["prior"]["novelty_threshold"]))
+        share, dist = novelty(joints[:check], prior.training_joints(), poses.prior.novelty_threshold)
         report["sources"]["prior"] = {
-            "poses": len(poses), "drawn": draw["drawn"],
+            "poses": len(sampled), "drawn": draw["drawn"],
             "rejection_rate": round(1.0 - draw["valid"] / draw["drawn"], 4),
             "rejected_by": draw["rejected_by"], "fit": fit_report,
-            "novelty": {"threshold_m": float(pc["prior"]["novelty_threshold"]), "checked": check,
+            "novelty": {"threshold_m": poses.prior.novelty_threshold, "checked": check,
                         "share_farther": round(share, 4),
                         "median_nearest_mm": round(float(np.median(dist)) * 1000, 1)},
             "seconds": {"fit_or_load": round(t1 - t0, 2), "sample_and_validate": round(t2 - t1, 2),
                         "ik": round(t3 - t2, 2)}}
-    poses = PoseSet.concatenate(sets)
-    if len(sets) > 1:   # mixed sources: interleaved (a single source keeps its own draw order)
-        poses = poses.subset(rng.permutation(len(poses)))
-    return poses, report
+    if len(sets) == 1:      # a single source keeps its own draw order (and no copy is made)
+        return sets[0], report
+    mixed = len(sets) > 1
+    out = PoseSet.concatenate(sets)
+    sets.clear()            # at most two copies of the poses at a time (memory: README.md, Limits)
+    if mixed:               # mixed sources: interleaved
+        out = out.subset(rng.permutation(len(out)))
+    return out, report
 
 
 def format_report(report: dict) -> str:

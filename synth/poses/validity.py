@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synth.config import ValidityConfig
 from synth.poses.joint_limits import JointAngleLimits
 from synth.scene import BONES, JOINTS
 
@@ -66,14 +67,6 @@ COLLISION_PAIRS = [
     ("right_thigh", "left_thigh"), ("right_shin", "left_shin"), ("right_thigh", "left_shin"),
     ("left_thigh", "right_shin"),
 ]
-# Defaults of the `poses.validity` config block (synth/defaults.yaml documents them).
-DEFAULTS = {
-    "symmetry_tolerance": 0.15,
-    "share_margin": 0.25,
-    "radii": {"torso": 0.07, "upper_arm": 0.03, "forearm": 0.02, "thigh": 0.035, "shin": 0.022},
-}
-
-
 @dataclass
 class ValidityResult:
     angle_ok: np.ndarray
@@ -127,30 +120,29 @@ def segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndar
     return np.linalg.norm(closest, axis=-1)
 
 
-def _radius(settings: dict, segment: str) -> float:
+def _radius(settings: ValidityConfig, segment: str) -> float:
     key = "torso" if segment == "torso" else segment.split("_", 1)[1]
-    return float(settings["radii"][key])
+    return float(getattr(settings.radii, key))
 
 
 class PoseValidator:
     """Checks 15-joint poses against the three criteria; `check(joints) -> ValidityResult`."""
 
-    def __init__(self, limits: JointAngleLimits, settings: dict | None = None):
-        s = {**DEFAULTS, **(settings or {})}
-        s["radii"] = {**DEFAULTS["radii"], **(s.get("radii") or {})}
+    def __init__(self, limits: JointAngleLimits, settings: ValidityConfig | None = None):
+        s = settings if settings is not None else ValidityConfig()
         self.limits = limits
         self.settings = s
-        margin = float(s["share_margin"])
+        margin = float(s.share_margin)
         self.share_low = MOCAP_SHARE_RANGES[:, 0] / (1.0 + margin)
         self.share_high = MOCAP_SHARE_RANGES[:, 1] * (1.0 + margin)
-        self.symmetry_tolerance = float(s["symmetry_tolerance"])
+        self.symmetry_tolerance = float(s.symmetry_tolerance)
         self._pairs = [(SEGMENTS[a], SEGMENTS[b], _radius(s, a) + _radius(s, b)) for a, b in COLLISION_PAIRS]
 
     @classmethod
-    def from_data_dir(cls, data_dir: str | Path, settings: dict | None = None) -> "PoseValidator":
+    def from_data_dir(cls, data_dir: str | Path, settings: ValidityConfig | None = None) -> "PoseValidator":
         """The validator with the joint-angle model of `data_dir/akhter_black_joint_limits`
         (InputError naming the file when it is missing or bad); `settings`: the config's
-        `poses.validity` block (None: the defaults)."""
+        `poses.validity` section (None: its defaults)."""
         return cls(JointAngleLimits.from_dir(Path(data_dir) / LIMITS_FOLDER), settings)
 
     def bones_ok(self, joints_3d: np.ndarray) -> np.ndarray:

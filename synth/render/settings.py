@@ -6,14 +6,19 @@ sample, PSNR of the person's pixels against a 128-sample reference of the same s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
+from typing import get_args
 
-DENOISE_QUALITIES = ("HIGH", "BALANCED", "FAST")
-DENOISE_PREFILTERS = ("NONE", "FAST", "ACCURATE")
+from synth.config import DenoisePrefilter, DenoiseQuality, RenderConfig
+
+DENOISE_QUALITIES = get_args(DenoiseQuality)
+DENOISE_PREFILTERS = get_args(DenoisePrefilter)
 
 
 @dataclass(frozen=True)
 class CyclesSettings:
+    """The renderer's settings; the defaults are `RenderConfig()`'s (see render.cycles.* in
+    synth/defaults.yaml for what each does)."""
     samples: int = 16
     denoise: bool = True
     adaptive_threshold: float = 0.0     # > 0: adaptive sampling stops a pixel at this noise level; 0: every pixel gets `samples`
@@ -38,13 +43,9 @@ class CyclesSettings:
             raise ValueError(f"denoise_prefilter must be one of {DENOISE_PREFILTERS}, got {self.denoise_prefilter!r}")
 
     @classmethod
-    def from_config(cls, render_cfg: dict) -> "CyclesSettings":
-        """From the `render` block: samples, denoise and the `cycles` sub-block."""
-        cyc = render_cfg.get("cycles") or {}
-        names = {f.name for f in fields(cls)}
-        return cls(samples=int(render_cfg["samples"]), denoise=bool(render_cfg["denoise"]),
-                   **{k: v for k, v in cyc.items() if k in names})
+    def from_config(cls, render: RenderConfig) -> "CyclesSettings":
+        """From the `render` section: samples, denoise and every one of its `cycles` levers."""
+        return cls(samples=render.samples, denoise=render.denoise, **render.cycles.model_dump())
 
     def replace(self, **changes) -> "CyclesSettings":
-        from dataclasses import replace
         return replace(self, **changes)

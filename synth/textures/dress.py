@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from synth.config import TexturesConfig
 from synth.io_utils import InputError
 from synth.textures.bake import (TextureAtlas, bake_garment, fill_gutters, head_hands_feet, seam_heights,
                                  skin_layer)
@@ -30,36 +31,6 @@ from synth.textures.mls import mls_warp
 from synth.textures.segment import GarmentPhoto, Segmentation, list_garment_photos, segment_garment
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class DressSettings:
-    """The `textures:` config block, minus the library paths."""
-    texture_size: int = 512
-    view_size: int = 384
-    arm_angles_deg: tuple = (20.0, 45.0, 70.0)
-    leg_angles_deg: tuple = (3.0, 12.0)
-    region_overlap_m: float = 0.06
-    contour_points: int = 128
-    control_points: int = 64
-    mls_mode: str = "rigid"
-    mls_grid_step: int = 8
-    seam_noise_m: float = 0.015
-    seam_shift_m: float = 0.04
-    photo_max_side: int = 384
-    max_draws: int = 20
-
-    @classmethod
-    def from_config(cls, cfg: dict) -> "DressSettings":
-        t = cfg["textures"]
-        return cls(texture_size=t["size"], view_size=t["view_size"],
-                   arm_angles_deg=tuple(t["candidates"]["arm_angles_deg"]),
-                   leg_angles_deg=tuple(t["candidates"]["leg_angles_deg"]),
-                   region_overlap_m=t["region_overlap_m"], contour_points=t["contour_points"],
-                   control_points=t["control_points"], mls_mode=t["mls"]["mode"],
-                   mls_grid_step=t["mls"]["grid_step"], seam_noise_m=t["seam"]["noise_m"],
-                   seam_shift_m=t["seam"]["shift_m"], photo_max_side=t["photo_max_side"],
-                   max_draws=t["max_draws"])
 
 
 # The body silhouette (body_views) a garment of each folder category is matched to. The code takes
@@ -123,14 +94,14 @@ class DressedBody:
 class Dresser:
     """Everything needed to dress bodies; built once (body views, texture atlas, photo list)."""
 
-    def __init__(self, body, data_dir: Path, settings: DressSettings, skin_tones: np.ndarray,
+    def __init__(self, body, data_dir: Path, settings: TexturesConfig, skin_tones: np.ndarray,
                  skin_jitter: float):
         t0 = time.perf_counter()
         self.settings = s = settings
         self.data_dir = Path(data_dir)
-        self.views = BodyViews(body, candidate_list(s.arm_angles_deg, s.leg_angles_deg), size=s.view_size,
-                               overlap_m=s.region_overlap_m)
-        self.atlas = TextureAtlas(self.views, s.texture_size)
+        self.views = BodyViews(body, candidate_list(s.candidates.arm_angles_deg, s.candidates.leg_angles_deg),
+                               size=s.view_size, overlap_m=s.region_overlap_m)
+        self.atlas = TextureAtlas(self.views, s.size)
         photos = list_garment_photos(self.data_dir)
         self.photos = {r: [p for p in photos if p.category == r] for r in ("upper", "lower")}
         for r, ps in self.photos.items():
@@ -211,8 +182,8 @@ class Dresser:
         step = max(1, len(m.a_idx) // s.control_points)
         dst = body[m.a_idx][::step].astype(np.float64)
         src = (m.scale * m.b_pts @ np.asarray(m.R).T + np.asarray(m.t))[::step]
-        warped, warped_mask = mls_warp(aligned_img, src, dst, (H, W), mode=s.mls_mode,
-                                       grid_step=s.mls_grid_step, src_mask=aligned)
+        warped, warped_mask = mls_warp(aligned_img, src, dst, (H, W), mode=s.mls.mode,
+                                       grid_step=s.mls.grid_step, src_mask=aligned)
         times["warp"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -247,7 +218,7 @@ class Dresser:
         atlas = self.atlas
         tex, skin = skin_layer(atlas, self.skin_tones, self.skin_jitter, rng)
         extras = head_hands_feet(atlas, tex, rng)
-        seam = seam_heights(atlas, rng, s.seam_noise_m, s.seam_shift_m)
+        seam = seam_heights(atlas, rng, s.seam.noise_m, s.seam.shift_m)
         tex_u8 = np.clip(tex, 0, 255).astype(np.uint8)
         coverage = {}
         # the seam splits the torso's texels between the two garments (no texel gets both)
@@ -260,6 +231,6 @@ class Dresser:
         info = {"garments": [dict(f.summary(), coverage=coverage[f.region], draws=draws[f.region])
                              for f in fits],
                 "skin_tone": skin, **extras,
-                "mls_mode": s.mls_mode, "texture_size": s.texture_size,
+                "mls_mode": s.mls.mode, "texture_size": s.size,
                 "timings_s": {k: round(v, 4) for k, v in times.items()}}
         return DressedBody(texture=tex_u8, info=info, fits=fits)

@@ -5,11 +5,14 @@ Layout of a library folder:
     tex_00000.json      what it is made of: garment photo ids (paths relative to the data
                         directory), chosen candidate pose, deformation per candidate, contour
                         distances before/after warping, coverage, skin/hair/shoes, timings
-    library.json        the index: entries, settings, rejected photos with reasons, summary figures
+    library.json        the index: entries, settings, summary figures (what renders fingerprint;
+                        rewritten only when the entries change)
+    library.stats.json  the last run's figures: entries written, set-up time, time per body,
+                        rejected photos with reasons
     config.yaml         the resolved configuration
 
-Entry i is drawn from its own rng (seed, i), so a library is reproducible per seed and an
-interrupted run resumes: an entry whose PNG and JSON both exist is kept (the JSON is written last,
+Entry i is drawn from its own rng (the TEXTURE_LIBRARY stream of (seed, i), synth.rng), so a
+library is reproducible per seed and an interrupted run resumes: an entry whose PNG and JSON both exist is kept (the JSON is written last,
 atomically, so it marks a complete entry).
 """
 from __future__ import annotations
@@ -22,14 +25,24 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
-from synth.config import PROJECT_ROOT, ConfigError, data_dir as config_data_dir, dump
+from synth.body import create_body_model
+from synth.config import BodyConfig, Config, ConfigError, SkinConfig, TexturesConfig, save_config
+from synth.image_files import cv2_imread
 from synth.io_utils import InputError, atomic_write_bytes, atomic_write_json
+from synth.resources import resolve_data_path
+from synth.rng import Stream, stream
+from synth.textures.dress import Dresser
+from synth.textures.simple import load_skin_tones
 
 log = logging.getLogger(__name__)
 INDEX = "library.json"
+STATS = "library.stats.json"    # counters of the last run: kept out of the index renders fingerprint
 FORMAT = "synth-texture-library/1"
-RNG_STREAM = 4   # keeps the dressing rng apart from other stages seeded from the same config seed
+# The random streams entries are drawn from (2: synth.rng's TEXTURE_LIBRARY stream); a library
+# begun with other streams is not resumed, its new entries would not be those of a fresh run.
+RNG_STREAMS = 2
 
 
 def entry_name(i: int) -> str:
@@ -37,24 +50,26 @@ def entry_name(i: int) -> str:
 
 
 def entry_rng(seed: int, i: int) -> np.random.Generator:
-    return np.random.default_rng([seed, RNG_STREAM, i])
+    return stream(seed, Stream.TEXTURE_LIBRARY, i)
 
 
-def make_dresser(cfg: dict):
-    """The Dresser for a config (Anny body, real photos, skin tones)."""
-    from synth.body import create_body_model
-    from synth.textures.dress import Dresser, DressSettings
-    from synth.textures.simple import load_skin_tones
-    if cfg["body"]["backend"] != "anny":
+def make_dresser(textures: TexturesConfig, body: BodyConfig, skin: SkinConfig, data_dir: Path):
+    """The Dresser for the `textures` section (an Anny body of `body`, the garment photos of
+    `data_dir`, the skin tones of `skin`)."""
+    if body.backend != "anny":
         raise ConfigError("config key 'body.backend' must be anny for `synth dress` (candidate poses use its rig)")
-    body = create_body_model(cfg)
-    tones, jitter = load_skin_tones(PROJECT_ROOT / cfg["render"]["skin"]["tones"])
-    return Dresser(body, config_data_dir(cfg), DressSettings.from_config(cfg), tones, jitter)
+    tones, jitter = load_skin_tones(resolve_data_path(skin.tones, "render.skin.tones"))
+    return Dresser(create_body_model(body), Path(data_dir), textures, tones, jitter)
 
 
-def _settings(cfg: dict) -> dict:
+def dresser_for(cfg: Config):
+    """make_dresser with the sections of a whole configuration."""
+    return make_dresser(cfg.textures, cfg.body, cfg.render.skin, cfg.paths().data)
+
+
+def _settings(textures: TexturesConfig) -> dict:
     """The `textures:` settings that shape a library's content (not where a render finds it)."""
-    return {k: v for k, v in cfg["textures"].items() if k != "library"}
+    return textures.model_dump(mode="json", exclude={"library"})
 
 
 def _complete(out: Path, name: str) -> dict | None:
@@ -68,34 +83,46 @@ def _complete(out: Path, name: str) -> dict | None:
     return info if info.get("name") == name else None
 
 
-def write_library(cfg: dict, out: Path, n: int, progress: bool = True, dresser=None) -> dict:
-    """Write n dressed-body textures to `out` (skipping complete entries); returns the index."""
-    from tqdm import tqdm
+def write_library(cfg: Config, out: Path, n: int, progress: bool = True, dresser=None) -> dict:
+    """Write n dressed-body textures to `out` (skipping complete entries); returns the index
+    with this run's figures (`written`, `setup_s`, rejected photos) merged in. Reads
+    `cfg.textures` and `cfg.seed` (the dresser, when not given, is `dresser_for(cfg)`) and
+    records the whole configuration in out/config.yaml (the dressing page rebuilds the dresser
+    from it).
+
+    library.json (the index renders fingerprint) holds only what the entries are: a re-run with
+    nothing to do leaves it untouched, byte for byte, so datasets rendered from the library can
+    go on. This run's counters go to library.stats.json."""
+    from synth.limits import MAX_LIBRARY_ENTRIES, check_count
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InputError(f"--n {n}: a library needs at least one texture (n >= 1)")
+    check_count("--n", n, MAX_LIBRARY_ENTRIES)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    old_index = out / INDEX
-    if old_index.is_file():
-        prev = json.loads(old_index.read_text())
-        for key, value in (("seed", cfg["seed"]), ("textures", _settings(cfg))):
+    seed, settings = cfg.seed, _settings(cfg.textures)
+    index_path, stats_path = out / INDEX, out / STATS
+    prev = _read_json(index_path) if index_path.is_file() else None
+    if prev is not None:
+        for key, value in (("seed", seed), ("textures", settings), ("rng_streams", RNG_STREAMS)):
             if prev.get(key) != value:
-                raise InputError(f"{old_index}: the library was written with a different configuration "
+                raise InputError(f"{index_path}: the library was written with a different configuration "
                                  f"({key}); use another --out or the same settings")
-    dump(cfg, out / "config.yaml")
+    save_config(cfg, out / "config.yaml")
     todo = [i for i in range(n) if _complete(out, entry_name(i)) is None]
     t_setup = time.perf_counter()
     if todo and dresser is None:
-        dresser = make_dresser(cfg)
+        dresser = dresser_for(cfg)
     setup_s = time.perf_counter() - t_setup
     written = 0
     for i in tqdm(todo, desc="dress", unit="body", disable=not progress):
         name = entry_name(i)
         t0 = time.perf_counter()
-        dressed = dresser.dress(entry_rng(cfg["seed"], i))
+        dressed = dresser.dress(entry_rng(seed, i))
         ok, png = cv2.imencode(".png", np.ascontiguousarray(dressed.texture[:, :, ::-1]))
         if not ok:   # pragma: no cover - cv2 encodes any uint8 image
             raise RuntimeError(f"{name}: PNG encoding failed")
         atomic_write_bytes(out / f"{name}.png", png.tobytes())
-        info = {"name": name, "index": i, "seed": cfg["seed"], **dressed.info,
+        info = {"name": name, "index": i, "seed": seed, **dressed.info,
                 "total_s": round(time.perf_counter() - t0, 4)}
         atomic_write_json(out / f"{name}.json", info)
         written += 1
@@ -105,26 +132,55 @@ def write_library(cfg: dict, out: Path, n: int, progress: bool = True, dresser=N
         if info is None:   # pragma: no cover - every entry was just written
             raise InputError(f"{out}: entry {entry_name(i)} is incomplete")
         entries.append(info)
-    index = {"format": FORMAT, "n": n, "seed": cfg["seed"], "textures": _settings(cfg),
+    index = {"format": FORMAT, "n": n, "seed": seed, "rng_streams": RNG_STREAMS, "textures": settings,
              "entries": [{"name": e["name"], "png": f"{e['name']}.png", "json": f"{e['name']}.json",
                           "garments": [g["id"] for g in e["garments"]]} for e in entries],
              "summary": summarise(entries)}
+    # how long the bodies took is a figure of the runs that made them, not of the entries: an
+    # entry made again (the same texture) must leave the index as it was
+    time_per_body = index["summary"].pop("time_per_body_s", None)
+    old_stats = (_read_json(stats_path) if stats_path.is_file() else None) or {}
     if dresser is not None:
-        index["rejected_photos"] = dict(sorted(dresser.rejected.items()))
-        index["photos_segmented"] = dresser.photos_segmented
+        stats = {"rejected_photos": dict(sorted(dresser.rejected.items())),
+                 "photos_segmented": dresser.photos_segmented, "setup_s": round(setup_s, 3)}
         for pid, reason in sorted(dresser.rejected.items()):
             log.warning("rejected garment photo %s: %s", pid, reason)
-    else:   # nothing new: keep what the last complete run recorded
-        old = out / INDEX
-        if old.is_file():
-            prev = json.loads(old.read_text())
-            index["rejected_photos"] = prev.get("rejected_photos", {})
-            index["photos_segmented"] = prev.get("photos_segmented", 0)
-            setup_s = prev.get("setup_s", 0.0)
-    index["written"] = written
-    index["setup_s"] = round(setup_s, 3)
-    atomic_write_json(out / INDEX, index)
-    return index
+    else:   # nothing new: keep what the last run that dressed bodies recorded
+        stats = {"rejected_photos": old_stats.get("rejected_photos", {}),
+                 "photos_segmented": old_stats.get("photos_segmented", 0),
+                 "setup_s": old_stats.get("setup_s", 0.0)}
+    stats["written"] = written
+    stats["time_per_body_s"] = time_per_body
+    if prev is None or _content(prev) != json.loads(json.dumps(index)):
+        atomic_write_json(index_path, index)
+    atomic_write_json(stats_path, stats)
+    return {**index, **stats}
+
+
+# run counters that older versions kept in library.json itself: an index that differs from the
+# new one only by them describes the same entries and is left as it is
+_LEGACY_COUNTERS = ("written", "setup_s", "rejected_photos", "photos_segmented")
+
+
+def _content(index: dict) -> dict:
+    content = {k: v for k, v in index.items() if k not in _LEGACY_COUNTERS}
+    if isinstance(content.get("summary"), dict):
+        content["summary"] = {k: v for k, v in content["summary"].items() if k != "time_per_body_s"}
+    return content
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        value = json.loads(path.read_text())
+    except ValueError:
+        raise InputError(f"{path}: not valid JSON") from None
+    return value if isinstance(value, dict) else None
+
+
+def read_stats(folder: Path) -> dict:
+    """library.stats.json (the last run's figures), or {} for a library without one."""
+    path = Path(folder) / STATS
+    return (_read_json(path) or {}) if path.is_file() else {}
 
 
 def summarise(entries: list[dict]) -> dict:
@@ -182,7 +238,7 @@ class TextureLibrary:
             self._cache.move_to_end(e["name"])
             return hit
         path = self.folder / e["png"]
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        img = cv2_imread(path, cv2.IMREAD_COLOR)
         if img is None or img.ndim != 3 or img.shape[0] != img.shape[1]:
             raise InputError(f"{path}: unreadable or not a square RGB texture")
         info = json.loads((self.folder / e["json"]).read_text())

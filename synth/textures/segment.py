@@ -27,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from synth.image_files import cv2_imread, open_image
 from synth.io_utils import InputError
 
 CATEGORIES = ("upper", "lower")
@@ -118,7 +119,8 @@ def list_garment_photos(data_dir: Path) -> list[GarmentPhoto]:
 
 def load_photo(path: Path, max_side: int = 512) -> np.ndarray:
     """RGB uint8, downscaled (area filter) so the long side is at most max_side."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    open_image(path, "garment photo").close()      # size limits (a 1x1 photo cannot be segmented)
+    bgr = cv2_imread(path, cv2.IMREAD_COLOR)
     if bgr is None:
         raise InputError(f"{path}: unreadable garment photo")
     h, w = bgr.shape[:2]
@@ -132,7 +134,7 @@ def load_given_mask(photo: GarmentPhoto, shape: tuple[int, int]) -> np.ndarray |
     """The data's own garment mask (bool, resized to shape = (H, W)), or None when it has none."""
     if photo.mask_path is None:
         return None
-    m = cv2.imread(str(photo.mask_path), cv2.IMREAD_GRAYSCALE)
+    m = cv2_imread(photo.mask_path, cv2.IMREAD_GRAYSCALE)
     if m is None:
         raise InputError(f"{photo.mask_path}: unreadable garment mask")
     if m.shape != tuple(shape):

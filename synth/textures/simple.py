@@ -14,9 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import yaml
-from PIL import Image
 
 from synth.decoded_images import DecodedImages
+from synth.image_files import open_image
 from synth.io_utils import InputError
 from synth.scene import PART_IDS
 from synth.textures.segment import GarmentPhoto, list_garment_photos
@@ -109,7 +109,7 @@ class UVRegions:
 def decode_garment_photo(path: Path) -> np.ndarray:
     """The garment photo at `path` as an (H, W, 3) uint8 RGB array."""
     try:
-        with Image.open(path) as im:
+        with open_image(path, "garment image") as im:
             if im.mode not in ("RGB", "L"):
                 raise InputError(f"{path}: garment image mode {im.mode} is not RGB")
             return np.asarray(im.convert("RGB"))

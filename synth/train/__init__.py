@@ -2,6 +2,6 @@
 augmentation, backbones and heads, metrics, trainer and evaluation."""
 
 from synth.train.evaluate import evaluate, format_table
-from synth.train.trainer import train
+from synth.train.trainer import train, train_from_config
 
-__all__ = ["evaluate", "format_table", "train"]
+__all__ = ["evaluate", "format_table", "train", "train_from_config"]

@@ -32,9 +32,11 @@ import yaml
 from torch import nn
 from torch.nn import functional as F
 
-from synth.config import ConfigError
 from synth.io_utils import InputError
+from synth.poses.posefile import load_poses
+from synth.resources import resolve_data_path
 from synth.train.data import BONES, bone_indices
+from synth.train.metrics import aligned_2d_residual
 
 METHODS = ("none", "dann", "mixer", "saa")
 SYNTHETIC, REAL = 0, 1
@@ -202,7 +204,6 @@ def jo2d_loss(pred_3d: torch.Tensor, joints_2d: torch.Tensor, visible: torch.Ten
     """Mean distance, in units of each photo's torso size (right shoulder to left hip, as PCK@0.2),
     between the visible 2D labels and the predicted pose's orthographic projection after the best
     scale + translation alignment (synth.train.metrics.aligned_2d_residual)."""
-    from synth.train.metrics import aligned_2d_residual
     res = aligned_2d_residual(pred_3d.float(), joints_2d.float(), visible.float(), torso_normalised=True)
     dist = torch.sqrt((res ** 2).sum(-1) + 1e-12)
     return _masked_mean(dist, visible.float())
@@ -280,7 +281,6 @@ def spa_target_from_measurements(path: Path) -> np.ndarray:
 
 def spa_target_from_pose_file(path: Path, joint_names: list[str]) -> np.ndarray:
     """s_target (14,): the mean descriptor of the poses of a pose file (synth.poses.posefile)."""
-    from synth.poses.posefile import load_poses
     poses = load_poses(Path(path))
     joints = np.asarray(poses.joints_3d, dtype=np.float64)
     names = [str(n) for n in poses.joint_names]
@@ -288,23 +288,13 @@ def spa_target_from_pose_file(path: Path, joint_names: list[str]) -> np.ndarray:
     return limb_descriptor(torch.from_numpy(joints), joint_names).mean(0).numpy()
 
 
-def spa_target(spec: str, joint_names: list[str], base: Path) -> np.ndarray:
+def spa_target(spec: str, joint_names: list[str]) -> np.ndarray:
     """s_target from `train.adaptation.spa.target`: a .yaml of tailor measurements or a pose file
-    (.npz); relative paths are taken from the repository root, then the working directory."""
-    p = Path(spec)
-    if not p.is_absolute() and not p.exists() and (base / p).exists():
-        p = base / p
-    if not p.exists():
-        raise ConfigError(f"config key 'train.adaptation.spa.target' = {spec!r}: file not found")
+    (.npz); a path, or the name of a file bundled in synth/data (tailor_measurements.yaml)."""
+    p = resolve_data_path(spec, "train.adaptation.spa.target")
     if p.suffix.lower() in (".yaml", ".yml"):
         return spa_target_from_measurements(p)
     return spa_target_from_pose_file(p, joint_names)
-
-
-def validate_adaptation(tc: dict) -> None:
-    ad = tc["adaptation"]
-    if ad["method"] not in METHODS:
-        raise ConfigError(f"config key 'train.adaptation.method' = {ad['method']!r} must be one of {list(METHODS)}")
 
 
 def spa_head_from_state(state: dict) -> SpaHead:

@@ -8,10 +8,10 @@ scaling the crop leaves the normalised 3D target unchanged). Occluders are recta
 random colour or cut from another sample's image (as in Mehta et al. 2017 / Sárándi et al. 2018);
 they change no label: the joints behind them are still where they were.
 
-Reproducibility: every item draws its parameters from its own generator, seeded by
-(augmenter seed, epoch, item index). The augmenter seed comes from the generator given to the
-constructor, so the same config seed gives the same augmentations in any worker process, in any
-order, and after resuming from a checkpoint (datasets carry the epoch: `set_epoch`).
+Reproducibility: every item draws its parameters from its own generator, the TRAIN_AUGMENT
+stream of (seed, domain, epoch, item index) (synth.rng), so the same config seed gives the same
+augmentations in any worker process, in any order, and after resuming from a checkpoint
+(datasets carry the epoch: `set_epoch`); synthetic (domain 0) and real (1) crops never share one.
 
 Pixel convention: coordinates are in pixels with pixel centres on whole numbers (as the rendered
 labels and LSP's 0-based joints), so the crop's top-left pixel centre is (0, 0).
@@ -25,8 +25,9 @@ from typing import Callable
 import cv2
 import numpy as np
 
-# The module, not the name: synth.train.data imports this module in turn.
-from synth.train import data as _data
+from synth.config import AugmentConfig
+from synth.geometry import rotation_z_deg
+from synth.rng import Stream, stream
 
 # The intermediate crop around the box is this much larger than the output, so a rotated square
 # still lies inside it (sqrt 2 = the half-diagonal of a unit square, rounded up).
@@ -42,6 +43,29 @@ class AugmentParams:
     saturation: float = 1.0
     occluder: tuple | None = None   # (x0, y0, w, h) in crop pixels, or None
     occluder_colour: tuple | None = None   # RGB of a flat occluder; None: cut from another image
+
+
+def crop_and_resize(image: np.ndarray, box: tuple[float, float, float], size: int) -> np.ndarray:
+    """The square `box` of `image` resized to size×size; outside the image is black.
+
+    Cut on whole pixels, padded where the box leaves the image, then resized with area
+    averaging when shrinking (no aliasing) and bilinear when enlarging.
+    """
+    cx, cy, side = box
+    h, w = image.shape[:2]
+    side_px = max(int(round(side)), 1)
+    # Pixel centres are on whole numbers, so the box [cx - side/2, cx + side/2) starts at this pixel.
+    x0 = int(math.floor(cx - side_px / 2.0 + 0.5))
+    y0 = int(math.floor(cy - side_px / 2.0 + 0.5))
+    x1, y1 = x0 + side_px, y0 + side_px
+    inner = image[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)]
+    if inner.size == 0:
+        patch = np.zeros((side_px, side_px) + image.shape[2:], dtype=image.dtype)
+    else:
+        patch = cv2.copyMakeBorder(inner, max(-y0, 0), max(y1 - h, 0), max(-x0, 0), max(x1 - w, 0),
+                                   cv2.BORDER_CONSTANT, value=0)
+    interp = cv2.INTER_AREA if side_px > size else cv2.INTER_LINEAR
+    return cv2.resize(patch, (size, size), interpolation=interp)
 
 
 def box_to_crop_matrix(box: tuple[float, float, float], size: int) -> np.ndarray:
@@ -68,11 +92,8 @@ def apply_affine(m: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ m[:, :2].T + m[:, 2]
 
 
-def rotation_z(angle_deg: float) -> np.ndarray:
-    """3×3 rotation about the camera z axis that turns image x towards image y by the angle."""
-    a = math.radians(angle_deg)
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+# 3×3 rotation about the camera z axis that turns image x towards image y by the angle.
+rotation_z = rotation_z_deg
 
 
 def warp_crop(image: np.ndarray, box: tuple[float, float, float], size: int,
@@ -84,11 +105,11 @@ def warp_crop(image: np.ndarray, box: tuple[float, float, float], size: int,
     times larger is first cut and resized with crop_and_resize (area averaging when shrinking:
     no aliasing), then rotated and cut to size with one bilinear warp."""
     if angle_deg == 0.0 and zoom == 1.0:
-        return _data.crop_and_resize(image, box, size), box_to_crop_matrix(box, size)
+        return crop_and_resize(image, box, size), box_to_crop_matrix(box, size)
     cx, cy, side = box
     big_size = int(math.ceil(size * ROTATION_PAD))
     big_box = (cx, cy, side / zoom * big_size / size)
-    big = _data.crop_and_resize(image, big_box, big_size)
+    big = crop_and_resize(image, big_box, big_size)
     to_big = box_to_crop_matrix(big_box, big_size)
     # The wanted map: centre of the box -> crop centre, rotated, at size/(side/zoom) px per px.
     k = size * zoom / side
@@ -113,23 +134,21 @@ def jitter_colour(rgb: np.ndarray, brightness: float, contrast: float, saturatio
 
 
 class Augmenter:
-    """Draws and applies augmentations; `cfg` is the `train.augment` block (or the whole `train`
-    block holding one), `rng` seeds it (see the module doc)."""
+    """Draws and applies augmentations; `settings` is the `train.augment` section; `seed` and
+    `domain` (0 synthetic, 1 real) choose its streams (see the module doc)."""
 
-    def __init__(self, cfg: dict, rng: np.random.Generator):
-        if "augment" in cfg and isinstance(cfg["augment"], dict):
-            cfg = cfg["augment"]
-        self.enabled = bool(cfg.get("enabled", True))
-        self.rotation_deg = float(cfg["rotation_deg"])
-        self.scale = (float(cfg["scale"]["low"]), float(cfg["scale"]["high"]))
-        self.colour_jitter = float(cfg["colour_jitter"])
-        self.occlusion_probability = float(cfg["occlusion_probability"])
-        self.occluder_size = (float(cfg["occluder_size"]["low"]), float(cfg["occluder_size"]["high"]))
-        self.cutout_share = float(cfg["cutout_share"])
-        self.seed = int(rng.integers(0, 2 ** 62))
+    def __init__(self, settings: AugmentConfig, seed: int, domain: int = 0):
+        self.enabled = settings.enabled
+        self.rotation_deg = settings.rotation_deg
+        self.scale = (settings.scale.low, settings.scale.high)
+        self.colour_jitter = settings.colour_jitter
+        self.occlusion_probability = settings.occlusion_probability
+        self.occluder_size = (settings.occluder_size.low, settings.occluder_size.high)
+        self.cutout_share = settings.cutout_share
+        self.seed, self.domain = int(seed), int(domain)
 
     def item_rng(self, epoch: int, index: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, int(epoch), int(index)])
+        return stream(self.seed, Stream.TRAIN_AUGMENT, self.domain, int(epoch), int(index))
 
     def draw(self, rng: np.random.Generator, size: int) -> AugmentParams:
         """Parameters for one crop of size×size. Every draw is made whatever the settings, so a
@@ -193,9 +212,6 @@ class Augmenter:
         return crop
 
 
-def build_augmenter(train_cfg: dict, seed: int) -> Augmenter | None:
-    """The augmenter of a `train:` config section, or None when `augment.enabled` is false."""
-    cfg = train_cfg.get("augment") or {}
-    if not cfg or not cfg.get("enabled", True):
-        return None
-    return Augmenter(cfg, np.random.default_rng([int(seed), 0xA06]))
+def build_augmenter(settings: AugmentConfig, seed: int, domain: int = 0) -> Augmenter | None:
+    """The augmenter of the `train.augment` section, or None when it is not enabled."""
+    return Augmenter(settings, seed, domain) if settings.enabled else None

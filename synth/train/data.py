@@ -23,9 +23,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from synth.config import TrainConfig
+from synth.geometry import bone_index_pairs
 from synth.io_utils import InputError
-from synth.scene import BONES, JOINTS
-from synth.train.augment import apply_affine, box_to_crop_matrix
+from synth.scene import BONES, JOINTS  # noqa: F401  (BONES: the bone order of bone_indices)
+from synth.train.augment import apply_affine, box_to_crop_matrix, crop_and_resize  # noqa: F401  (re-exported)
 
 ROOT_JOINT = "pelvis"
 # The crop's side is this many times the larger side of the joints' bounding box: joints sit
@@ -40,8 +42,7 @@ SHARD_GLOB = "shard-*.tar"
 
 def bone_indices(joint_names: list[str]) -> np.ndarray:
     """(14, 2) indices of `BONES` in the given joint order."""
-    pos = {n: i for i, n in enumerate(joint_names)}
-    return np.array([(pos[a], pos[b]) for a, b in BONES], dtype=np.int64)
+    return bone_index_pairs(joint_names)
 
 
 def normalise_pose(joints_3d: np.ndarray, joint_names: list[str] = JOINTS,
@@ -68,29 +69,6 @@ def crop_box(joints_2d: np.ndarray, margin: float = CROP_MARGIN) -> tuple[float,
     cx, cy = (lo + hi) / 2.0
     side = max(float((hi - lo).max()) * margin, MIN_CROP_SIDE_PX)
     return float(cx), float(cy), side
-
-
-def crop_and_resize(image: np.ndarray, box: tuple[float, float, float], size: int) -> np.ndarray:
-    """The square `box` of `image` resized to size×size; outside the image is black.
-
-    Cut on whole pixels, padded where the box leaves the image, then resized with area
-    averaging when shrinking (no aliasing) and bilinear when enlarging.
-    """
-    cx, cy, side = box
-    h, w = image.shape[:2]
-    side_px = max(int(round(side)), 1)
-    # Pixel centres are on whole numbers, so the box [cx - side/2, cx + side/2) starts at this pixel.
-    x0 = int(math.floor(cx - side_px / 2.0 + 0.5))
-    y0 = int(math.floor(cy - side_px / 2.0 + 0.5))
-    x1, y1 = x0 + side_px, y0 + side_px
-    inner = image[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)]
-    if inner.size == 0:
-        patch = np.zeros((side_px, side_px) + image.shape[2:], dtype=image.dtype)
-    else:
-        patch = cv2.copyMakeBorder(inner, max(-y0, 0), max(y1 - h, 0), max(-x0, 0), max(x1 - w, 0),
-                                   cv2.BORDER_CONSTANT, value=0)
-    interp = cv2.INTER_AREA if side_px > size else cv2.INTER_LINEAR
-    return cv2.resize(patch, (size, size), interpolation=interp)
 
 
 def list_shards(data_dir: Path) -> list[Path]:
@@ -315,12 +293,12 @@ def make_item(crop: np.ndarray, target: np.ndarray, has_3d: bool, scale: float,
     }
 
 
-def train_val_datasets(data_dir: Path, train_cfg: dict, augment=None) -> tuple[PoseShardDataset, PoseShardDataset | None]:
-    """The training and held-out datasets for a `train:` config section; `augment` (an
-    Augmenter, see synth.train.augment.build_augmenter) applies to the training set only."""
+def train_val_datasets(data_dir: Path, train: TrainConfig, augment=None) -> tuple[PoseShardDataset, PoseShardDataset | None]:
+    """The training and held-out datasets for the `train` section; `augment` (an Augmenter, see
+    synth.train.augment.build_augmenter) applies to the training set only."""
     shards = list_shards(data_dir)
-    train_shards, val_shards = split_shards(shards, float(train_cfg["val_fraction"]))
-    size, length = int(train_cfg["input_size"]), float(train_cfg["skeleton_length"])
+    train_shards, val_shards = split_shards(shards, train.val_fraction)
+    size, length = train.input_size, train.skeleton_length
     train_ds = PoseShardDataset(data_dir, train_shards, size, length, augment)
     val_ds = PoseShardDataset(data_dir, val_shards, size, length) if val_shards else None
     return train_ds, val_ds

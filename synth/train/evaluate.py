@@ -21,7 +21,10 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from synth.config import TrainConfig, load_config
 from synth.io_utils import InputError, atomic_write_json
+from synth.train.adaptation import spa_head_from_checkpoint
+from synth.train.checkpoint import load_checkpoint, resolve_device
 from synth.train.data import PoseShardDataset, list_shards, read_dataset_meta, split_shards
 from synth.train.metrics import pck_2d_aligned, pose_metrics, to_millimetres
 from synth.train.models import build_model
@@ -46,7 +49,7 @@ def predict_items(model, ds, device: torch.device, batch_size: int, workers: int
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def evaluate_synthetic(model, data_dir: Path, tc: dict, joint_names: list[str], device: torch.device,
+def evaluate_synthetic(model, data_dir: Path, tc: TrainConfig, joint_names: list[str], device: torch.device,
                        post=None) -> dict:
     data_dir = Path(data_dir)
     meta_joints = [str(n) for n in read_dataset_meta(data_dir)["joints"]]
@@ -54,27 +57,27 @@ def evaluate_synthetic(model, data_dir: Path, tc: dict, joint_names: list[str], 
         raise InputError(f"{data_dir / 'dataset.json'}: joint order {meta_joints} differs from the "
                          f"checkpoint's {list(joint_names)}")
     shards = list_shards(data_dir)
-    _, val_shards = split_shards(shards, float(tc["val_fraction"]))
+    _, val_shards = split_shards(shards, tc.val_fraction)
     split = "val"
     if not val_shards:
         val_shards, split = shards, "all (a single shard: nothing held out)"
         print(f"evaluate: {data_dir} has one shard; evaluating on it although it was trained on",
               file=sys.stderr)
-    ds = PoseShardDataset(data_dir, val_shards, int(tc["input_size"]), float(tc["skeleton_length"]))
-    p = predict_items(model, ds, device, int(tc["batch_size"]), int(tc.get("workers", 0)), "synthetic", post)
+    ds = PoseShardDataset(data_dir, val_shards, tc.input_size, tc.skeleton_length)
+    p = predict_items(model, ds, device, tc.batch_size, tc.workers, "synthetic", post)
     result = pose_metrics(to_millimetres(p["pred"], p["scale"], ds.root_index),
                           to_millimetres(p["target"], p["scale"], ds.root_index), ds.joint_names)
     result.update({"data_dir": str(data_dir), "split": split, "shards": [s.name for s in val_shards]})
     return result
 
 
-def evaluate_lsp(model, spec: str, tc: dict, device: torch.device, post=None) -> dict:
+def evaluate_lsp(model, spec: str, tc: TrainConfig, device: torch.device, post=None) -> dict:
     """PCK@0.2 on an LSP-format folder, 'FOLDER' or 'FOLDER:a-b' (1-based image numbers)."""
     folder, rng_text = split_real_spec(spec)
-    ds = LspDataset(folder, int(tc["input_size"]))
+    ds = LspDataset(folder, tc.input_size)
     if rng_text:
         ds.indices = parse_image_range(rng_text, len(ds.lsp), str(folder))
-    p = predict_items(model, ds, device, int(tc["batch_size"]), int(tc.get("workers", 0)), "real", post)
+    p = predict_items(model, ds, device, tc.batch_size, tc.workers, "real", post)
     labelled = np.broadcast_to(LSP_LABELLED, p["pred"].shape[:2])
     flagged = ds.lsp.visible[ds.indices] & labelled
     res = pck_2d_aligned(p["pred"], p["joints_2d_crop"], labelled, joint_names=ds.joint_names)
@@ -123,25 +126,23 @@ def _json_safe(x):
 
 
 def _spa_head(ckpt: dict):
-    if not ckpt.get("spa"):
-        return None
-    from synth.train.adaptation import spa_head_from_checkpoint
-    return spa_head_from_checkpoint(ckpt)
+    return spa_head_from_checkpoint(ckpt) if ckpt.get("spa") else None
 
 
 def evaluate(checkpoint: Path, data_dir: Path | None = None, out_json: Path | None = None,
-             device: str = "auto", real_dirs: list[str] | tuple = (), print_table: bool = True) -> dict:
+             device: str = "auto", real_dirs: list[str] | tuple = (), print_table: bool = True,
+             config: Path | None = None, overrides: list[str] | tuple = ()) -> dict:
     """Metrics of a checkpoint: on the held-out shards of `data_dir` (3D metrics at the top
     level of the result, as before) and on each LSP-format folder of `real_dirs` ('FOLDER' or
     'FOLDER:a-b'; result["real"][spec]). Prints a table; writes `out_json` atomically when given.
     `device` is "auto", "cpu" or "cuda" (not the training config's: a checkpoint trained on a
-    GPU node is often evaluated elsewhere)."""
-    from synth.train.trainer import load_checkpoint, resolve_device
+    GPU node is often evaluated elsewhere). The `train` settings are the checkpoint's, with the
+    file `config` and the key=value `overrides` over them (e.g. train.batch_size=8)."""
     if data_dir is None and not real_dirs:
         raise InputError(f"{checkpoint}: nothing to evaluate on (give a dataset and/or real folders)")
     checkpoint = Path(checkpoint)
     ckpt = load_checkpoint(checkpoint)
-    tc = ckpt["config"]["train"]
+    tc = load_config(config, overrides, base=ckpt["config"]).train
     joint_names = list(ckpt["joint_names"])
     dev = resolve_device(device, "evaluation device")
     model = build_model(tc, len(joint_names)).to(dev)
@@ -161,8 +162,7 @@ def evaluate(checkpoint: Path, data_dir: Path | None = None, out_json: Path | No
         result["real"] = {str(spec): evaluate_lsp(model, str(spec), tc, dev, post) for spec in real_dirs}
     result["spa_applied"] = post is not None
     result.update({"checkpoint": str(checkpoint), "epoch": int(ckpt.get("epoch", 0)),
-                   "backbone": tc["backbone"], "head": tc.get("head", "regression"), "width": tc["width"],
-                   "input_size": tc["input_size"]})
+                   "backbone": tc.backbone, "head": tc.head, "width": tc.width, "input_size": tc.input_size})
     if print_table:
         print(format_table(result))
     if out_json is not None:

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from synth.geometry import procrustes_align as _procrustes_align
+from synth.scene import JOINTS
+
 PCK_THRESHOLD_MM = 150.0
 AUC_THRESHOLDS_MM = np.linspace(0.0, 150.0, 31)
 
@@ -41,27 +44,8 @@ def mpjpe(pred, gt) -> float:
 
 
 def procrustes_align(pred, gt) -> np.ndarray:
-    """Each prediction (N, J, 3) moved by the best similarity transform onto its ground truth.
-
-    Minimises sum ||s R p_i + t - g_i||^2 over s > 0, R in SO(3) (Umeyama 1991): with
-    M = P0^T G0 = U S V^T, R = V D U^T where D = diag(1, 1, sign det(V U^T)) forbids a
-    reflection, and s = tr(S D) / |P0|^2.
-    """
-    pred, gt = _np(pred), _np(gt)
-    mu_p, mu_g = pred.mean(1, keepdims=True), gt.mean(1, keepdims=True)
-    p0, g0 = pred - mu_p, gt - mu_g
-    m = np.einsum("nji,njk->nik", p0, g0)
-    u, s, vt = np.linalg.svd(m)
-    v = np.swapaxes(vt, 1, 2)
-    ut = np.swapaxes(u, 1, 2)
-    d = np.ones_like(s)
-    d[:, -1] = np.sign(np.linalg.det(v @ ut))
-    d[d == 0] = 1.0
-    rot = v @ (d[:, :, None] * ut)
-    norm_p = (p0 ** 2).sum((1, 2))
-    # A collapsed prediction (all joints at one point) has no rotation or scale to fit.
-    scale = np.where(norm_p > 1e-12, (s * d).sum(1) / np.maximum(norm_p, 1e-12), 0.0)
-    return scale[:, None, None] * np.einsum("nij,nkj->nki", rot, p0) + mu_g
+    """synth.geometry.procrustes_align on arrays or tensors."""
+    return _procrustes_align(_np(pred), _np(gt))
 
 
 def pa_mpjpe(pred, gt) -> float:
@@ -119,7 +103,6 @@ TORSO_JOINTS = ("right_shoulder", "left_hip")
 
 
 def _torso_indices(joint_names) -> tuple[int, int]:
-    from synth.scene import JOINTS
     names = list(joint_names) if joint_names is not None else JOINTS
     return names.index(TORSO_JOINTS[0]), names.index(TORSO_JOINTS[1])
 
@@ -147,7 +130,6 @@ def pck_2d_aligned(pred_3d, gt_2d, visible, threshold: float = PCK2D_THRESHOLD,
     pred, gt, vis = _np(pred_3d), _np(gt_2d), _np(visible) > 0
     if pred.shape[:2] != gt.shape[:2] or pred.shape[-1] != 3 or gt.shape[-1] != 2 or vis.shape != gt.shape[:2]:
         raise ValueError(f"pred {pred.shape}, gt {gt.shape}, visible {vis.shape}: need (N,J,3), (N,J,2), (N,J)")
-    from synth.scene import JOINTS
     names = list(joint_names) if joint_names is not None else JOINTS
     rs, lh = _torso_indices(names)
     aligned = align_2d(pred[..., :2], gt, vis)
@@ -175,7 +157,7 @@ def aligned_2d_residual(pred_3d, gt_2d, visible, joint_names: list[str] | None =
     small positive scale (|g0| / |p0|) · MIN_ALIGN_CORRELATION, whose residual pulls the projection
     towards the labels. With `torso_normalised` the residual is divided by each sample's label
     torso size (right shoulder to left hip), which makes it independent of the crop size."""
-    import torch
+    import torch        # the loss is torch's; the metrics above stay numpy and load no torch
     v = visible.to(pred_3d.dtype)
     w = v.unsqueeze(-1)
     p, g = pred_3d[..., :2], gt_2d.to(pred_3d.dtype)

@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from synth.config import TrainConfig
+
 # Blocks per stage for each depth, and the block type.
 RESNET_LAYOUTS = {
     "resnet18": ("basic", (2, 2, 2, 2)),
@@ -31,9 +33,6 @@ RESNET_LAYOUTS = {
 }
 BACKBONES = tuple(RESNET_LAYOUTS) + ("alexnet",)
 HEADS = ("regression", "integral")
-# Defaults of the `train.model` config block (synth/defaults.yaml documents them).
-MODEL_DEFAULTS = {"depth_bins": 32, "deconv_layers": 2, "deconv_channels": 256,
-                  "integral_half_extent": 0.3}
 FEATURE_STRIDE = 32
 
 
@@ -275,15 +274,11 @@ class PoseNet(nn.Module):
         return self.regress(self.extract(images))
 
 
-def build_model(train_cfg: dict, num_joints: int = 15) -> PoseNet:
-    """The model a `train:` config section describes (`backbone`, `width`, `head`, `model`).
-
-    Sections written before the integral head existed have no `head`/`model`: a regression net."""
-    opts = {**MODEL_DEFAULTS, **(train_cfg.get("model") or {})}
-    half = float(opts["integral_half_extent"]) * float(train_cfg.get("skeleton_length", 1.0))
-    return PoseNet(train_cfg["backbone"], int(train_cfg["width"]), num_joints,
-                   str(train_cfg.get("head", "regression")), int(opts["depth_bins"]),
-                   int(opts["deconv_layers"]), int(opts["deconv_channels"]), half)
+def build_model(train: TrainConfig, num_joints: int = 15) -> PoseNet:
+    """The model the `train` section describes (`backbone`, `width`, `head`, `model`)."""
+    m = train.model
+    return PoseNet(train.backbone, train.width, num_joints, train.head, m.depth_bins, m.deconv_layers,
+                   m.deconv_channels, m.integral_half_extent * train.skeleton_length)
 
 
 def count_parameters(model: nn.Module) -> int:

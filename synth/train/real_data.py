@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 
 from synth.io_utils import InputError
 from synth.poses.lsp import LSP_JOINTS, load_lsp
+from synth.rng import Stream, stream
 from synth.scene import JOINTS
 from synth.train.augment import apply_affine, box_to_crop_matrix
 from synth.train.data import crop_and_resize, crop_box, inside_crop, make_item
@@ -65,7 +66,7 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[list[int], list[i
     from `seed`, are held out; both lists are sorted."""
     if not 0.0 <= fraction <= 1.0:
         raise ValueError(f"fraction {fraction} must be in [0, 1]")
-    order = np.random.default_rng(int(seed)).permutation(n)
+    order = stream(seed, Stream.REAL_SPLIT).permutation(n)
     n_held = int(round(fraction * n))
     held = sorted(int(i) for i in order[:n_held])
     kept = sorted(int(i) for i in order[n_held:])

@@ -2,9 +2,9 @@
 (synth.train.adaptation: DANN, domain mixer, SAA, Jo2D) and skeletal pose adaptation (SPA).
 
 `train` is deterministic for a given config and dataset on CPU: the model is initialised from
-`seed`, each epoch's synthetic order comes from a generator seeded by (seed, epoch) and its real
-order from one seeded by (seed, epoch, pass over the real set), the learning rate is a function of
-the global step, and the checkpoint carries every module, optimiser, the grad scaler, the step
+the TRAIN_INIT stream of `seed` (synth.rng), each epoch's synthetic order comes from the
+TRAIN_ORDER stream of (seed, epoch) and its real order from TRAIN_REAL_ORDER (seed, epoch, pass
+over the real set), the learning rate is a function of the global step, and the checkpoint carries every module, optimiser, the grad scaler, the step
 counter and the RNG states; so training N epochs in one go or stopping after any epoch and
 resuming gives the same weights.
 
@@ -15,7 +15,6 @@ in this project's tests.)
 from __future__ import annotations
 
 import contextlib
-import copy
 import csv
 import io
 import math
@@ -26,46 +25,41 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from torch.utils.data import DataLoader, RandomSampler
 from tqdm import tqdm
 
-from synth.config import ConfigError, dump
+from synth.config import Config, ConfigError, Paths, RealConfig, SpaConfig, TrainConfig, config_yaml
 from synth.io_utils import InputError, atomic_write_bytes, atomic_write_text
+from synth.rng import Stream, torch_seed
 from synth.train import adaptation as da
+from synth.train.augment import build_augmenter
+# the checkpoint and device helpers live in synth.train.checkpoint (evaluation shares them);
+# evaluate/format_table in synth.train.evaluate: both re-exported for code that imports them from here
+from synth.train.checkpoint import CHECKPOINT_NAME, CHECKPOINT_SCHEMA, load_checkpoint, resolve_device  # noqa: F401
 from synth.train.data import PoseShardDataset, train_val_datasets
-# evaluate/format_table live in synth.train.evaluate (which imports this module lazily) and are
-# re-exported for code that imports them from here
 from synth.train.evaluate import evaluate, format_table, predict_items  # noqa: F401
 from synth.train.metrics import pck_2d_aligned, pose_metrics, to_millimetres
 from synth.train.models import build_model, count_parameters
+from synth.train.real_data import LspDataset
 
-CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.csv"
 STEP_LOG_NAME = "steps.csv"
 CONFIG_NAME = "config.yaml"
 TENSORBOARD_DIR = "tensorboard"
-CHECKPOINT_SCHEMA = "synth-train/1"
 # Settings a resumed run must share with its checkpoint: they define the model, its targets and
 # the extra modules whose states the checkpoint holds.
 RESUME_MUST_MATCH = ("backbone", "head", "width", "input_size", "skeleton_length")
 LOSSES = {"l1": torch.nn.functional.l1_loss, "l2": torch.nn.functional.mse_loss}
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def resolve_device(name: str, setting: str = "config key 'train.device'") -> torch.device:
-    """"auto" (CUDA when present), "cpu" or "cuda"; `setting` names where the value came from in
-    the error when CUDA is asked for but absent."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"{setting} = 'cuda' but no CUDA device is available")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2 ** 32)
-    torch.manual_seed(seed)
+    """Python's, numpy's and torch's global RNGs from the TRAIN_INIT stream of `seed` (the model's
+    initial weights come from torch's)."""
+    s = torch_seed(seed, Stream.TRAIN_INIT)
+    random.seed(s)
+    np.random.seed(s % 2 ** 32)
+    torch.manual_seed(s)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
 
@@ -93,19 +87,6 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def load_checkpoint(path: Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a damaged file
-        raise InputError(f"{path}: not a readable checkpoint ({e.__class__.__name__})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("schema") != CHECKPOINT_SCHEMA:
-        raise InputError(f"{path}: not a {CHECKPOINT_SCHEMA} checkpoint")
-    return ckpt
-
-
 def _read_log(path: Path, upto: int, key: str = "epoch") -> list[dict]:
     if not path.is_file():
         return []
@@ -127,13 +108,6 @@ def _loader(ds, batch_size: int, workers: int, device: torch.device, sampler=Non
                       persistent_workers=False)
 
 
-def _seed_of(*parts: int) -> int:
-    s = 0
-    for p in parts:
-        s = (s * 1_000_003 + int(p)) % (2 ** 62)
-    return s
-
-
 def predict(model, ds: PoseShardDataset, device: torch.device, batch_size: int, workers: int = 0,
             desc: str = "eval", post=None) -> tuple[np.ndarray, np.ndarray]:
     """(predictions, ground truths) as root-relative millimetres (N, J, 3); both are scaled by
@@ -144,48 +118,35 @@ def predict(model, ds: PoseShardDataset, device: torch.device, batch_size: int, 
             to_millimetres(p["target"], p["scale"], ds.root_index))
 
 
-def lr_factor(tc: dict, step: int, steps_per_epoch: int) -> float:
+def lr_factor(tc: TrainConfig, step: int, steps_per_epoch: int) -> float:
     """The learning-rate multiplier at a global step (`train.lr_schedule`)."""
-    kind = tc["lr_schedule"]
-    if kind == "cosine":
-        total = max(int(tc["epochs"]) * steps_per_epoch, 1)
-        lo = float(tc["lr_min_factor"])
+    if tc.lr_schedule == "cosine":
+        total = max(tc.epochs * steps_per_epoch, 1)
+        lo = tc.lr_min_factor
         return lo + (1.0 - lo) * 0.5 * (1.0 + math.cos(math.pi * min(step / total, 1.0)))
-    if kind == "step":
-        return float(tc["lr_step_gamma"]) ** ((step // max(steps_per_epoch, 1)) // int(tc["lr_step_epochs"]))
+    if tc.lr_schedule == "step":
+        return tc.lr_step_gamma ** ((step // max(steps_per_epoch, 1)) // tc.lr_step_epochs)
     return 1.0
 
 
-def real_folder(cfg: dict) -> Path:
+def real_folder(real: RealConfig, data_dir: Path) -> Path:
     """`train.real.folder`, or <data_dir>/lsp (the LSP training half of the data mirror)."""
-    from synth.config import data_dir
-    folder = cfg["train"]["real"]["folder"]
-    return Path(folder) if folder else data_dir(cfg) / "lsp"
+    return Path(real.folder) if real.folder else Path(data_dir) / "lsp"
 
 
-def _range(cfg: dict, key: str) -> range:
-    r = cfg["train"]["real"][key]
-    if not (isinstance(r, list) and len(r) == 2 and all(isinstance(v, int) for v in r) and 0 <= r[0] < r[1]):
-        raise ConfigError(f"config key 'train.real.{key}' must be [first, end) image indices (0-based), got {r!r}")
-    return range(r[0], r[1])
-
-
-def real_datasets(cfg: dict, need_train: bool, augment=None):
+def real_datasets(tc: TrainConfig, data_dir: Path, need_train: bool, augment=None):
     """(training, evaluation) LSP subsets of `train.real` (None where not wanted / available)."""
-    from synth.train.real_data import LspDataset
-    tc = cfg["train"]
-    folder = real_folder(cfg)
-    size = int(tc["input_size"])
+    folder = real_folder(tc.real, data_dir)
     if need_train:
         if not folder.is_dir():
             raise InputError(f"{folder}: real-image folder for train.adaptation not found "
                              "(set train.real.folder or data_dir)")
-        train_ds = LspDataset(folder, size, indices=list(_range(cfg, "train_range")), augment=augment)
+        train_ds = LspDataset(folder, tc.input_size, indices=list(range(*tc.real.train_range)), augment=augment)
     else:
         train_ds = None
     eval_ds = None
-    if tc["real"]["log_pck"] and folder.is_dir():
-        eval_ds = LspDataset(folder, size, indices=list(_range(cfg, "eval_range")))
+    if tc.real.log_pck and folder.is_dir():
+        eval_ds = LspDataset(folder, tc.input_size, indices=list(range(*tc.real.eval_range)))
     return train_ds, eval_ds
 
 
@@ -195,15 +156,9 @@ def _real_batches(ds, batch_size: int, workers: int, device, seed: int, epoch: i
     n_pass = 0
     bs = min(batch_size, len(ds))
     while True:
-        g = torch.Generator().manual_seed(_seed_of(seed, epoch, 7919, n_pass))
+        g = torch.Generator().manual_seed(torch_seed(seed, Stream.TRAIN_REAL_ORDER, epoch, n_pass))
         yield from _loader(ds, bs, workers, device, RandomSampler(ds, generator=g), drop_last=True)
         n_pass += 1
-
-
-def _augmenter(cfg: dict, stream: int):
-    """The configured augmenter (None when off); `stream` separates synthetic from real draws."""
-    from synth.train.augment import build_augmenter
-    return build_augmenter(cfg["train"], _seed_of(int(cfg["seed"]), stream))
 
 
 class _Tensorboard:
@@ -213,7 +168,7 @@ class _Tensorboard:
         self.writer = None
         if enabled:
             try:
-                from torch.utils.tensorboard import SummaryWriter
+                from torch.utils.tensorboard import SummaryWriter    # optional: the tensorboard package
             except ImportError:
                 print("train: tensorboard is not installed; logging to CSV only", file=sys.stderr)
                 return
@@ -235,32 +190,30 @@ class _Stepper:
     """One optimisation step per call for the configured method. Holds the modules, optimisers and
     grad scaler; `losses` returns floats to log."""
 
-    def __init__(self, cfg: dict, model: torch.nn.Module, device: torch.device, num_joints: int):
-        tc = cfg["train"]
-        ad = tc["adaptation"]
-        self.tc, self.ad, self.method = tc, ad, ad["method"]
-        self.jo2d = bool(ad["jo2d"])
+    def __init__(self, tc: TrainConfig, model: torch.nn.Module, device: torch.device, num_joints: int):
+        ad = tc.adaptation
+        self.tc, self.ad, self.method = tc, ad, ad.method
+        self.jo2d = ad.jo2d
         self.model, self.device = model, device
-        self.size = int(tc["input_size"])
-        self.loss_fn = LOSSES[str(tc["loss"]).lower()]
-        self.amp = device.type == "cuda" and bool(tc["amp"])
+        self.size = tc.input_size
+        self.loss_fn = LOSSES[tc.loss]
+        self.amp = device.type == "cuda" and tc.amp
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.ext_params, self.reg_params = da.split_parameters(model, self.size, device)
         self.ext_bns = da.extractor_batchnorms(model, self.ext_params)
         self.modules: dict[str, torch.nn.Module] = {}
         if self.method in ("dann", "mixer"):
             self.modules["domain_classifier"] = da.DomainClassifier(
-                model.feature_channels, int(ad["classifier_hidden"])).to(device)
+                model.feature_channels, ad.classifier_hidden).to(device)
         elif self.method == "saa":
             self.modules["saa_discriminator"] = da.JointDiscriminator(
-                model.feature_channels, num_joints, int(ad["saa"]["hidden"]), int(ad["saa"]["layers"])).to(device)
-        self.optimizers = {"main": torch.optim.Adam(model.parameters(), lr=float(tc["lr"]),
-                                                    weight_decay=float(tc["weight_decay"]))}
-        self.base_lr = {"main": float(tc["lr"])}
+                model.feature_channels, num_joints, ad.saa.hidden, ad.saa.layers).to(device)
+        self.optimizers = {"main": torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)}
+        self.base_lr = {"main": tc.lr}
         if self.modules:
             params = [p for m in self.modules.values() for p in m.parameters()]
-            lr = float(ad["domain_lr"]) if ad["domain_lr"] else float(tc["lr"])
-            self.optimizers["domain"] = torch.optim.Adam(params, lr=lr, weight_decay=float(tc["weight_decay"]))
+            lr = ad.domain_lr if ad.domain_lr else tc.lr
+            self.optimizers["domain"] = torch.optim.Adam(params, lr=lr, weight_decay=tc.weight_decay)
             self.base_lr["domain"] = lr
 
     @property
@@ -334,10 +287,10 @@ class _Stepper:
             pose = self.loss_fn(self.model.regress(fmap[:bs]).float(), target)
             loss = pose
             if self.method == "dann":
-                lam = da.dann_lambda(step / max(total_steps, 1), float(ad["dann"]["gamma"]))
+                lam = da.dann_lambda(step / max(total_steps, 1), ad.dann.gamma)
                 logits = self.modules["domain_classifier"](da.grad_reverse(da.pool(fmap), lam))
                 ce = da.domain_ce(logits, domain)
-                loss = loss + float(ad["dann"]["weight"]) * ce
+                loss = loss + ad.dann.weight * ce
                 out.update(domain_ce=ce.item(), grl_weight=lam,
                            domain_acc=(logits.argmax(1) == domain).float().mean().item())
             elif self.method == "saa":
@@ -351,22 +304,22 @@ class _Stepper:
                 # Discriminator side: on detached features, so it does not move the extractor.
                 logits_d = da.sample_at_joints(disc(fmap.detach()), j2d, self.size)
                 d_loss = da.saa_discriminator_loss(logits_d, domain, vis)
-                loss = loss + float(ad["saa"]["confusion_weight"]) * conf + d_loss
+                loss = loss + ad.saa.confusion_weight * conf + d_loss
                 hit = ((logits_d > 0).long() == domain[:, None]).float()
                 out.update(disc_loss=d_loss.item(), confusion=conf.item(),
                            disc_acc=((hit * vis).sum() / vis.sum().clamp_min(1)).item())
             if self.jo2d:
                 j = self._jo2d(fmap[bs:], real)
-                loss = loss + float(ad["jo2d_weight"]) * j
+                loss = loss + ad.jo2d_weight * j
                 out["jo2d"] = j.item()
         self._update(loss, list(self.optimizers))
         out.update(loss=loss.item(), pose=pose.item())
         return out
 
     def _mixer_step(self, x, bs, target, real, domain, step: int) -> dict:
-        mx = self.ad["mixer"]
+        mx = self.ad.mixer
         clf = self.modules["domain_classifier"]
-        stage = da.mixer_stage(step, int(mx["warmup_steps"]), int(mx["classifier_steps_per_extractor_step"]))
+        stage = da.mixer_stage(step, mx.warmup_steps, mx.classifier_steps_per_extractor_step)
         out = {"stage": stage}
         with self._autocast():
             if stage == 1:
@@ -390,11 +343,11 @@ class _Stepper:
                 pose = self.loss_fn(self.model.regress(fmap[:bs]).float(), target)
                 logits = clf(da.pool(fmap))
                 conf = da.confusion_ce(logits)
-                loss = pose + float(mx["confusion_weight"]) * conf
+                loss = pose + mx.confusion_weight * conf
                 out.update(confusion=conf.item(), domain_ce=da.domain_ce(logits, domain).item())
             if self.jo2d:
                 j = self._jo2d(fmap[bs:], real)
-                loss = loss + float(self.ad["jo2d_weight"]) * j
+                loss = loss + self.ad.jo2d_weight * j
                 out["jo2d"] = j.item()
         out["domain_acc"] = (logits.detach().argmax(1) == domain).float().mean().item()
         self._update(loss, ["main", "domain"] if stage == 1 else ["main"])
@@ -408,19 +361,38 @@ def _to_device(batch: dict, device: torch.device) -> dict:
     return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
 
-def _check_resume(ckpt: dict, cfg: dict, ckpt_path: Path, joint_names: list[str], data_dir: Path) -> None:
-    old, tc = ckpt["config"], cfg["train"]
+def synthetic_step(tc: TrainConfig, model: torch.nn.Module, device: torch.device, num_joints: int):
+    """`step(batch, i, total_steps) -> losses`: one optimisation step exactly as `train` takes it
+    on a synthetic batch (the loss, Adam and, on CUDA with `train.amp`, float16 autocast with a
+    GradScaler of `tc`), the batch moved to `device` first (a no-op for one already there). For
+    tools and benchmarks that drive or time the trainer's own step without its loop; the model
+    is put in training mode. Domain adaptation and Jo2D need real batches: ConfigError."""
+    stepper = _Stepper(tc, model, device, num_joints)
+    if stepper.needs_real:
+        raise ConfigError("config key 'train.adaptation' must be method none without jo2d for a "
+                          "synthetic-only step")
+    stepper.train_mode()
+
+    def step(batch: dict, i: int, total_steps: int) -> dict:
+        return stepper.step(_to_device(batch, device), None, i, total_steps)
+
+    return step
+
+
+def _check_resume(ckpt: dict, tc: TrainConfig, seed: int, ckpt_path: Path, joint_names: list[str],
+                  data_dir: Path) -> None:
+    old = ckpt["config"]
     for key in RESUME_MUST_MATCH:
-        a, b = old["train"].get(key), tc.get(key)
+        a, b = old["train"].get(key), getattr(tc, key)
         if a != b:
             raise ConfigError(f"{ckpt_path}: config key 'train.{key}' = {b!r} differs from the "
                               f"checkpoint's {a!r}; use a new output folder or no resume")
-    a, b = old["train"].get("adaptation", {}).get("method", "none"), tc["adaptation"]["method"]
+    a, b = old["train"].get("adaptation", {}).get("method", "none"), tc.adaptation.method
     if a != b:
         raise ConfigError(f"{ckpt_path}: config key 'train.adaptation.method' = {b!r} differs from the "
                           f"checkpoint's {a!r}; use a new output folder or no resume")
-    if old["seed"] != cfg["seed"]:
-        raise ConfigError(f"{ckpt_path}: config key 'seed' = {cfg['seed']} differs from the checkpoint's {old['seed']}")
+    if old["seed"] != seed:
+        raise ConfigError(f"{ckpt_path}: config key 'seed' = {seed} differs from the checkpoint's {old['seed']}")
     if ckpt["joint_names"] != joint_names:
         raise InputError(f"{data_dir / 'dataset.json'}: joint order differs from the checkpoint's")
 
@@ -428,35 +400,40 @@ def _check_resume(ckpt: dict, cfg: dict, ckpt_path: Path, joint_names: list[str]
 # Gradients are switched on explicitly: another stage in the same process may have turned them
 # off globally (torch.set_grad_enabled(False)).
 @torch.enable_grad()
-def train(cfg: dict, data_dir: Path, out_dir: Path, resume: bool = True) -> dict:
-    """Train the configured network on the training shards of `data_dir` (and, for adaptation,
-    the real photos of `train.real`), writing out_dir/{checkpoint.pt, log.csv, steps.csv,
-    config.yaml, tensorboard/}; returns a summary with the last validation metrics. With
-    `resume` and an existing checkpoint, training continues after its epoch."""
+def train(tc: TrainConfig, data_dir: Path, out_dir: Path, *, seed: int = 0, paths: Paths | None = None,
+          record: Config | None = None, resume: bool = True) -> dict:
+    """Train the network of the `train` section `tc` on the training shards of `data_dir` (and,
+    for adaptation, the real photos of `train.real`; without `train.real.folder` they are
+    `paths.data`/lsp), writing out_dir/{checkpoint.pt, log.csv, steps.csv, config.yaml,
+    tensorboard/}; returns a summary with the last validation metrics. Every random draw derives
+    from `seed`. `record`: the whole configuration written to config.yaml and the checkpoint
+    (default: `seed` and `tc`). With `resume` and an existing checkpoint, training continues
+    after its epoch."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    cfg = copy.deepcopy(cfg)
-    tc, seed = cfg["train"], int(cfg["seed"])
-    da.validate_adaptation(tc)
-    train_ds, val_ds = train_val_datasets(data_dir, tc, _augmenter(cfg, 0))
+    paths = paths if paths is not None else Config().paths()
+    stored = (record.model_dump(mode="json") if record is not None
+              else {"seed": seed, "train": tc.model_dump(mode="json")})
+    train_ds, val_ds = train_val_datasets(data_dir, tc, build_augmenter(tc.augment, seed, 0))
     joint_names = train_ds.joint_names
-    device = resolve_device(tc["device"])
-    if int(tc["threads"]) > 0:
-        torch.set_num_threads(int(tc["threads"]))
+    device = resolve_device(tc.device)
+    if tc.threads > 0:
+        torch.set_num_threads(tc.threads)
     ckpt_path, log_path, step_log_path = out_dir / CHECKPOINT_NAME, out_dir / LOG_NAME, out_dir / STEP_LOG_NAME
 
     seed_everything(seed)
     model = build_model(tc, len(joint_names)).to(device)
-    stepper = _Stepper(cfg, model, device, len(joint_names))
-    real_train, real_eval = real_datasets(cfg, stepper.needs_real, _augmenter(cfg, 1) if stepper.needs_real else None) \
-        if (stepper.needs_real or tc["real"]["log_pck"]) else (None, None)
-    spa_cfg = tc["adaptation"]["spa"]
-    spa_target = (da.spa_target(spa_cfg["target"], joint_names, REPO_ROOT) if spa_cfg["enabled"] else None)
+    stepper = _Stepper(tc, model, device, len(joint_names))
+    real_train, real_eval = real_datasets(tc, paths.data, stepper.needs_real,
+                                          build_augmenter(tc.augment, seed, 1) if stepper.needs_real else None) \
+        if (stepper.needs_real or tc.real.log_pck) else (None, None)
+    spa_cfg = tc.adaptation.spa
+    spa_target = da.spa_target(spa_cfg.target, joint_names) if spa_cfg.enabled else None
 
     start_epoch, step, rows, step_rows, spa_state = 0, 0, [], [], None
     out_dir.mkdir(parents=True, exist_ok=True)
     if resume and ckpt_path.exists():
         ckpt = load_checkpoint(ckpt_path)
-        _check_resume(ckpt, cfg, ckpt_path, joint_names, data_dir)
+        _check_resume(ckpt, tc, seed, ckpt_path, joint_names, data_dir)
         model.load_state_dict(ckpt["model"])
         if "optimizers" not in ckpt:          # written before the adaptation modules existed
             ckpt = {**ckpt, "modules": {}, "optimizers": {"main": ckpt["optimizer"]}}
@@ -464,14 +441,15 @@ def train(cfg: dict, data_dir: Path, out_dir: Path, resume: bool = True) -> dict
         _set_rng_state(ckpt["rng"])
         start_epoch, step = int(ckpt["epoch"]), int(ckpt.get("step", 0))
         # An SPA head fitted after an earlier last epoch belongs to the earlier network.
-        spa_state = ckpt.get("spa") if start_epoch >= int(tc["epochs"]) else None
+        spa_state = ckpt.get("spa") if start_epoch >= tc.epochs else None
         rows = _read_log(log_path, start_epoch)
         step_rows = _read_log(step_log_path, step, "step")
-    dump(cfg, out_dir / CONFIG_NAME)
+    atomic_write_text(out_dir / CONFIG_NAME, config_yaml(record) if record is not None
+                      else yaml.safe_dump(stored, sort_keys=False))
 
-    epochs, bs, workers = int(tc["epochs"]), int(tc["batch_size"]), int(tc["workers"])
-    every = max(int(tc["checkpoint_every"]), 1)
-    log_every = max(int(tc["log_every_steps"]), 1)
+    epochs, bs, workers = tc.epochs, tc.batch_size, tc.workers
+    every = tc.checkpoint_every
+    log_every = tc.log_every_steps
     # A last batch of one sample would break BatchNorm's batch statistics; drop it.
     drop_last = len(train_ds) % bs == 1 and len(train_ds) > 1
     steps_per_epoch = len(train_ds) // bs if drop_last else math.ceil(len(train_ds) / bs)
@@ -481,30 +459,30 @@ def train(cfg: dict, data_dir: Path, out_dir: Path, resume: bool = True) -> dict
                   + ["val_mpjpe_mm", "val_pa_mpjpe_mm", "val_pck150", "val_auc", "real_pck02",
                      "lr", "epoch_seconds", "train_samples_per_s"])
     step_fields = ["step", "epoch", "lr"] + loss_names
-    tb = _Tensorboard(bool(tc["tensorboard"]), out_dir / TENSORBOARD_DIR)
+    tb = _Tensorboard(tc.tensorboard, out_dir / TENSORBOARD_DIR)
 
     def save(epoch: int) -> None:
         buf = io.BytesIO()
         torch.save({"schema": CHECKPOINT_SCHEMA, "epoch": epoch, "step": step, "model": model.state_dict(),
                     "optimizer": stepper.optimizers["main"].state_dict(), **stepper.state(),
-                    "spa": spa_state, "rng": _rng_state(), "config": cfg, "joint_names": joint_names}, buf)
+                    "spa": spa_state, "rng": _rng_state(), "config": stored, "joint_names": joint_names}, buf)
         atomic_write_bytes(ckpt_path, buf.getvalue())
 
-    print(f"train: {tc['backbone']}/{tc['head']} width {tc['width']} ({count_parameters(model) / 1e6:.2f} M params) "
+    print(f"train: {tc.backbone}/{tc.head} width {tc.width} ({count_parameters(model) / 1e6:.2f} M params) "
           f"on {device}; adaptation {stepper.method}{' + jo2d' if stepper.jo2d else ''}"
-          f"{' + spa' if spa_cfg['enabled'] else ''}; {len(train_ds)} train / {len(val_ds) if val_ds else 0} val "
+          f"{' + spa' if spa_cfg.enabled else ''}; {len(train_ds)} train / {len(val_ds) if val_ds else 0} val "
           f"samples, {len(real_train) if real_train else 0} real; epochs {start_epoch + 1}..{epochs}", file=sys.stderr)
     val_metrics, real_pck, train_loss = None, None, float("nan")
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
         # The order depends on (seed, epoch) only, so a resumed run replays it exactly.
-        order = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        order = torch.Generator().manual_seed(torch_seed(seed, Stream.TRAIN_ORDER, epoch))
         # Augmentation draws depend on (augmenter seed, epoch, item) alone, in any worker.
         train_ds.set_epoch(epoch)
         if real_train is not None:
             real_train.set_epoch(epoch)
         loader = _loader(train_ds, bs, workers, device, RandomSampler(train_ds, generator=order), drop_last)
-        reals = (_real_batches(real_train, int(tc["real"]["batch_size"] or bs), workers, device, seed, epoch)
+        reals = (_real_batches(real_train, tc.real.batch_size or bs, workers, device, seed, epoch)
                  if stepper.needs_real else None)
         stepper.train_mode()
         sums: dict[str, float] = {}
@@ -566,9 +544,9 @@ def train(cfg: dict, data_dir: Path, out_dir: Path, resume: bool = True) -> dict
                "train_samples": len(train_ds), "val_samples": len(val_ds) if val_ds else 0,
                "real_train_samples": len(real_train) if real_train else 0,
                "checkpoint": str(ckpt_path), "log": str(log_path)}
-    if spa_cfg["enabled"]:
+    if spa_cfg.enabled:
         if spa_state is None:
-            spa_state = train_spa(cfg, model, real_train if real_train is not None else train_ds, spa_target,
+            spa_state = train_spa(tc, seed, model, real_train if real_train is not None else train_ds, spa_target,
                                   joint_names, device, tb)
             save(max(epochs, start_epoch))
         head = da.spa_head_from_state(spa_state).to(device)
@@ -582,43 +560,48 @@ def train(cfg: dict, data_dir: Path, out_dir: Path, resume: bool = True) -> dict
     return summary
 
 
+def train_from_config(cfg: Config, data_dir: Path, out_dir: Path, resume: bool = True) -> dict:
+    """`train` with the sections of a whole configuration (what `synth train` runs)."""
+    return train(cfg.train, data_dir, out_dir, seed=cfg.seed, paths=cfg.paths(), record=cfg, resume=resume)
+
+
 def _real_pck(model, ds, device, bs, workers, post=None) -> float:
     p = predict_items(model, ds, device, bs, workers, "real", post)
     return float(pck_2d_aligned(p["pred"], p["joints_2d_crop"], p["visible_2d"])["pck"])
 
 
 @torch.enable_grad()
-def train_spa(cfg: dict, model, ds, target: np.ndarray, joint_names: list[str], device: torch.device,
-              tb: _Tensorboard | None = None) -> dict:
+def train_spa(tc: TrainConfig, seed: int, model, ds, target: np.ndarray, joint_names: list[str],
+              device: torch.device, tb: _Tensorboard | None = None) -> dict:
     """Skeletal pose adaptation (AHuP): with the network frozen, fit y + f(y) on its predictions
     for `ds` (the real training photos when the run has them) so that their limb-length descriptor
     moves to `target` while f stays small. Returns the state stored in the checkpoint."""
     poses = []
     model.eval()
     with torch.no_grad():
-        for batch in _loader(ds, int(cfg["train"]["batch_size"]), int(cfg["train"]["workers"]), device):
+        for batch in _loader(ds, tc.batch_size, tc.workers, device):
             poses.append(model(batch["image"].to(device)).float())
-    return fit_spa(torch.cat(poses), target, joint_names, cfg["train"]["adaptation"]["spa"], int(cfg["seed"]), tb)
+    return fit_spa(torch.cat(poses), target, joint_names, tc.adaptation.spa, seed, tb)
 
 
 @torch.enable_grad()
-def fit_spa(poses: torch.Tensor, target: np.ndarray, joint_names: list[str], sc: dict, seed: int,
+def fit_spa(poses: torch.Tensor, target: np.ndarray, joint_names: list[str], sc: SpaConfig, seed: int,
             tb: _Tensorboard | None = None) -> dict:
     """Fit an SPA head on fixed poses (N, J, 3) with the `train.adaptation.spa` settings `sc`;
     returns its checkpoint state with the descriptor distance to `target` before and after and
     the mean joint shift (normalised units)."""
     device = poses.device
-    gen = torch.Generator().manual_seed(_seed_of(seed, 104729))
-    torch.manual_seed(_seed_of(seed, 15485863))
-    head = da.SpaHead(len(joint_names), int(sc["hidden"])).to(device)
-    opt = torch.optim.Adam(head.parameters(), lr=float(sc["lr"]))
+    gen = torch.Generator().manual_seed(torch_seed(seed, Stream.SPA_FIT, 0))
+    torch.manual_seed(torch_seed(seed, Stream.SPA_FIT, 1))
+    head = da.SpaHead(len(joint_names), sc.hidden).to(device)
+    opt = torch.optim.Adam(head.parameters(), lr=sc.lr)
     tgt = torch.as_tensor(np.asarray(target), dtype=torch.float32, device=device)
-    bs = min(int(sc["batch_size"]), len(poses))
+    bs = min(sc.batch_size, len(poses))
     with torch.no_grad():
         before = float((da.limb_descriptor(poses, joint_names) - tgt).norm(dim=1).mean())
-    for i in range(int(sc["steps"])):
+    for i in range(sc.steps):
         idx = torch.randint(len(poses), (bs,), generator=gen).to(device)
-        loss, parts = da.spa_loss(head, poses[idx], tgt, joint_names, float(sc["weight"]))
+        loss, parts = da.spa_loss(head, poses[idx], tgt, joint_names, sc.weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -631,7 +614,7 @@ def fit_spa(poses: torch.Tensor, target: np.ndarray, joint_names: list[str], sc:
         moved = float((adapted - poses).norm(dim=-1).mean())
     print(f"spa: descriptor distance to target {before:.4f} -> {after:.4f}; mean joint shift "
           f"{moved:.4f} (normalised units) over {len(poses)} poses", file=sys.stderr)
-    return {"state": {k: v.cpu() for k, v in head.state_dict().items()}, "hidden": int(sc["hidden"]),
+    return {"state": {k: v.cpu() for k, v in head.state_dict().items()}, "hidden": sc.hidden,
             "num_joints": len(joint_names), "target": [float(v) for v in np.asarray(target)],
             "descriptor_distance_before": before, "descriptor_distance_after": after,
             "mean_joint_shift": moved, "fit_poses": int(len(poses))}
