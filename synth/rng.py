@@ -33,6 +33,7 @@ class Stream(IntEnum):
     TRAIN_AUGMENT = 11         # (domain, epoch, item): one crop's augmentation (domain 0 synthetic, 1 real)
     SPA_FIT = 12               # (part,): the skeletal pose adaptation head's weights and batches
     REAL_SPLIT = 13            # (): a photo folder's train/held-out split
+    TRAIN_APPEARANCE = 14      # (epoch, item): one rendered sample's appearance augmentation
 
 
 _WORD = 2 ** 32

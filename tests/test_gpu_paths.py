@@ -98,6 +98,7 @@ def test_trainer_and_loader_import_without_bpy_anny_warp():
     code = BLOCK + """
 import synth.train, synth.train.trainer, synth.train.data, synth.train.evaluate, synth.train.real_data
 import synth.train.augment, synth.train.adaptation, synth.train.models, synth.config
+import synth.train.appearance, synth.train.pretrained, synth.train.efficientnet
 try:
     import bpy
 except ImportError:
@@ -124,12 +125,14 @@ def test_train_gpu_benchmark_without_cuda_and_its_cpu_check(rendered_dataset, tm
     code = BLOCK + f"""
 import runpy
 sys.argv = [{str(bench)!r}, {str(rendered_dataset)!r}, '--device', 'cpu', '--steps', '2', '--warmup', '1',
-            '--sizes', '64', '--batch', '3', '--workers', '0', '--json', {str(report)!r}, 'train.width=8']
+            '--sizes', '64', '--batch', '3', '--workers', '0', '--json', {str(report)!r}]
 runpy.run_path({str(bench)!r}, run_name='__main__')
 """
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=_env())
     assert run.returncode == 0, run.stderr
     figures = json.loads(report.read_text())
     row = figures["sizes"]["64"]
-    assert figures["backbone"] == "resnet18" and row["train_images_per_s"] > 0 and row["step_images_per_s"] > 0
+    # the default: the ImageNet-pretrained EfficientNet-Lite0 of the wheel, as the training recipes start
+    assert figures["backbone"] == "efficientnet_lite0" and figures["pretrained"].endswith(".pth")
+    assert row["train_images_per_s"] > 0 and row["step_images_per_s"] > 0
     assert row["final_loss"] > 0

@@ -112,11 +112,14 @@ def split_shards(shards: list[Path], val_fraction: float) -> tuple[list[Path], l
 
 @dataclass(frozen=True)
 class SampleRef:
-    """Where one sample's members lie in its shard: (byte offset, size) of each."""
+    """Where one sample's members lie in its shard: (byte offset, size) of each (mask and parts
+    None when the shard lacks them)."""
     shard: int
     key: str
     rgb: tuple[int, int]
     label: tuple[int, int]
+    mask: tuple[int, int] | None = None
+    parts: tuple[int, int] | None = None
 
 
 def index_shard(path: Path, shard_id: int) -> list[SampleRef]:
@@ -150,7 +153,7 @@ def index_shard(path: Path, shard_id: int) -> list[SampleRef]:
         if rgb is None or "json" not in fields:
             missing = "rgb.jpg/rgb.png" if rgb is None else "json"
             raise InputError(f"{path}: sample '{key}' has no {missing} member")
-        refs.append(SampleRef(shard_id, key, rgb, fields["json"]))
+        refs.append(SampleRef(shard_id, key, rgb, fields["json"], fields.get("mask.png"), fields.get("parts.png")))
     if not refs:
         raise InputError(f"{path}: shard holds no samples")
     return refs
@@ -168,10 +171,14 @@ class PoseShardDataset(Dataset):
     With an `augment` (synth.train.augment.Augmenter) each item is augmented with parameters
     drawn from (augmenter seed, `epoch`, index): call `set_epoch` before each epoch's loader.
     Occluders are cut from another sample of the dataset, chosen by the same generator.
+    With an `appearance` (synth.train.appearance.AppearanceAugmenter) the full rendered image is
+    first re-composited over another background photo and its garments recoloured (from the
+    sample's mask and part map), and the final crop blurred / noised / JPEG re-encoded; its draws
+    come from (appearance seed, `epoch`, index).
     """
 
     def __init__(self, data_dir: Path, shards: list[Path], input_size: int,
-                 skeleton_length: float = 1.0, augment=None):
+                 skeleton_length: float = 1.0, augment=None, appearance=None):
         self.data_dir = Path(data_dir)
         meta = read_dataset_meta(self.data_dir)
         self.joint_names: list[str] = [str(n) for n in meta["joints"]]
@@ -185,10 +192,42 @@ class PoseShardDataset(Dataset):
         self._fds: dict[int, int] = {}
         self._fd_pid = os.getpid()
         self.augment = augment
+        self.appearance = appearance
         self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def labels(self, index: int) -> dict:
+        """The labels (KEY.json) of one sample, without decoding its images."""
+        ref = self.samples[index]
+        try:
+            return json.loads(self._read(ref.shard, ref.label))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"{self.shards[ref.shard]}: sample '{ref.key}' has invalid JSON labels ({e})") from None
+
+    def mean_scale(self) -> float:
+        """Mean metres per normalised unit (normalise_pose's scale) over the samples: the size of
+        the training skeletons, which turns a normalised prediction into metres."""
+        n = len(self.joint_names)
+        scales = [normalise_pose(np.asarray(self.labels(i)["joints_3d_cam"], dtype=np.float64).reshape(n, 3),
+                                 self.joint_names, self.skeleton_length)[1] for i in range(len(self))]
+        return float(np.mean(scales))
+
+    def load_layers(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mask (H, W) uint8 255 = person, part ids (H, W) uint8) of one sample."""
+        ref = self.samples[index]
+        shard = self.shards[ref.shard]
+        if ref.mask is None or ref.parts is None:
+            raise InputError(f"{shard}: sample '{ref.key}' has no mask.png / parts.png member "
+                             "(needed by train.appearance)")
+        layers = []
+        for span, what in ((ref.mask, "mask"), (ref.parts, "parts")):
+            img = cv2.imdecode(np.frombuffer(self._read(ref.shard, span), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+            if img is None or img.ndim != 2:
+                raise InputError(f"{shard}: sample '{ref.key}' has an undecodable 8-bit {what}.png")
+            layers.append(img)
+        return layers[0], layers[1]
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch whose augmentations items get (set before creating the epoch's loader:
@@ -240,6 +279,12 @@ class PoseShardDataset(Dataset):
             raise InputError(f"{self.shards[ref.shard]}: sample '{ref.key}' has non-finite joints")
         box = crop_box(j2d)
         target, scale = normalise_pose(j3d, self.joint_names, self.skeleton_length)
+        app = None
+        if self.appearance is not None:
+            app = self.appearance.draw(self.appearance.item_rng(self.epoch, index))
+            mask, parts = self.load_layers(index)
+            rgb = self.appearance.apply_full(rgb, mask, parts, labels, app,
+                                             where=f"{self.shards[ref.shard]}: sample '{ref.key}'")
         if self.augment is None:
             crop, m = crop_and_resize(rgb, box, self.input_size), box_to_crop_matrix(box, self.input_size)
             j2d_crop = apply_affine(m, j2d)
@@ -247,6 +292,8 @@ class PoseShardDataset(Dataset):
             rng = self.augment.item_rng(self.epoch, index)
             crop, j2d_crop, target, _ = self.augment(rgb, box, self.input_size, j2d, target, rng,
                                                      self._occluder_image)
+        if app is not None:
+            crop = self.appearance.apply_crop(crop, app)
         item = make_item(crop, target, True, float(scale), j2d_crop,
                          inside_crop(j2d_crop, self.input_size), 0, ref.key)
         item["joints_3d"] = torch.from_numpy(j3d.astype(np.float32))
@@ -293,12 +340,14 @@ def make_item(crop: np.ndarray, target: np.ndarray, has_3d: bool, scale: float,
     }
 
 
-def train_val_datasets(data_dir: Path, train: TrainConfig, augment=None) -> tuple[PoseShardDataset, PoseShardDataset | None]:
+def train_val_datasets(data_dir: Path, train: TrainConfig, augment=None,
+                       appearance=None) -> tuple[PoseShardDataset, PoseShardDataset | None]:
     """The training and held-out datasets for the `train` section; `augment` (an Augmenter, see
-    synth.train.augment.build_augmenter) applies to the training set only."""
+    synth.train.augment.build_augmenter) and `appearance` (an AppearanceAugmenter, see
+    synth.train.appearance.build_appearance) apply to the training set only."""
     shards = list_shards(data_dir)
     train_shards, val_shards = split_shards(shards, train.val_fraction)
     size, length = train.input_size, train.skeleton_length
-    train_ds = PoseShardDataset(data_dir, train_shards, size, length, augment)
+    train_ds = PoseShardDataset(data_dir, train_shards, size, length, augment, appearance)
     val_ds = PoseShardDataset(data_dir, val_shards, size, length) if val_shards else None
     return train_ds, val_ds
