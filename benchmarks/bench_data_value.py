@@ -153,6 +153,36 @@ def rendered_by(data: Path | None) -> dict | None:
     return json.loads((Path(data) / "dataset.json").read_text()).get("software")
 
 
+BUDGET_KEYS = ("steps", "batch", "input_size", "lr", "seed", "eval_range")
+
+
+def row_key(name: str, data: Path | None, a, extra: list[str]) -> str:
+    """What a row's figures depend on: its name, training overrides, data (the cached dataset
+    folder, itself named by its identity) and the budget. Wall-clock settings (threads, workers)
+    are not part of it."""
+    # the cached datasets (folders named by their identity) and shards a view links to
+    linked = None if data is None else sorted(
+        f"{Path(os.path.realpath(t)).parent.parent.name}/{Path(os.path.realpath(t)).name}"
+        for t in (data / "shards").glob("*.tar"))
+    return digest({"row": name, "extra": extra, "data": linked,
+                   "budget": {k: getattr(a, k) for k in BUDGET_KEYS}})
+
+
+def cached_row(name: str, out: Path, data: Path | None, a, data_dir: Path, extra: list[str]) -> dict:
+    """A row's result from OUT/rows when the same row was trained before with the same data and
+    budget (unless --retrain), else trained now and stored there."""
+    folder = out / "rows"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name.replace(' ', '_').replace(',', '+').replace('/', '_')}-{row_key(name, data, a, extra)}.json"
+    if path.exists() and not a.retrain:
+        return {**json.loads(path.read_text()), "reused": True}
+    result = train_row(name, out, data, a, data_dir, extra)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    tmp.replace(path)
+    return result
+
+
 def train_row(name: str, out: Path, data: Path | None, a, data_dir: Path, extra: list[str]) -> dict:
     import torch
     from synth.config import load_config
@@ -221,6 +251,15 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-range", default="801-1000")
+    ap.add_argument("--base-render", action="append", default=[], metavar="KEY=VALUE",
+                    help="render overrides of the base dataset and the texture/pose variants (repeatable), "
+                         "e.g. render.clothing.mode=photo for the texture-only renders")
+    ap.add_argument("--render-row", action="append", default=[], metavar="NAME:KEY=VALUE,KEY=VALUE",
+                    help="an extra row: --variant-size renders with these render overrides (CMU poses), "
+                         "e.g. 'mesh clothing:render.clothing.mode=mesh' (repeatable)")
+    ap.add_argument("--rows", help="train only these rows (names separated by ';'); default: all")
+    ap.add_argument("--retrain", action="store_true",
+                    help="train rows again even when OUT/rows holds a result for the same data and budget")
     a = ap.parse_args()
     if a.tiny:
         for k, v in TINY.items():
@@ -228,6 +267,12 @@ def main() -> int:
         a.out = a.out.with_name(a.out.name + "_tiny")
         a.workers = 0
     a.out.mkdir(parents=True, exist_ok=True)
+    a.render_rows = []
+    for spec in a.render_row:
+        name, _, ov = spec.partition(":")
+        if not name or not ov:
+            raise SystemExit(f"bench_data_value: --render-row {spec!r} is not NAME:KEY=VALUE[,KEY=VALUE...]")
+        a.render_rows.append((name.strip(), [o.strip() for o in ov.split(",") if o.strip()]))
     data_dir = a.data_dir.resolve()
     sizes = sorted(int(s) for s in str(a.sizes).split(","))
     spss = a.samples_per_shard
@@ -240,32 +285,48 @@ def main() -> int:
     cmu = cache.poses("cmu")
     n_base = max(sizes + [a.variant_size]) // spss
     # The base dataset: the largest size plus one shard held out by every row (its last shard).
-    base = cache.render(n_base + 1, [f"dataset.pose_file={cmu}"])
+    base = cache.render(n_base + 1, [f"dataset.pose_file={cmu}", *a.base_render])
     val_shard = sorted((base / "shards").glob("shard-*.tar"))[-1]
     nv = a.variant_size // spss
+    # Variant datasets are rendered only when a chosen row needs them.
     variants = {
-        "textures few": cache.render(nv, [f"dataset.pose_file={cmu}", "render.clothing.mode=library",
-                                          f"textures.library={cache.library(a.textures_few)}"]),
-        "textures many": cache.render(nv, [f"dataset.pose_file={cmu}", "render.clothing.mode=library",
-                                           f"textures.library={cache.library(a.textures_many)}"]),
-        "poses cmu,lsp,prior": cache.render(nv, [f"dataset.pose_file={cache.poses('cmu,lsp,prior')}"]),
+        "textures few": lambda: cache.render(nv, [f"dataset.pose_file={cmu}", *a.base_render,
+                                                  "render.clothing.mode=library",
+                                                  f"textures.library={cache.library(a.textures_few)}"]),
+        "textures many": lambda: cache.render(nv, [f"dataset.pose_file={cmu}", *a.base_render,
+                                                   "render.clothing.mode=library",
+                                                   f"textures.library={cache.library(a.textures_many)}"]),
+        "poses cmu,lsp,prior": lambda: cache.render(nv, [f"dataset.pose_file={cache.poses('cmu,lsp,prior')}",
+                                                         *a.base_render]),
     }
-    render_s = time.perf_counter() - t_start
+    for name, overrides in a.render_rows:
+        variants[name] = (lambda ov: lambda: cache.render(nv, [f"dataset.pose_file={cmu}", *ov]))(overrides)
 
     rows = []
     largest = view(a.out, f"synthetic_{sizes[-1]}", base, sizes[-1] // spss, val_shard)
     rows.append({"row": "mean pose", "pck_aligned_3d": mean_pose_pck(largest, data_dir / "lsp", a.eval_range),
                  "pck_2d_head": None, "train_samples": sizes[-1]})
-    plan = [(f"synthetic {s}", view(a.out, f"synthetic_{s}", base, s // spss, val_shard), []) for s in sizes]
-    base_v = view(a.out, f"synthetic_{a.variant_size}", base, nv, val_shard)
-    plan += [(name, view(a.out, name.replace(" ", "_").replace(",", "+"), ds, nv, val_shard), [])
+    plan = [(f"synthetic {s}", lambda s=s: view(a.out, f"synthetic_{s}", base, s // spss, val_shard), [])
+            for s in sizes]
+    base_v = lambda: view(a.out, f"synthetic_{a.variant_size}", base, nv, val_shard)
+    plan += [(name, lambda name=name, ds=ds: view(a.out, name.replace(" ", "_").replace(",", "+"), ds(), nv,
+                                                   val_shard), [])
              for name, ds in variants.items()]
     plan += [("appearance on", base_v, ["train.appearance.enabled=true"]),
-             ("real only", None, ["train.data_source=real"]),
+             ("real only", lambda: None, ["train.data_source=real"]),
              ("synthetic + real (Jo2D)", base_v, ["train.adaptation.jo2d=true"])]
+    if a.rows:
+        wanted = [r.strip() for r in a.rows.split(";")]
+        unknown = set(wanted) - {name for name, _, _ in plan}
+        if unknown:
+            raise SystemExit(f"bench_data_value: unknown rows {sorted(unknown)}; rows: "
+                             f"{'; '.join(name for name, _, _ in plan)}")
+        plan = [p for p in plan if p[0] in wanted]
+    plan = [(name, make(), extra) for name, make, extra in plan]   # renders what the chosen rows need
+    render_s = time.perf_counter() - t_start
     for name, data, extra in plan:
         print(f"training: {name} ...", file=sys.stderr)
-        rows.append(train_row(name, a.out, data, a, data_dir, extra))
+        rows.append(cached_row(name, a.out, data, a, data_dir, extra))
         print(f"  PCK@0.2 aligned {100 * rows[-1]['pck_aligned_3d']:.1f} %, 2D head "
               f"{100 * rows[-1]['pck_2d_head']:.1f} % ({rows[-1]['wall_s']:.0f} s)", file=sys.stderr)
     text = table(rows, a)
