@@ -1,4 +1,5 @@
-"""`synth`: a thin command line over the stages (assets, sample-poses, render, train, eval, predict, gallery).
+"""`synth`: a thin command line over the stages (assets, sample-poses, render, train, eval, predict,
+gallery), and `synth doctor`, which checks what a render node offers.
 
 Every subcommand takes `--config FILE` and trailing `key.sub=value` overrides of the one
 configuration (synth/config.py; defaults in synth/defaults.yaml). stdout carries the command's
@@ -118,6 +119,7 @@ def cmd_render(args, out) -> int:
                       (args.executor, "executor.kind"), (args.workers, "executor.workers"),
                       (args.cpus_per_worker, "executor.cpus_per_worker"),
                       (args.gpus_per_worker, "executor.gpus_per_worker"),
+                      (args.workers_per_gpu, "executor.workers_per_gpu"),
                       (args.shard_retries, "executor.shard_retries"),
                       (args.stall_timeout, "executor.stall_timeout_s")):
         if flag is not None:
@@ -137,6 +139,13 @@ def cmd_render(args, out) -> int:
               f"{', '.join(summary['failed'])}; run the same command again to retry them", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_doctor(args, out) -> int:
+    cfg = _config(args)
+    from synth.doctor import run_doctor
+    return run_doctor(cfg, args.device, Path(args.json) if args.json else None,
+                      out=lambda line: print(line, file=out, flush=True))
 
 
 def cmd_check(args, out) -> int:
@@ -307,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                          f"{_default('executor.cpus_per_worker'):g})")
     p.add_argument("--gpus-per-worker", type=float, help=f"GPUs per worker with --device gpu (default: "
                                                          f"{_default('executor.gpus_per_worker'):g})")
+    p.add_argument("--workers-per-gpu", type=int, metavar="K",
+                   help="with --device gpu: K worker processes share each GPU (local pool and Ray; default: "
+                        "config executor.workers_per_gpu, 0 = picked from the node's cores and GPUs, and "
+                        "printed)")
     p.add_argument("--shard-retries", type=int, help=f"times a failed shard is rendered again (default: "
                                                      f"{_default('executor.shard_retries')})")
     p.add_argument("--stall-timeout", type=float, metavar="SECONDS",
@@ -322,6 +335,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _common(p)
     p.set_defaults(func=cmd_render)
+
+    p = parser("doctor", help="what this node offers for rendering: Blender, Cycles' GPUs, one sample "
+                              "rendered on the GPU and on the CPU, compared and timed")
+    p.add_argument("--device", choices=["gpu", "cpu"],
+                   help="gpu: fail (one line, exit 2) unless Cycles sees a GPU; cpu: render on the CPU only "
+                        "(default: the GPU too when there is one)")
+    p.add_argument("--json", help="also write the report to this file")
+    _common(p)
+    p.epilog = ("The sample is the configuration's first (render.image_size, render.samples and render.cycles.* "
+                "apply). Exit 1 when the GPU render does not match the CPU render.")
+    p.set_defaults(func=cmd_doctor)
 
     p = parser("check", help="check every shard of a rendered dataset: size and sha256 against its sidecar, a "
                              "readable tar with every sample's members (exit 1 if any is damaged or missing)")

@@ -400,6 +400,44 @@ class ClothingConfig(Section):
     flat_probability: Probability = setting(0.2, "with mode=photo, the share of samples that still get flat colours")
 
 
+BounceLimit = Annotated[int, Field(ge=0, le=1024)]
+DenoiseQuality = Literal["HIGH", "BALANCED", "FAST"]
+DenoisePrefilter = Literal["NONE", "FAST", "ACCURATE"]
+
+
+def _tile_size(v: int) -> int:
+    if v != 0 and not 8 <= v <= 8192:
+        raise PydanticCustomError("config", "{message}", {
+            "message": f"must be 0 (one tile) or a tile side in [8, 8192], got {v}"})
+    return v
+
+
+class CyclesConfig(Section):
+    """Cycles' render-cost levers: what each costs and gains is measured by
+    benchmarks/bench_render_levers.py. They change the pixels, so they are part of a dataset's
+    identity (with the rest of `render`)."""
+    adaptive_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = setting(
+        0.0, "> 0: adaptive sampling stops each pixel at this noise level (render.samples is the cap); 0 = every "
+             "pixel gets render.samples. Cycles tests convergence every 16 samples: no effect unless "
+             "render.samples > 16")
+    adaptive_min_samples: Annotated[int, Field(ge=0, le=65536)] = setting(
+        0, "with adaptive sampling: samples every pixel gets first (0 = Cycles' automatic minimum)")
+    max_bounces: BounceLimit = setting(4, "light-path bounce limits: total ...")
+    diffuse_bounces: BounceLimit = setting(2, "... diffuse")
+    glossy_bounces: BounceLimit = setting(2, "... glossy")
+    transmission_bounces: BounceLimit = setting(2, "... transmission")
+    transparent_bounces: BounceLimit = setting(4, "... transparent (Cycles' transparent_max_bounces)")
+    denoise_quality: DenoiseQuality = setting("HIGH", "OpenImageDenoise quality: HIGH | BALANCED | FAST")
+    denoise_prefilter: DenoisePrefilter = setting("FAST", "OIDN prefilter of the albedo/normal guides: NONE | FAST "
+                                                          "| ACCURATE")
+    denoise_on_gpu: bool = setting(True, "with render.device=gpu: denoise on the GPU where Cycles supports it (OIDN "
+                                         "GPU or OptiX devices)")
+    tile_size: Annotated[int, Field(ge=0, le=8192), AfterValidator(_tile_size)] = setting(
+        0, "0 = the whole image in one tile; else square tiles of this many pixels (8 to 8192)")
+    persistent_data: bool = setting(True, "keep Cycles' scene between samples (dropped at each shard's start, so "
+                                          "shards stay byte-identical)")
+
+
 class RenderConfig(Section):
     image_size: Annotated[list[Annotated[int, Field(ge=16, le=8192)]], Field(min_length=2, max_length=2)] = setting(
         [256, 256], "W, H")
@@ -407,12 +445,22 @@ class RenderConfig(Section):
     device: Literal["cpu", "gpu"] = setting("cpu", "cpu | gpu (CUDA/OptiX on render nodes)")
     samples: PosInt = setting(16, "Cycles samples per pixel")
     denoise: bool = setting(True, "OpenImageDenoise on the render")
+    cycles: CyclesConfig = setting(CyclesConfig, "render-cost levers (time and quality per setting: "
+                                                 "benchmarks/bench_render_levers.py)")
     image_format: Literal["jpg", "png"] = setting("jpg", "jpg | png for the RGB member")
     jpeg_quality: Annotated[int, Field(ge=1, le=100)] = setting(92, "JPEG quality of the RGB member")
     camera: CameraConfig = setting(CameraConfig, "")
     lights: LightsConfig = setting(LightsConfig, "")
     skin: SkinConfig = setting(SkinConfig, "")
     clothing: ClothingConfig = setting(ClothingConfig, "")
+
+    @model_validator(mode="after")
+    def _adaptive(self):
+        c = self.cycles
+        if c.adaptive_threshold > 0 and c.adaptive_min_samples > self.samples:
+            raise fault("cycles.adaptive_min_samples", f"= {c.adaptive_min_samples} is above render.samples "
+                                                       f"({self.samples}), the most any pixel gets")
+        return self
 
     @property
     def width(self) -> int:
@@ -488,11 +536,25 @@ class ExecutorConfig(Section):
     gpus_per_worker: Annotated[float, Field(ge=0.01)] = setting(
         1.0, "with render.device=gpu: GPUs per worker (Ray and the local pool set CUDA_VISIBLE_DEVICES per "
              "worker)")
+    workers_per_gpu: Annotated[int, Field(ge=0, le=64)] = setting(
+        0, "with render.device=gpu: K worker processes share each GPU (local pool: CUDA_VISIBLE_DEVICES round "
+           "robin; Ray: num_gpus = 1/K); 0 = auto from the node's cores and GPUs (printed)")
+    image_cache_mb: Annotated[int, Field(ge=0, le=65536)] = setting(
+        256, "decoded background and garment photos a worker keeps in memory between samples (LRU); 0 = decode "
+             "every time")
     shard_retries: NonNegInt = setting(2, "a shard whose worker failed or died is rendered again (from scratch) up "
                                     "to this many times")
     stall_timeout_s: NonNegFloat = setting(
         900.0, "a worker whose shard finishes no sample for this long (its set-up included) is taken as hung: "
                "killed, the shard rendered again; 0 = never")
+
+    @model_validator(mode="after")
+    def _gpu_sharing(self):
+        if self.workers_per_gpu > 1 and self.gpus_per_worker != 1:
+            raise fault("workers_per_gpu", f"= {self.workers_per_gpu} conflicts with executor.gpus_per_worker = "
+                                           f"{self.gpus_per_worker:g}: workers either share a GPU or use several, "
+                                           "not both (leave gpus_per_worker at 1)")
+        return self
 
 
 # ----------------------------------------------------------------------------------------------

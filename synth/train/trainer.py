@@ -423,6 +423,34 @@ def _to_device(batch: dict, device: torch.device) -> dict:
     return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
 
+def initial_model(tc: TrainConfig, num_joints: int, device: torch.device,
+                  pretrained: bool = True) -> tuple[torch.nn.Module, str | None]:
+    """The network `train` starts from: built from `tc` (its weights drawn from torch's global RNG:
+    call seed_everything first), its backbone's `train.pretrained` weights loaded unless not
+    `pretrained`, on `device` in the training memory format; and where the weights came from."""
+    model = build_model(tc, num_joints).to(device)
+    pretrained_from = load_pretrained_backbone(model, tc) if pretrained else None
+    return model.to(memory_format=memory_format(device, tc)), pretrained_from
+
+
+def synthetic_step(tc: TrainConfig, model: torch.nn.Module, device: torch.device, num_joints: int):
+    """`step(batch, i, total_steps) -> losses`: one optimisation step exactly as `train` takes it
+    on a synthetic batch (the loss, Adam and, on CUDA with `train.amp`, float16 autocast with a
+    GradScaler of `tc`), the batch moved to `device` first (a no-op for one already there). For
+    tools and benchmarks that drive or time the trainer's own step without its loop; the model
+    is put in training mode. Domain adaptation and Jo2D need real batches: ConfigError."""
+    stepper = _Stepper(tc, model, device, num_joints)
+    if stepper.needs_real:
+        raise ConfigError("config key 'train.adaptation' must be method none without jo2d for a "
+                          "synthetic-only step")
+    stepper.train_mode()
+
+    def step(batch: dict, i: int, total_steps: int) -> dict:
+        return stepper.step(_to_device(batch, device), None, i, total_steps)
+
+    return step
+
+
 def _check_resume(ckpt: dict, tc: TrainConfig, seed: int, ckpt_path: Path, joint_names: list[str],
                   data_dir: Path | None) -> None:
     old = ckpt["config"]
@@ -485,10 +513,8 @@ def train(tc: TrainConfig, data_dir: Path | None, out_dir: Path, *, seed: int = 
     resuming = resume and ckpt_path.exists()
 
     seed_everything(seed)
-    model = build_model(tc, len(joint_names)).to(device)
     # A resumed run's weights come from its checkpoint.
-    pretrained_from = None if resuming else load_pretrained_backbone(model, tc)
-    model = model.to(memory_format=memory_format(device, tc))
+    model, pretrained_from = initial_model(tc, len(joint_names), device, pretrained=not resuming)
     stepper = _Stepper(tc, model, device, len(joint_names))
     real_train, real_eval = real_datasets(tc, paths.data, stepper.needs_real,
                                           build_augmenter(tc.augment, seed, 1) if stepper.needs_real else None) \
