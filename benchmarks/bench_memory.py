@@ -44,12 +44,11 @@ def main() -> None:
     cfg = load_config(None, [f"data_dir={a.data}", f"dataset.shards={shards}",
                              f"dataset.samples_per_shard={a.per_shard}",
                              f"render.image_size=[{a.size},{a.size}]", *a.overrides])
-    from synth.render import Renderer
+    from synth.render import open_renderer
     rc = cfg.render
     print(f"rss at start {rss_mb():.0f} MB", flush=True)
     sampler = SceneSampler(cfg)
-    renderer = Renderer(a.size, a.size, samples=rc.samples, denoise=rc.denoise, device=rc.device,
-                        threads=a.threads)
+    renderer = open_renderer(rc, a.threads)     # with the render-cost levers of render.cycles
     print(f"rss after set-up (Anny, pose pool, Blender scene) {rss_mb():.0f} MB", flush=True)
     counts, rss = [], []
     t0 = time.perf_counter()

@@ -38,11 +38,10 @@ def main() -> None:
     n = a.samples
     cfg = load_config(None, [f"data_dir={a.data}", "dataset.shards=64", f"dataset.samples_per_shard={n}",
                              f"render.image_size=[{a.size},{a.size}]", *a.overrides])
-    from synth.render import Renderer
+    from synth.render import open_renderer
     rc = cfg.render
     sampler = SceneSampler(cfg)
-    renderer = Renderer(a.size, a.size, samples=rc.samples, denoise=rc.denoise, device=rc.device,
-                        threads=a.threads)
+    renderer = open_renderer(rc, a.threads)     # with the render-cost levers of render.cycles
     renderer.render(sampler.scene(a.rounds, 0)[0])          # warm-up: kernels, images, BVH
     # Rounds alternate pipeline and bare render over the same scenes, so a change in the machine's
     # load during the run affects both alike.
@@ -66,8 +65,8 @@ def main() -> None:
                 render_s += passes.timings["render"]
     renderer.close()
     n_total = n * a.rounds
-    print(f"{n_total} samples ({a.rounds} rounds) at {a.size}x{a.size}, {rc['samples']} Cycles samples, denoise={rc['denoise']}, "
-          f"device={rc['device']}")
+    print(f"{n_total} samples ({a.rounds} rounds) at {a.size}x{a.size}, {rc.samples} Cycles samples, denoise={rc.denoise}, "
+          f"device={rc.device}")
     print("stage times inside the pipeline (ms/sample, wall clock in each stage's thread; they overlap the render):")
     for s in STAGES:
         print(f"  {s:14s} {1000 * per.get(s, 0.0):8.1f}")

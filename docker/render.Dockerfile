@@ -4,13 +4,23 @@
 #   docker run --rm --gpus all -v /data/synth:/data:ro -v /shared/ds:/out synth-render \
 #       --out /out --shards 500 --samples-per-shard 1000 --shard-index 7 --device gpu --data-dir /data
 #
-# Cycles ships its own CUDA and OptiX kernels and needs only the host driver (libcuda, libnvoptix),
-# which the NVIDIA container toolkit mounts for the capabilities below. The CUDA runtime base adds
-# the loader configuration and the CUDA_VISIBLE_DEVICES/NVIDIA_VISIBLE_DEVICES conventions.
+# Check a node first:  docker run --rm --gpus all --entrypoint synth synth-render doctor --device gpu
+#
+# Cycles ships its own CUDA and OptiX kernels and needs only the host driver, which the NVIDIA
+# container toolkit mounts for the capabilities below: `compute` (libcuda), `utility`
+# (nvidia-smi, used by `synth doctor` and the local pool to list GPUs) and `graphics`, which
+# brings libnvoptix and libnvidia-rtcore: without it Cycles finds CUDA but no OptiX device.
+# OptiX compiles Cycles' kernels for the GPU on first use (up to a minute) into OPTIX_CACHE_PATH,
+# CUDA its PTX into CUDA_CACHE_PATH: both point into /cache, writable by any uid (`docker run
+# --user`); mount a volume there to keep the compiled kernels between containers.
 FROM nvidia/cuda:12.4.1-runtime-ubuntu22.04
 
 ENV DEBIAN_FRONTEND=noninteractive \
+    NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics \
+    OPTIX_CACHE_PATH=/cache/optix \
+    CUDA_CACHE_PATH=/cache/cuda \
+    CUDA_CACHE_MAXSIZE=4294967296 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1
@@ -44,7 +54,8 @@ ENV ANNY_CACHE_DIR=/opt/anny-cache
 # Unprivileged by default (uid 1000; `docker run --user` picks another).
 RUN python -c "from synth.body.anny_body import AnnyBody; AnnyBody()" \
  && useradd --create-home --uid 1000 synth \
- && chown -R 1000:1000 "$ANNY_CACHE_DIR"
+ && chown -R 1000:1000 "$ANNY_CACHE_DIR" \
+ && mkdir -p /cache/optix /cache/cuda && chmod -R 1777 /cache
 USER 1000
 
 ENTRYPOINT ["synth", "render"]

@@ -1,4 +1,5 @@
-"""`synth`: a thin command line over the stages (assets, sample-poses, render, train, eval, gallery).
+"""`synth`: a thin command line over the stages (assets, sample-poses, render, train, eval, predict,
+gallery), and `synth doctor`, which checks what a render node offers.
 
 Every subcommand takes `--config FILE` and trailing `key.sub=value` overrides of the one
 configuration (synth/config.py; defaults in synth/defaults.yaml). stdout carries the command's
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from synth.body.model import BodyModelError
 from synth.config import Config, ConfigError, load_config, save_config
+from synth.geometry import PHOTO_FOV_DEG
 from synth.io_utils import InputError, atomic_write_json
 from synth.limits import MAX_POSES, check_count
 
@@ -117,6 +119,7 @@ def cmd_render(args, out) -> int:
                       (args.executor, "executor.kind"), (args.workers, "executor.workers"),
                       (args.cpus_per_worker, "executor.cpus_per_worker"),
                       (args.gpus_per_worker, "executor.gpus_per_worker"),
+                      (args.workers_per_gpu, "executor.workers_per_gpu"),
                       (args.shard_retries, "executor.shard_retries"),
                       (args.stall_timeout, "executor.stall_timeout_s")):
         if flag is not None:
@@ -138,6 +141,13 @@ def cmd_render(args, out) -> int:
     return 0
 
 
+def cmd_doctor(args, out) -> int:
+    cfg = _config(args)
+    from synth.doctor import run_doctor
+    return run_doctor(cfg, args.device, Path(args.json) if args.json else None,
+                      out=lambda line: print(line, file=out, flush=True))
+
+
 def cmd_check(args, out) -> int:
     from synth.dataset.verify import check_dataset
     if args.config or args.overrides:
@@ -153,7 +163,8 @@ def cmd_check(args, out) -> int:
 def cmd_train(args, out) -> int:
     cfg = _config(args)
     from synth.train import train_from_config
-    result = train_from_config(cfg, Path(args.data), Path(args.out), resume=not args.no_resume)
+    result = train_from_config(cfg, Path(args.data) if args.data else None, Path(args.out),
+                               resume=not args.no_resume)
     print(json.dumps(result, indent=2, default=str), file=out)
     return 0
 
@@ -172,6 +183,17 @@ def cmd_eval(args, out) -> int:
     return 0
 
 
+def cmd_predict(args, out) -> int:
+    from synth.train.predict import predict_photos
+    result = predict_photos(Path(args.run), args.images, Path(args.out), Path(args.boxes) if args.boxes else None,
+                            args.focal, args.fov, args.mesh, args.device, config=args.config,
+                            overrides=list(args.overrides or []))
+    n = sum(len(i["people"]) for i in result["images"])
+    print(f"predicted {n} person(s) in {len(result['images'])} photo(s): {Path(args.out) / 'predictions.json'}",
+          file=out)
+    return 0
+
+
 def cmd_dress(args, out) -> int:
     cfg = _config(args)
     from synth.textures.library import write_library
@@ -186,6 +208,13 @@ def cmd_dress(args, out) -> int:
 
 def cmd_gallery(args, out) -> int:
     overrides = list(args.overrides or [])
+    target = Path(args.dataset)
+    if (target / "checkpoint.pt").is_file() or target.suffix == ".pt":
+        from synth.gallery.predictions import write_prediction_page
+        path = write_prediction_page(target, args.real, Path(args.out) if args.out else None, device=args.device,
+                                     config=args.config, overrides=overrides)
+        print(f"prediction gallery: {path}", file=out)
+        return 0
     if args.dress:
         from synth.gallery.dressing import write_dressing_page
         path = write_dressing_page(Path(args.dataset), Path(args.out) if args.out else None,
@@ -287,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                          f"{_default('executor.cpus_per_worker'):g})")
     p.add_argument("--gpus-per-worker", type=float, help=f"GPUs per worker with --device gpu (default: "
                                                          f"{_default('executor.gpus_per_worker'):g})")
+    p.add_argument("--workers-per-gpu", type=int, metavar="K",
+                   help="with --device gpu: K worker processes share each GPU (local pool and Ray; default: "
+                        "config executor.workers_per_gpu, 0 = picked from the node's cores and GPUs, and "
+                        "printed)")
     p.add_argument("--shard-retries", type=int, help=f"times a failed shard is rendered again (default: "
                                                      f"{_default('executor.shard_retries')})")
     p.add_argument("--stall-timeout", type=float, metavar="SECONDS",
@@ -303,6 +336,17 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_render)
 
+    p = parser("doctor", help="what this node offers for rendering: Blender, Cycles' GPUs, one sample "
+                              "rendered on the GPU and on the CPU, compared and timed")
+    p.add_argument("--device", choices=["gpu", "cpu"],
+                   help="gpu: fail (one line, exit 2) unless Cycles sees a GPU; cpu: render on the CPU only "
+                        "(default: the GPU too when there is one)")
+    p.add_argument("--json", help="also write the report to this file")
+    _common(p)
+    p.epilog = ("The sample is the configuration's first (render.image_size, render.samples and render.cycles.* "
+                "apply). Exit 1 when the GPU render does not match the CPU render.")
+    p.set_defaults(func=cmd_doctor)
+
     p = parser("check", help="check every shard of a rendered dataset: size and sha256 against its sidecar, a "
                              "readable tar with every sample's members (exit 1 if any is damaged or missing)")
     p.add_argument("dataset", help="dataset directory from `synth render`")
@@ -311,8 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.epilog = "The dataset is checked against its own dataset.json; --config and key=value overrides are only checked."
     p.set_defaults(func=cmd_check)
 
-    p = parser("train", help="train a 3D pose network on rendered shards")
-    p.add_argument("--data", required=True, help="dataset directory from `synth render`")
+    p = parser("train", help="train a 3D pose network on rendered shards (or, with train.data_source=real, on "
+                              "real photos' 2D labels)")
+    p.add_argument("--data", help="dataset directory from `synth render` (not with train.data_source=real)")
     p.add_argument("--out", required=True, help="run directory (checkpoints, logs)")
     p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
     _common(p)
@@ -330,8 +375,30 @@ def build_parser() -> argparse.ArgumentParser:
                 "(e.g. train.batch_size=8 train.workers=0).")
     p.set_defaults(func=cmd_eval)
 
-    p = parser("gallery", help="write a static HTML preview of a dataset")
-    p.add_argument("dataset", help="dataset directory")
+    p = parser("predict", help="apply a trained run to photos: 2D and 3D joints, global pose, overlays, "
+                                "optionally the fitted body (--mesh)")
+    p.add_argument("--run", required=True, help="run directory or checkpoint file")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="photos and/or folders of photos")
+    p.add_argument("--out", required=True, help="output folder (predictions.json, overlays/, meshes/)")
+    p.add_argument("--boxes", help="JSON {photo name: [[x0, y0, x1, y1], ...]}; default: the whole photo "
+                                   "padded to a square")
+    p.add_argument("--focal", type=float, help="focal length in pixels (default: from --fov)")
+    p.add_argument("--fov", type=float, default=PHOTO_FOV_DEG,
+                   help="assumed horizontal field of view in degrees, without --focal")
+    p.add_argument("--mesh", action="store_true", help="fit the Anny body to each pose: .obj + overlay")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="torch device")
+    _config_args(p)
+    p.epilog = ("--config and key=value overrides apply over the checkpoint's own configuration, as with "
+                "`synth eval`.")
+    p.set_defaults(func=cmd_predict)
+
+    p = parser("gallery", help="write a static HTML preview of a dataset, or of a trained run's predictions on "
+                                "real photos")
+    p.add_argument("dataset", help="dataset directory; or a run directory (with checkpoint.pt): its predictions on "
+                                   "the evaluation photos, RUN/gallery/predictions.html")
+    p.add_argument("--real", metavar="LSPDIR[:a-b]", help="run page: the photos (default: the run's "
+                                                          "train.real folder and eval_range)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="run page: where to predict")
     p.add_argument("--out", help="HTML file (default: DATASET/gallery/index.html)")
     p.add_argument("--max-samples", type=int, default=64, help="samples (or, with --dress, bodies) shown")
     p.add_argument("--page", help="page name inside DATASET/gallery/ (default: index.html)")
@@ -340,8 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "contours, warp, renders front/side/back) to LIBRARY/gallery/dressing.html")
     _config_args(p)
     p.epilog = ("With --dress, --config and key=value overrides apply over the library's config.yaml "
-                "(e.g. data_dir=... where the garment photos are on this machine); a dataset's page shows "
-                "the dataset's own configuration, and they are only checked.")
+                "(e.g. data_dir=... where the garment photos are on this machine); for a run, over its "
+                "checkpoint's configuration (e.g. data_dir=... where LSP is on this machine); a dataset's page "
+                "shows the dataset's own configuration, and they are only checked.")
     p.set_defaults(func=cmd_gallery)
 
     p = parser("dress", help="write a library of dressed-body textures from garment photos")

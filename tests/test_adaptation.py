@@ -255,11 +255,15 @@ RECIPES = sorted(p.stem for p in (REPO / "train").glob("*.yaml"))
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_every_recipe_runs_one_epoch_from_the_cli(recipe, rendered_dataset, shared_data, tmp_path, capsys):
     run = tmp_path / recipe
+    # A tiny random-init ResNet instead of the recipes' pretrained EfficientNet-Lite0 (the suite
+    # runs that one once, in tests/test_predict.py): what a recipe adds is its adaptation.
     rc = cli_main(["train", "--config", str(REPO / "train" / f"{recipe}.yaml"), "--data", str(rendered_dataset),
-                   "--out", str(run), f"data_dir={shared_data}", "train.epochs=1", "train.width=8",
+                   "--out", str(run), f"data_dir={shared_data}", "train.epochs=1", "train.backbone=resnet18",
+                   "train.pretrained=null", "train.width=8",
                    f"train.input_size={SIZE}", "train.batch_size=3", "train.workers=0", "train.device=cpu",
                    "train.real.train_range=[0,6]", "train.real.eval_range=[6,9]", "train.log_every_steps=1",
                    "train.adaptation.mixer.warmup_steps=1", "train.adaptation.spa.steps=10",
+                   "train.adaptation.knowledge_transfer.stage1_epochs=1",
                    "train.val_fraction=0.5"])
     assert rc == 0, capsys.readouterr().err
     rows = list(csv.DictReader(open(run / "log.csv")))
@@ -272,7 +276,9 @@ def test_every_recipe_runs_one_epoch_from_the_cli(recipe, rendered_dataset, shar
     method = cfg.train.adaptation.method
     assert ckpt["config"]["train"]["adaptation"]["method"] == method
     expect = {"dann": {"domain_classifier"}, "mixer": {"domain_classifier"},
-              "saa": {"saa_discriminator"}}.get(method, set())
+              "saa": {"saa_discriminator"},
+              "knowledge_transfer": {"depth_net", "mask_net", "segmenter", "modality_classifier",
+                                     "rgb_domain_classifier"}}.get(method, set())
     assert set(ckpt["modules"]) == expect
     assert (ckpt["spa"] is not None) == cfg.train.adaptation.spa.enabled
     if cfg.train.adaptation.jo2d:

@@ -143,6 +143,13 @@ def test_random_streams_never_meet():
         for epoch in (0, 1):
             for item in (0, 1):
                 key(Stream.TRAIN_AUGMENT, domain, epoch, item)
+    from synth.config import AppearanceConfig
+    from synth.train.appearance import AppearanceAugmenter
+    appearance = AppearanceAugmenter(AppearanceConfig(), [], Path("."), seed)
+    for epoch in (0, 1):
+        for item in (0, 1):
+            key(Stream.TRAIN_APPEARANCE, epoch, item)
+            assert _first_draws(appearance.item_rng(epoch, item)) == draws[(Stream.TRAIN_APPEARANCE, epoch, item)]
     # the same indices under every tag, with and without a trailing zero
     for tag in Stream:
         for indices in [(), (0,), (0, 0), (3,), (3, 0), (4, 3), (4, 3, 0), (7,), (7, 0)]:

@@ -140,7 +140,8 @@ def test_help_shows_defaults():
 
 
 def test_every_subcommand_takes_config_and_overrides(rendered_dataset, tmp_path, capsys):
-    for cmd in ("assets", "sample-poses", "pose-gallery", "render", "check", "train", "eval", "gallery", "dress"):
+    for cmd in ("assets", "sample-poses", "pose-gallery", "render", "check", "train", "eval", "predict", "gallery",
+                "dress"):
         r = _synth(cmd, "--help")
         assert r.returncode == 0 and "--config" in r.stdout and "key=value" in r.stdout, cmd
     bad = tmp_path / "bad.yaml"

@@ -68,6 +68,45 @@ def test_dataset_layout_and_labels(rendered_dataset):
             assert abs(np.median(depth[depth > 0]) / 1000 - z.mean()) < 0.5
 
 
+def test_label_pngs_decode_to_what_the_previous_encoder_wrote(rendered_dataset):
+    """The label PNGs are written with zlib's run-length strategy (smaller, faster): bytes differ
+    from the earlier default-strategy files, the decoded arrays do not."""
+    import cv2
+    for key, m in _members(rendered_dataset / "shards" / "shard-000000.tar").items():
+        for field in ("mask.png", "parts.png", "depth.png"):
+            arr = cv2.imdecode(np.frombuffer(m[field], np.uint8), cv2.IMREAD_UNCHANGED)
+            ok, previous = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            assert ok and previous.tobytes() != m[field]
+            again = cv2.imdecode(previous, cv2.IMREAD_UNCHANGED)
+            assert again.dtype == arr.dtype and np.array_equal(again, arr), (key, field)
+            assert np.array_equal(np.asarray(Image.open(io.BytesIO(m[field]))), arr)   # another decoder agrees
+
+
+def test_decoded_photo_cache_changes_no_scene(shared_data, cache_dir):
+    """Backgrounds and garment photos decoded once and kept (executor.image_cache_mb): the
+    scenes are the same as with every photo decoded again, and the cache stays in its budget."""
+    from synth.decoded_images import DecodedImages
+    cached = SceneSampler(small_config(shared_data, cache_dir))
+    fresh = SceneSampler(small_config(shared_data, cache_dir, **{"executor.image_cache_mb": 0}))
+    for i in list(range(6)) * 2:                           # the second round hits the cache
+        a, _ = cached.scene(0, i)
+        b, _ = fresh.scene(0, i)
+        assert np.array_equal(a.background, b.background) and np.array_equal(a.texture, b.texture)
+        assert a.labels == b.labels
+    assert cached.images.hits >= 6 and fresh.images.nbytes == 0 and fresh.images.hits == 0
+    photo = cached.backgrounds[0]
+    small = DecodedImages(budget_bytes=1)                  # too small for any photo: nothing kept
+    from synth.dataset.scene_sampler import decode_background
+    arr = small.get(photo, decode_background)
+    assert small.nbytes == 0 and not arr.flags.writeable
+    budget = DecodedImages(budget_bytes=3 * arr.nbytes)
+    for p in cached.backgrounds[:10]:
+        budget.get(p, decode_background)
+        assert budget.nbytes <= 3 * arr.nbytes
+    with pytest.raises(InputError, match="unreadable background image"):
+        budget.get(shared_data / "backgrounds" / "manifest.csv", decode_background)
+
+
 def test_rerun_skips_complete_shards(rendered_dataset, shared_data, cache_dir):
     cfg = small_config(shared_data, cache_dir)
     before = {p.name: p.stat().st_mtime_ns for p in (rendered_dataset / "shards").glob("*.tar")}
@@ -176,6 +215,27 @@ def test_invalid_config_values_name_the_key(tmp_path):
         load_config(None, ["render.image_size=[96]"])
     with pytest.raises(ConfigError, match=r"'seed' = -1 is out of range \(must be >= 0\)"):
         load_config(None, ["seed=-1"])
+    for override, key in (("render.cycles.max_bounces=-1", "render.cycles.max_bounces"),
+                          ("render.cycles.denoise_quality=BEST", "render.cycles.denoise_quality"),
+                          ("render.cycles.adaptive_threshold=2", "render.cycles.adaptive_threshold"),
+                          ("render.cycles.tile_size=4", "render.cycles.tile_size"),
+                          ("executor.image_cache_mb=-1", "executor.image_cache_mb")):
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_config(None, [override])
+    with pytest.raises(ConfigError, match=r"'render.cycles.tile_size' must be 0 \(one tile\) or a tile side in "
+                                          r"\[8, 8192\], got 4"):
+        load_config(None, ["render.cycles.tile_size=4"])
+    with pytest.raises(ConfigError, match=r"'render.cycles.adaptive_min_samples' = 32 is above render.samples \(16\)"):
+        load_config(None, ["render.cycles.adaptive_threshold=0.05", "render.cycles.adaptive_min_samples=32"])
+    # every render.cycles key reaches the renderer's settings
+    from synth.render.settings import CyclesSettings
+    levers = load_config(None, ["render.samples=32", "render.cycles.adaptive_threshold=0.05",
+                                "render.cycles.glossy_bounces=0", "render.cycles.denoise_quality=FAST",
+                                "render.cycles.tile_size=64", "render.cycles.persistent_data=false"]).render
+    assert CyclesSettings.from_config(levers) == CyclesSettings(
+        samples=32, adaptive_threshold=0.05, glossy_bounces=0, denoise_quality="FAST", tile_size=64,
+        persistent_data=False)
+    assert CyclesSettings.from_config(load_config(None).render) == CyclesSettings()
     bad = tmp_path / "bad.yaml"
     bad.write_text("render:\n  samples: [1\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML"):

@@ -244,6 +244,55 @@ def test_same_scene_and_seed_give_identical_pixels(renderer_factory):
     assert set(first.timings) == {"scene_update", "render", "readback", "composite"}
 
 
+def test_composite_is_the_plain_over_operation_in_linear_light(renderer_factory):
+    """The compositing (written for speed) gives exactly the bytes of its plain definition:
+    sRGB background -> linear, out = C + (1 - A) * bg (premultiplied C), 16-bit-quantised
+    linear -> sRGB table, on a real render's passes."""
+    from synth.render.buffers import _LINEAR16_TO_SRGB8, _SRGB8_TO_LINEAR, composite_outputs
+    W, H = 48, 40
+    cam = make_camera(W, H, f=50.0, cx=23.5, cy=19.5, eye=(1.0, -2.5, 1.5), target=(0.0, 0.0, 1.0))
+    background = np.random.default_rng(3).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    r = renderer_factory(W, H, samples=2)
+    passes = r.render_passes(r.prepare(spec(boxes_body(((0, 0, 1.0), (0.5, 0.5, 0.5), 1)), cam,
+                                            background=background)))
+    ch = {name.split(".", 1)[1]: arr for name, arr in passes.channels.items()}
+    alpha = np.clip(ch["Combined.A"], 0.0, 1.0)[..., None]
+    plain = np.stack([ch[f"Combined.{c}"] for c in "RGB"], -1) + (1.0 - alpha) * _SRGB8_TO_LINEAR[background]
+    plain = _LINEAR16_TO_SRGB8[np.rint(np.clip(plain, 0.0, 1.0) * np.float32(65535)).astype(np.uint16)]
+    out = composite_outputs(passes.channels, passes.background)
+    assert 0 < alpha.mean() < 1 and np.array_equal(out.rgb, plain)
+    parts = np.clip(np.rint(ch["Material Index.X"]).astype(np.int32), 0, 14).astype(np.uint8)
+    assert np.array_equal(out.parts, parts) and np.array_equal(out.mask, np.where(parts > 0, 255, 0))
+
+
+def test_render_cost_settings_reach_cycles(renderer_factory):
+    """render.cycles.* as Cycles gets them, and a render with changed settings still gives the
+    same labels (the passes that do not depend on sampling)."""
+    from synth.render.settings import CyclesSettings
+    W, H = 48, 40
+    cam = make_camera(W, H, f=50.0, cx=23.5, cy=19.5, eye=(1.0, -2.5, 1.5), target=(0.0, 0.0, 1.0))
+    scene = spec(boxes_body(((0, 0, 1.0), (0.5, 0.5, 0.5), 1)), cam, seed=3)
+    r = renderer_factory(W, H, samples=4, denoise=True)
+    c = bpy.context.scene.cycles
+    assert (c.samples, c.use_adaptive_sampling, c.max_bounces, c.use_auto_tile) == (4, False, 4, False)
+    assert bpy.context.scene.render.use_persistent_data
+    before = r.render(scene)
+    r.apply_settings(CyclesSettings(samples=8, denoise=True, adaptive_threshold=0.05, adaptive_min_samples=3,
+                                    max_bounces=2, diffuse_bounces=1, glossy_bounces=1, transmission_bounces=0,
+                                    transparent_bounces=2, denoise_quality="BALANCED", denoise_prefilter="NONE",
+                                    tile_size=32, persistent_data=False))
+    assert (c.samples, c.use_adaptive_sampling, c.adaptive_min_samples) == (8, True, 3)
+    assert round(c.adaptive_threshold, 4) == 0.05
+    assert (c.max_bounces, c.diffuse_bounces, c.glossy_bounces, c.transmission_bounces,
+            c.transparent_max_bounces) == (2, 1, 1, 0, 2)
+    assert (c.denoising_quality, c.denoising_prefilter, c.denoising_use_gpu) == ("BALANCED", "NONE", False)
+    assert (c.use_auto_tile, c.tile_size) == (True, 32)
+    assert not bpy.context.scene.render.use_persistent_data
+    after = r.render(scene)
+    assert np.array_equal(before.parts, after.parts) and np.array_equal(before.depth_mm, after.depth_mm)
+    assert not np.array_equal(before.rgb, after.rgb)
+
+
 def test_renderer_reuse_updates_vertices_camera_lights_texture_and_topology(renderer_factory):
     W, H = 64, 64
     r = renderer_factory(W, H)

@@ -183,3 +183,29 @@ def test_adaptation_resume_gives_the_same_weights_as_one_run(two_shard_dataset, 
     steps = list(csv.DictReader(open(tmp_path / "b" / "steps.csv")))
     assert [s["stage"] for s in steps] == ["1", "2"]
     assert resumed["real_pck02"] == pytest.approx(straight["real_pck02"])
+
+
+def test_a_step_budget_and_real_only_training(two_shard_dataset, shared_data, tmp_path):
+    """`train.steps` fixes the number of optimisation steps whatever the dataset size (the last
+    epoch cut short); `train.data_source=real` trains on LSP 2D labels alone, without --data."""
+    cfg = tiny_cfg("train.steps=3", "train.batch_size=2")
+    train_ds, _ = train_val_datasets(two_shard_dataset, cfg.train)
+    # The trainer drops a last batch of one sample (BatchNorm); as many epochs as 3 steps need.
+    per_epoch = len(train_ds) // 2 if len(train_ds) % 2 == 1 else -(-len(train_ds) // 2)
+    summary = train_from_config(cfg, two_shard_dataset, tmp_path / "steps", resume=False)
+    ckpt = load_checkpoint(tmp_path / "steps" / "checkpoint.pt")
+    assert ckpt["step"] == 3 and ckpt["epoch"] == summary["epochs_completed"] == -(-3 // per_epoch)
+    # The training skeletons' mean size (metres per normalised unit) travels with the run.
+    assert 3.0 < ckpt["skeleton_scale_m"] < 5.0      # the 14 bones of an adult sum to ~4 m
+    real = tiny_cfg(f"data_dir={shared_data}", "train.data_source=real", "train.real.train_range=[0,6]",
+                    "train.real.eval_range=[6,10]", "train.real.log_pck=true", "train.steps=2",
+                    "train.batch_size=3")
+    summary = train_from_config(real, None, tmp_path / "real", resume=False)
+    assert summary["train_samples"] == 6 and summary["val"] is None and 0.0 <= summary["real_pck02"] <= 1.0
+    rows = list(csv.DictReader(open(tmp_path / "real" / "log.csv")))
+    assert float(rows[-1]["train_loss"]) > 0 and float(rows[-1]["train_pose_2d"]) > 0
+    assert load_checkpoint(tmp_path / "real" / "checkpoint.pt")["skeleton_scale_m"] is None
+    with pytest.raises(ConfigError, match="data_source"):
+        tiny_cfg(f"data_dir={shared_data}", "train.data_source=real", "train.adaptation.jo2d=true")
+    with pytest.raises(InputError, match="--data"):
+        train_from_config(tiny_cfg(), None, tmp_path / "no_data")

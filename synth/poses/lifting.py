@@ -53,7 +53,7 @@ import numpy as np
 from PIL import Image
 
 from synth.config import ConfigError, LiftingConfig, PosesConfig
-from synth.geometry import JOINT_INDEX, intrinsics, mpjpe, pa_mpjpe
+from synth.geometry import JOINT_INDEX, intrinsics, mpjpe, pa_mpjpe, project
 from synth.io_utils import InputError, atomic_write_bytes, atomic_write_json
 from synth.poses.ik import poseset_from_joints, rest_joints
 from synth.poses.lsp import load_lsp
@@ -152,13 +152,6 @@ def random_cameras(n: int, rng: np.random.Generator, p: LiftingConfig) -> Camera
     K[:, 0, 0] = K[:, 1, 1] = focal
     K[:, 2, 2] = 1.0
     return Cameras(R, t, K)
-
-
-def project(x_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """(N, J, 3) camera-frame points, (N, 3, 3) or (3, 3) K -> (N, J, 2) pixels."""
-    K = np.broadcast_to(K, (len(x_cam), 3, 3))
-    h = np.einsum("nij,nkj->nki", K, x_cam)
-    return h[..., :2] / h[..., 2:3]
 
 
 def lsp_style(uv: np.ndarray) -> np.ndarray:

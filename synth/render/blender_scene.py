@@ -44,6 +44,7 @@ from synth.render.buffers import (DegenerateSceneError, PreparedScene, RenderPas
                                   composite_outputs, prepare_scene)
 from synth.render.blender_worn import WornMeshes
 from synth.render.exr import read_exr_channels
+from synth.render.settings import CyclesSettings
 from synth.scene import PARTS, RenderOutput, SceneSpec
 
 log = logging.getLogger(__name__)
@@ -192,17 +193,19 @@ class Renderer:
     """Cycles renderer for `SceneSpec`s at a fixed image size. See the module docstring."""
 
     def __init__(self, width: int, height: int, samples: int = 16, denoise: bool = True,
-                 device: str = "cpu", threads: int = 0):
+                 device: str = "cpu", threads: int = 0, cycles: CyclesSettings | None = None):
+        """`cycles` (render-cost settings) overrides `samples` and `denoise` when given."""
         global _active_renderer
         if _active_renderer is not None:
             raise RuntimeError("a Renderer is already open in this process (bpy is global state); close() it first")
         if device not in ("cpu", "gpu"):
             raise ValueError(f"device must be 'cpu' or 'gpu', not {device!r}")
-        if width < 1 or height < 1 or samples < 1:
-            raise ValueError(f"bad render size or samples: {width}x{height}, {samples} samples")
+        settings = cycles if cycles is not None else CyclesSettings(samples=samples, denoise=denoise)
+        if width < 1 or height < 1:
+            raise ValueError(f"bad render size: {width}x{height}")
         self.width, self.height = int(width), int(height)
         self._closed = False
-        self._settings = (device, samples, denoise, threads)
+        self.device, self._threads, self.settings = device, threads, settings
         self._tmpdir = Path(tempfile.mkdtemp(prefix="synth-render-"))
         self._exr_path = self._tmpdir / "render.exr"
         # The temp dir goes even if the caller never closes the Renderer.
@@ -216,7 +219,7 @@ class Renderer:
 
     def _new_scene(self) -> None:
         """Blender's factory state, then this renderer's settings and static scene (~0.2 s)."""
-        device, samples, denoise, threads = self._settings
+        device = self.device
         with _QuietOutput(Path(tempfile.gettempdir()) / f"synth-render-init-{os.getpid()}.log", remove=True):
             bpy.ops.wm.read_factory_settings(use_empty=True)
             scene = bpy.context.scene
@@ -227,7 +230,8 @@ class Renderer:
                 scene.cycles.device = "CPU"
             # Cycles probes its devices (and prints about missing CUDA/HIP) on first use.
             scene.cycles.denoiser = "OPENIMAGEDENOISE"
-        self._configure_render(samples, denoise, threads)
+        self._configure_render(self._threads)
+        self.apply_settings(self.settings)     # the latest settings applied (apply_settings keeps them)
         self._build_static_scene()
 
         self._mesh_obj = None
@@ -236,13 +240,12 @@ class Renderer:
         self._hdri_cache: dict[str, bpy.types.Image] = {}
 
     # ---------------------------------------------------------------- setup
-    def _configure_render(self, samples: int, denoise: bool, threads: int) -> None:
+    def _configure_render(self, threads: int) -> None:
         scene = self.scene
         r = scene.render
         r.resolution_x, r.resolution_y, r.resolution_percentage = self.width, self.height, 100
         r.pixel_aspect_x = r.pixel_aspect_y = 1.0
         r.film_transparent = True
-        r.use_persistent_data = True       # keep Cycles' scene between renders; only deltas resync
         r.use_compositing = False
         r.use_sequencer = False
         r.threads_mode = "FIXED" if threads > 0 else "AUTO"
@@ -262,31 +265,55 @@ class Renderer:
         scene.view_settings.gamma = 1.0
 
         c = scene.cycles
-        c.samples = samples
-        c.use_adaptive_sampling = False     # fixed sample count: same cost and noise for every sample
-        c.use_denoising = bool(denoise)
-        if denoise:
-            c.denoiser = "OPENIMAGEDENOISE"
-            c.denoising_input_passes = "RGB_ALBEDO_NORMAL"
-            c.denoising_prefilter = "FAST"
         c.use_animated_seed = False
         c.pixel_filter_type = "BLACKMAN_HARRIS"
         c.filter_width = _FILTER_WIDTH_PX
-        c.max_bounces = 4
-        c.diffuse_bounces = 2
-        c.glossy_bounces = 2
-        c.transmission_bounces = 2
         c.volume_bounces = 0
-        c.transparent_max_bounces = 4
         c.caustics_reflective = False
         c.caustics_refractive = False
         c.sample_clamp_indirect = 10.0       # fireflies from a few samples
-        c.use_auto_tile = False
 
         vl = scene.view_layers[0]
         vl.use_pass_combined = True
         vl.use_pass_z = True
         vl.use_pass_material_index = True
+
+    def apply_settings(self, settings: CyclesSettings) -> None:
+        """Samples, denoising, bounces, adaptive sampling, tiles and persistent data (see
+        synth.render.settings); takes effect from the next render."""
+        c, r = self.scene.cycles, self.scene.render
+        c.samples = settings.samples
+        # adaptive sampling off: the same cost and noise for every sample; on: Cycles stops each
+        # pixel once its noise is below the threshold (render.samples is then the cap)
+        c.use_adaptive_sampling = settings.adaptive_threshold > 0
+        if settings.adaptive_threshold > 0:
+            c.adaptive_threshold = settings.adaptive_threshold
+            c.adaptive_min_samples = settings.adaptive_min_samples     # 0: Cycles' automatic minimum
+        c.use_denoising = bool(settings.denoise)
+        if settings.denoise:
+            c.denoiser = "OPENIMAGEDENOISE"
+            c.denoising_input_passes = "RGB_ALBEDO_NORMAL"
+            c.denoising_prefilter = settings.denoise_prefilter
+            c.denoising_quality = settings.denoise_quality
+            c.denoising_use_gpu = bool(settings.denoise_on_gpu and self.device == "gpu")
+        # where OIDN runs: on the GPU when asked and Cycles' devices support it, else on the CPU
+        self.denoiser_device = None
+        if settings.denoise:
+            on_gpu = (c.denoising_use_gpu and
+                      bpy.context.preferences.addons["cycles"].preferences.has_oidn_gpu_devices())
+            self.denoiser_device = "GPU" if on_gpu else "CPU"
+        c.max_bounces = settings.max_bounces
+        c.diffuse_bounces = settings.diffuse_bounces
+        c.glossy_bounces = settings.glossy_bounces
+        c.transmission_bounces = settings.transmission_bounces
+        c.transparent_max_bounces = settings.transparent_bounces
+        c.use_auto_tile = settings.tile_size > 0
+        if settings.tile_size > 0:
+            c.tile_size = settings.tile_size
+        if r.use_persistent_data != settings.persistent_data:
+            # keep Cycles' scene between renders (only deltas resync); see reset_persistent_data
+            r.use_persistent_data = settings.persistent_data
+        self.settings = settings
 
     def _build_static_scene(self) -> None:
         scene = self.scene
@@ -363,7 +390,9 @@ class Renderer:
             self._build_mesh(verts, faces, face_uvs, face_parts)
             return
         mesh = self._mesh_obj.data
-        mesh.vertices.foreach_set("co", verts)
+        # the "position" attribute takes the array in one copy; vertices' "co" goes through
+        # per-vertex RNA access (measured: 0.02 vs 1.24 ms for the 14k-vertex body, same pixels)
+        mesh.attributes["position"].data.foreach_set("vector", verts)
         if not np.array_equal(key[1], face_uvs):
             mesh.uv_layers["UVMap"].data.foreach_set("uv", face_uvs.ravel())
         if not np.array_equal(key[2], face_parts):

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import yaml
 
+from synth.decoded_images import DecodedImages
 from synth.image_files import open_image
 from synth.io_utils import InputError
 from synth.scene import PART_IDS
@@ -82,6 +83,9 @@ class UVRegions:
         self.is_region = {r: self.long == r for r in (UPPER, LOWER, SHOES, HAIR)}
         self.upper_short = self.is_region[UPPER] & ~self.short_sleeve_skin
         self.lower_short = self.is_region[LOWER] & ~self.short_leg_skin
+        # flat pixel indices of each region: filling a region by index is 2-3x faster than by a
+        # boolean mask over the whole texture (e.g. the hair: 1.5 -> 0.5 ms at 512^2), same pixels
+        self.flat_index = {r: np.flatnonzero(m) for r, m in self.is_region.items()}
         # uint8 copies for cv2.copyTo (100x faster than np.copyto(where=) at 512^2)
         self.mask_u8 = {"upper_long": self.is_region[UPPER].astype(np.uint8),
                         "upper_short": self.upper_short.astype(np.uint8),
@@ -102,14 +106,19 @@ class UVRegions:
         return img
 
 
-def _photo_layer(path: Path, size: int, rng: np.random.Generator) -> np.ndarray:
+def decode_garment_photo(path: Path) -> np.ndarray:
+    """The garment photo at `path` as an (H, W, 3) uint8 RGB array."""
     try:
         with open_image(path, "garment image") as im:
             if im.mode not in ("RGB", "L"):
                 raise InputError(f"{path}: garment image mode {im.mode} is not RGB")
-            arr = np.asarray(im.convert("RGB"))
+            return np.asarray(im.convert("RGB"))
     except (OSError, SyntaxError) as e:
         raise InputError(f"{path}: unreadable garment image ({e.__class__.__name__})") from None
+
+
+def _photo_layer(path: Path, size: int, rng: np.random.Generator, images: DecodedImages | None = None) -> np.ndarray:
+    arr = images.get(path, decode_garment_photo) if images is not None else decode_garment_photo(path)
     h, w = arr.shape[:2]
     # The garment fills the photo's centre; its border is the surface it lies on.
     frac = rng.uniform(0.35, 0.55)
@@ -141,10 +150,12 @@ def skin_tone_label(skin: np.ndarray, tone_index: int) -> dict:
 
 def make_texture(regions: UVRegions, lib: dict[str, list[GarmentPhoto]], skin_tones: np.ndarray,
                  skin_jitter: float, flat_probability: float, mode: str,
-                 rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """One body texture (T, T, 3 uint8) and what it is made of (for the labels)."""
+                 rng: np.random.Generator, images: DecodedImages | None = None) -> tuple[np.ndarray, dict]:
+    """One body texture (T, T, 3 uint8) and what it is made of (for the labels); garment photos
+    are decoded through `images` when given."""
     tex, skin, tone_index = skin_texture(regions.size, skin_tones, skin_jitter, rng)
     T = regions.size
+    pixels = tex.reshape(-1, 3)             # a view: regions are filled through their pixel indices
     flat = mode == "flat" or rng.random() < flat_probability
     garments = []
     for region_name, region_id in (("upper", UPPER), ("lower", LOWER)):
@@ -154,7 +165,7 @@ def make_texture(regions: UVRegions, lib: dict[str, list[GarmentPhoto]], skin_to
             garments.append({"id": f"flat:{region_name}:" + "".join(f"{int(c):02x}" for c in colour),
                              "region": region_name, "kind": "flat", "colour": [int(c) for c in colour]})
         else:
-            layer = _photo_layer(g.path, T, rng)
+            layer = _photo_layer(g.path, T, rng, images)
             garments.append({"id": g.id, "region": region_name, "kind": "photo", "category": g.subcategory})
         length = "long"
         if region_name == "upper" and not flat and g.subcategory not in LONG_SLEEVES:
@@ -162,12 +173,12 @@ def make_texture(regions: UVRegions, lib: dict[str, list[GarmentPhoto]], skin_to
         if region_name == "lower" and not flat and g.subcategory not in LONG_LEGS:
             length = "short"
         if flat:
-            tex[regions.is_region[region_id]] = colour.astype(np.uint8)
+            pixels[regions.flat_index[region_id]] = colour.astype(np.uint8)
         else:
             cv2.copyTo(layer, regions.mask_u8[f"{region_name}_{length}"], tex)
     shoe = rng.uniform(10, 120, 3) if rng.random() < 0.7 else rng.uniform(120, 240, 3)
-    tex[regions.is_region[SHOES]] = shoe.astype(np.uint8)
+    pixels[regions.flat_index[SHOES]] = shoe.astype(np.uint8)
     hair = np.array([rng.uniform(10, 60), rng.uniform(8, 45), rng.uniform(5, 35)]) * rng.uniform(0.8, 2.5)
-    tex[regions.is_region[HAIR]] = np.clip(hair, 0, 255).astype(np.uint8)
+    pixels[regions.flat_index[HAIR]] = np.clip(hair, 0, 255).astype(np.uint8)
     info = {"skin_tone": skin_tone_label(skin, tone_index), "garments": garments}
     return tex, info

@@ -37,8 +37,10 @@ from synth.poses.posefile import load_poses
 from synth.resources import resolve_data_path
 from synth.train.data import BONES, bone_indices
 from synth.train.metrics import aligned_2d_residual
+from synth.train.models import normalised_from_crop_pixels
 
-METHODS = ("none", "dann", "mixer", "saa")
+# knowledge_transfer has its own loop (synth.train.knowledge_transfer_trainer).
+METHODS = ("none", "dann", "mixer", "saa", "knowledge_transfer")
 SYNTHETIC, REAL = 0, 1
 
 
@@ -46,16 +48,17 @@ SYNTHETIC, REAL = 0, 1
 # Model split: which parameters belong to the regressor (head) and which to the extractor.
 
 def regressor_parameter_ids(model: nn.Module, input_size: int, device: torch.device) -> set[int]:
-    """ids of the parameters `model.regress` uses, found by autograd on a probe feature map,
-    so the split does not depend on the model's attribute names."""
+    """ids of the parameters `model.heads` uses (3D and 2D), found by autograd on a probe
+    feature map, so the split does not depend on the model's attribute names."""
     was_training = model.training
     model.eval()
     with torch.enable_grad():
         with torch.no_grad():
             fmap = model.extract(torch.zeros(1, 3, input_size, input_size, device=device))
-        out = model.regress(fmap.detach().requires_grad_(False))
+        out = model.heads(fmap.detach().requires_grad_(False))
         params = [p for p in model.parameters() if p.requires_grad]
-        grads = torch.autograd.grad(out.float().sum(), params, allow_unused=True)
+        probe = out.joints_3d.float().sum() + out.joints_2d.float().sum()
+        grads = torch.autograd.grad(probe, params, allow_unused=True)
     model.train(was_training)
     return {id(p) for p, g in zip(params, grads) if g is not None}
 
@@ -207,6 +210,15 @@ def jo2d_loss(pred_3d: torch.Tensor, joints_2d: torch.Tensor, visible: torch.Ten
     res = aligned_2d_residual(pred_3d.float(), joints_2d.float(), visible.float(), torso_normalised=True)
     dist = torch.sqrt((res ** 2).sum(-1) + 1e-12)
     return _masked_mean(dist, visible.float())
+
+
+def head_2d_loss(pred_2d: torch.Tensor, joints_2d_crop: torch.Tensor, visible: torch.Tensor,
+                 input_size: int) -> torch.Tensor:
+    """Masked L1 between the 2D head's normalised crop coordinates (B, J, 2) and the labels in
+    crop pixels (B, J, 2), over the joints where `visible` (B, J) is nonzero."""
+    gt = normalised_from_crop_pixels(joints_2d_crop.float(), input_size)
+    err = (pred_2d.float() - gt).abs().mean(-1)
+    return _masked_mean(err, visible.float())
 
 
 # ----------------------------------------------------------------------------------------------

@@ -96,6 +96,21 @@ def apply_affine(m: np.ndarray, points: np.ndarray) -> np.ndarray:
 rotation_z = rotation_z_deg
 
 
+def crop_matrix(box: tuple[float, float, float], size: int, angle_deg: float = 0.0,
+                zoom: float = 1.0) -> np.ndarray:
+    """2×3 affine from source pixels to the pixels of `warp_crop(image, box, size, angle_deg,
+    zoom)`: the box centre goes to the crop centre, turned by the angle, at size·zoom/side crop
+    pixels per source pixel (crop_and_resize's own rounding without rotation or zoom). Label maps
+    (depth, part ids) are warped with it by nearest neighbour, so they follow the RGB crop."""
+    if angle_deg == 0.0 and zoom == 1.0:
+        return box_to_crop_matrix(box, size)
+    cx, cy, side = box
+    k = size * zoom / side
+    rot = rotation_z(angle_deg)[:2, :2]
+    centre_out = (size - 1) / 2.0
+    return np.hstack([k * rot, (np.array([centre_out, centre_out]) - k * rot @ np.array([cx, cy]))[:, None]])
+
+
 def warp_crop(image: np.ndarray, box: tuple[float, float, float], size: int,
               angle_deg: float = 0.0, zoom: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(crop size×size, 2×3 affine source px -> crop px) of `box`, rotated about its centre by
@@ -111,11 +126,7 @@ def warp_crop(image: np.ndarray, box: tuple[float, float, float], size: int,
     big_box = (cx, cy, side / zoom * big_size / size)
     big = crop_and_resize(image, big_box, big_size)
     to_big = box_to_crop_matrix(big_box, big_size)
-    # The wanted map: centre of the box -> crop centre, rotated, at size/(side/zoom) px per px.
-    k = size * zoom / side
-    rot = rotation_z(angle_deg)[:2, :2]
-    centre_out = (size - 1) / 2.0
-    wanted = np.hstack([k * rot, (np.array([centre_out, centre_out]) - k * rot @ np.array([cx, cy]))[:, None]])
+    wanted = crop_matrix(box, size, angle_deg, zoom)
     big_to_out = (_h(wanted) @ np.linalg.inv(_h(to_big)))[:2]
     crop = cv2.warpAffine(big, big_to_out, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -135,9 +146,10 @@ def jitter_colour(rgb: np.ndarray, brightness: float, contrast: float, saturatio
 
 class Augmenter:
     """Draws and applies augmentations; `settings` is the `train.augment` section; `seed` and
-    `domain` (0 synthetic, 1 real) choose its streams (see the module doc)."""
+    `domain` (0 synthetic, 1 real) choose its streams (see the module doc); `tag` is the stream
+    (another training stage may draw its own crops from a stream of its own)."""
 
-    def __init__(self, settings: AugmentConfig, seed: int, domain: int = 0):
+    def __init__(self, settings: AugmentConfig, seed: int, domain: int = 0, tag: Stream = Stream.TRAIN_AUGMENT):
         self.enabled = settings.enabled
         self.rotation_deg = settings.rotation_deg
         self.scale = (settings.scale.low, settings.scale.high)
@@ -145,10 +157,10 @@ class Augmenter:
         self.occlusion_probability = settings.occlusion_probability
         self.occluder_size = (settings.occluder_size.low, settings.occluder_size.high)
         self.cutout_share = settings.cutout_share
-        self.seed, self.domain = int(seed), int(domain)
+        self.seed, self.domain, self.tag = int(seed), int(domain), Stream(tag)
 
     def item_rng(self, epoch: int, index: int) -> np.random.Generator:
-        return stream(self.seed, Stream.TRAIN_AUGMENT, self.domain, int(epoch), int(index))
+        return stream(self.seed, self.tag, self.domain, int(epoch), int(index))
 
     def draw(self, rng: np.random.Generator, size: int) -> AugmentParams:
         """Parameters for one crop of size×size. Every draw is made whatever the settings, so a
@@ -212,6 +224,8 @@ class Augmenter:
         return crop
 
 
-def build_augmenter(settings: AugmentConfig, seed: int, domain: int = 0) -> Augmenter | None:
-    """The augmenter of the `train.augment` section, or None when it is not enabled."""
-    return Augmenter(settings, seed, domain) if settings.enabled else None
+def build_augmenter(settings: AugmentConfig, seed: int, domain: int = 0,
+                    tag: Stream = Stream.TRAIN_AUGMENT) -> Augmenter | None:
+    """The augmenter of the `train.augment` section (drawing from the stream `tag`), or None when it
+    is not enabled."""
+    return Augmenter(settings, seed, domain, tag) if settings.enabled else None

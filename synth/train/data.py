@@ -27,7 +27,8 @@ from synth.config import TrainConfig
 from synth.geometry import bone_index_pairs
 from synth.io_utils import InputError
 from synth.scene import BONES, JOINTS  # noqa: F401  (BONES: the bone order of bone_indices)
-from synth.train.augment import apply_affine, box_to_crop_matrix, crop_and_resize  # noqa: F401  (re-exported)
+from synth.train.augment import (apply_affine, box_to_crop_matrix, crop_and_resize,  # noqa: F401  (re-exported)
+                                 crop_matrix)
 
 ROOT_JOINT = "pelvis"
 # The crop's side is this many times the larger side of the joints' bounding box: joints sit
@@ -112,11 +113,15 @@ def split_shards(shards: list[Path], val_fraction: float) -> tuple[list[Path], l
 
 @dataclass(frozen=True)
 class SampleRef:
-    """Where one sample's members lie in its shard: (byte offset, size) of each."""
+    """Where one sample's members lie in its shard: (byte offset, size) of each (mask, parts and
+    depth None when the shard lacks them)."""
     shard: int
     key: str
     rgb: tuple[int, int]
     label: tuple[int, int]
+    mask: tuple[int, int] | None = None
+    parts: tuple[int, int] | None = None
+    depth: tuple[int, int] | None = None
 
 
 def index_shard(path: Path, shard_id: int) -> list[SampleRef]:
@@ -150,7 +155,8 @@ def index_shard(path: Path, shard_id: int) -> list[SampleRef]:
         if rgb is None or "json" not in fields:
             missing = "rgb.jpg/rgb.png" if rgb is None else "json"
             raise InputError(f"{path}: sample '{key}' has no {missing} member")
-        refs.append(SampleRef(shard_id, key, rgb, fields["json"]))
+        refs.append(SampleRef(shard_id, key, rgb, fields["json"], fields.get("mask.png"), fields.get("parts.png"),
+                              fields.get("depth.png")))
     if not refs:
         raise InputError(f"{path}: shard holds no samples")
     return refs
@@ -168,10 +174,21 @@ class PoseShardDataset(Dataset):
     With an `augment` (synth.train.augment.Augmenter) each item is augmented with parameters
     drawn from (augmenter seed, `epoch`, index): call `set_epoch` before each epoch's loader.
     Occluders are cut from another sample of the dataset, chosen by the same generator.
+    With an `appearance` (synth.train.appearance.AppearanceAugmenter) the full rendered image is
+    first re-composited over another background photo and its garments recoloured (from the
+    sample's mask and part map), and the final crop blurred / noised / JPEG re-encoded; its draws
+    come from (appearance seed, `epoch`, index).
+
+    With `maps` (set it before an epoch's loader starts, as the epoch) items also carry the
+    rendered label maps cut by the same crop: `depth_m` (S, S) float32 camera z in metres, 0 on
+    the background, and `parts` (S, S) int64 part ids (dataset.json "parts"), both warped by
+    nearest neighbour (no blending of depths across the silhouette or of ids). Occluders and the
+    appearance augmentation paint only the RGB: they change no label. Off by default, so that
+    others pay no decoding.
     """
 
     def __init__(self, data_dir: Path, shards: list[Path], input_size: int,
-                 skeleton_length: float = 1.0, augment=None):
+                 skeleton_length: float = 1.0, augment=None, appearance=None, maps: bool = False):
         self.data_dir = Path(data_dir)
         meta = read_dataset_meta(self.data_dir)
         self.joint_names: list[str] = [str(n) for n in meta["joints"]]
@@ -185,10 +202,48 @@ class PoseShardDataset(Dataset):
         self._fds: dict[int, int] = {}
         self._fd_pid = os.getpid()
         self.augment = augment
+        self.appearance = appearance
         self.epoch = 0
+        self.maps = bool(maps)
+        if self.maps:
+            for ref in self.samples:
+                if ref.depth is None or ref.parts is None:
+                    missing = "depth.png" if ref.depth is None else "parts.png"
+                    raise InputError(f"{self.shards[ref.shard]}: sample '{ref.key}' has no {missing} member")
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def labels(self, index: int) -> dict:
+        """The labels (KEY.json) of one sample, without decoding its images."""
+        ref = self.samples[index]
+        try:
+            return json.loads(self._read(ref.shard, ref.label))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"{self.shards[ref.shard]}: sample '{ref.key}' has invalid JSON labels ({e})") from None
+
+    def mean_scale(self) -> float:
+        """Mean metres per normalised unit (normalise_pose's scale) over the samples: the size of
+        the training skeletons, which turns a normalised prediction into metres."""
+        n = len(self.joint_names)
+        scales = [normalise_pose(np.asarray(self.labels(i)["joints_3d_cam"], dtype=np.float64).reshape(n, 3),
+                                 self.joint_names, self.skeleton_length)[1] for i in range(len(self))]
+        return float(np.mean(scales))
+
+    def load_layers(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(mask (H, W) uint8 255 = person, part ids (H, W) uint8) of one sample."""
+        ref = self.samples[index]
+        shard = self.shards[ref.shard]
+        if ref.mask is None or ref.parts is None:
+            raise InputError(f"{shard}: sample '{ref.key}' has no mask.png / parts.png member "
+                             "(needed by train.appearance)")
+        layers = []
+        for span, what in ((ref.mask, "mask"), (ref.parts, "parts")):
+            img = cv2.imdecode(np.frombuffer(self._read(ref.shard, span), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+            if img is None or img.ndim != 2:
+                raise InputError(f"{shard}: sample '{ref.key}' has an undecodable 8-bit {what}.png")
+            layers.append(img)
+        return layers[0], layers[1]
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch whose augmentations items get (set before creating the epoch's loader:
@@ -240,17 +295,42 @@ class PoseShardDataset(Dataset):
             raise InputError(f"{self.shards[ref.shard]}: sample '{ref.key}' has non-finite joints")
         box = crop_box(j2d)
         target, scale = normalise_pose(j3d, self.joint_names, self.skeleton_length)
+        app = None
+        if self.appearance is not None:
+            app = self.appearance.draw(self.appearance.item_rng(self.epoch, index))
+            mask, parts = self.load_layers(index)
+            rgb = self.appearance.apply_full(rgb, mask, parts, labels, app,
+                                             where=f"{self.shards[ref.shard]}: sample '{ref.key}'")
         if self.augment is None:
             crop, m = crop_and_resize(rgb, box, self.input_size), box_to_crop_matrix(box, self.input_size)
             j2d_crop = apply_affine(m, j2d)
         else:
             rng = self.augment.item_rng(self.epoch, index)
-            crop, j2d_crop, target, _ = self.augment(rgb, box, self.input_size, j2d, target, rng,
-                                                     self._occluder_image)
+            crop, j2d_crop, target, params = self.augment(rgb, box, self.input_size, j2d, target, rng,
+                                                          self._occluder_image)
+            m = crop_matrix(box, self.input_size, params.angle_deg, params.zoom)
+        if app is not None:
+            crop = self.appearance.apply_crop(crop, app)
         item = make_item(crop, target, True, float(scale), j2d_crop,
                          inside_crop(j2d_crop, self.input_size), 0, ref.key)
         item["joints_3d"] = torch.from_numpy(j3d.astype(np.float32))
+        if self.maps:
+            depth_mm, parts = self.load_maps(index)
+            item["depth_m"] = torch.from_numpy(warp_nearest(depth_mm, m, self.input_size).astype(np.float32) / 1000.0)
+            item["parts"] = torch.from_numpy(warp_nearest(parts, m, self.input_size).astype(np.int64))
         return item
+
+    def load_maps(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(depth (H, W) uint16 millimetres, part ids (H, W) uint8) of one sample."""
+        ref = self.samples[index]
+        out = []
+        for name, span, dtype in (("depth.png", ref.depth, np.uint16), ("parts.png", ref.parts, np.uint8)):
+            img = cv2.imdecode(np.frombuffer(self._read(ref.shard, span), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+            if img is None or img.ndim != 2 or img.dtype != dtype:
+                raise InputError(f"{self.shards[ref.shard]}: sample '{ref.key}' has an undecodable or "
+                                 f"non-{np.dtype(dtype).name} single-channel {name}")
+            out.append(img)
+        return out[0], out[1]
 
     def _occluder_image(self, rng: np.random.Generator) -> np.ndarray:
         return self.load_raw(int(rng.integers(len(self))))[0]
@@ -266,6 +346,13 @@ class PoseShardDataset(Dataset):
                 self.close()
         except Exception:
             pass
+
+
+def warp_nearest(label_map: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+    """A label map (H, W) through the 2×3 affine `m` (source px -> crop px) onto size×size, by
+    nearest neighbour; outside the source is 0 (background)."""
+    return cv2.warpAffine(label_map, m, (size, size), flags=cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
 def inside_crop(joints_2d_crop: np.ndarray, size: int) -> np.ndarray:
@@ -293,12 +380,15 @@ def make_item(crop: np.ndarray, target: np.ndarray, has_3d: bool, scale: float,
     }
 
 
-def train_val_datasets(data_dir: Path, train: TrainConfig, augment=None) -> tuple[PoseShardDataset, PoseShardDataset | None]:
+def train_val_datasets(data_dir: Path, train: TrainConfig, augment=None, appearance=None,
+                       maps: bool = False) -> tuple[PoseShardDataset, PoseShardDataset | None]:
     """The training and held-out datasets for the `train` section; `augment` (an Augmenter, see
-    synth.train.augment.build_augmenter) applies to the training set only."""
+    synth.train.augment.build_augmenter) and `appearance` (an AppearanceAugmenter, see
+    synth.train.appearance.build_appearance) apply to the training set only; `maps`: items carry
+    the depth and part maps too (PoseShardDataset)."""
     shards = list_shards(data_dir)
     train_shards, val_shards = split_shards(shards, train.val_fraction)
     size, length = train.input_size, train.skeleton_length
-    train_ds = PoseShardDataset(data_dir, train_shards, size, length, augment)
-    val_ds = PoseShardDataset(data_dir, val_shards, size, length) if val_shards else None
+    train_ds = PoseShardDataset(data_dir, train_shards, size, length, augment, appearance, maps)
+    val_ds = PoseShardDataset(data_dir, val_shards, size, length, maps=maps) if val_shards else None
     return train_ds, val_ds

@@ -26,24 +26,29 @@ from synth.io_utils import InputError, atomic_write_json
 from synth.train.adaptation import spa_head_from_checkpoint
 from synth.train.checkpoint import load_checkpoint, resolve_device
 from synth.train.data import PoseShardDataset, list_shards, read_dataset_meta, split_shards
-from synth.train.metrics import pck_2d_aligned, pose_metrics, to_millimetres
-from synth.train.models import build_model
+from synth.train.metrics import pck_2d, pck_2d_aligned, pose_metrics, to_millimetres
+from synth.train.models import build_model, crop_pixels_from_normalised
 from synth.train.real_data import LSP_LABELLED, LspDataset, parse_image_range, split_real_spec
 
 
 @torch.no_grad()
 def predict_items(model, ds, device: torch.device, batch_size: int, workers: int = 0,
                   desc: str = "eval", post=None) -> dict[str, np.ndarray]:
-    """Normalised predictions (N, J, 3) of a dataset in the batch interface, with the items'
-    `target`, `scale`, `joints_2d_crop` and `visible_2d`, as numpy arrays. `post` (e.g. an SPA
-    head) is applied to the network's output."""
+    """Normalised 3D predictions `pred` (N, J, 3) of a dataset in the batch interface, the 2D
+    head's `pred_2d_crop` (N, J, 2, crop pixels), with the items' `target`, `scale`,
+    `joints_2d_crop` and `visible_2d`, as numpy arrays. `post` (e.g. an SPA head) is applied to
+    the network's 3D output."""
     model.eval()
-    out: dict[str, list] = {"pred": [], "target": [], "scale": [], "joints_2d_crop": [], "visible_2d": []}
+    out: dict[str, list] = {"pred": [], "pred_2d_crop": [], "target": [], "scale": [], "joints_2d_crop": [],
+                            "visible_2d": []}
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers,
                         pin_memory=device.type == "cuda")
     for batch in tqdm(loader, desc=desc, leave=False, disable=None):
-        pred = model(batch["image"].to(device, non_blocking=True)).float()
+        images = batch["image"].to(device, non_blocking=True)
+        res = model.predict(images)
+        pred = res.joints_3d.float()
         out["pred"].append((post(pred) if post is not None else pred).cpu().numpy())
+        out["pred_2d_crop"].append(crop_pixels_from_normalised(res.joints_2d.float(), images.shape[-1]).cpu().numpy())
         for k in ("target", "scale", "joints_2d_crop", "visible_2d"):
             out[k].append(batch[k].numpy())
     return {k: np.concatenate(v) for k, v in out.items()}
@@ -82,9 +87,12 @@ def evaluate_lsp(model, spec: str, tc: TrainConfig, device: torch.device, post=N
     flagged = ds.lsp.visible[ds.indices] & labelled
     res = pck_2d_aligned(p["pred"], p["joints_2d_crop"], labelled, joint_names=ds.joint_names)
     vis = pck_2d_aligned(p["pred"], p["joints_2d_crop"], flagged, joint_names=ds.joint_names)
+    head = pck_2d(p["pred_2d_crop"], p["joints_2d_crop"], labelled, joint_names=ds.joint_names)
     per_joint = {k: v for k, v in res["per_joint"].items() if v is not None}
     first, last = ds.indices[0] + 1, ds.indices[-1] + 1
     return {"pck": res["pck"], "pck_visible": vis["pck"], "per_joint": per_joint,
+            "pck_2d_head": head["pck"],
+            "per_joint_2d_head": {k: v for k, v in head["per_joint"].items() if v is not None},
             "samples": res["samples"], "threshold": res["threshold"], "folder": str(folder),
             "images": f"{first}-{last}" if len(ds.indices) == last - first + 1 else f"{len(ds.indices)} selected"}
 
@@ -110,6 +118,7 @@ def format_table(result: dict) -> str:
                   f"{'joint':<22}{'PCK (%)':>10}"]
         lines += [f"{name:<22}{100 * v:>10.1f}" for name, v in r["per_joint"].items()]
         lines += [f"{'all 14 joints':<22}{100 * r['pck']:>10.1f}",
+                  f"{'2D head, no alignment':<22}{100 * r['pck_2d_head']:>10.1f}",
                   f"{'visible-flagged only':<22}{100 * r['pck_visible']:>10.1f}"
                   if not math.isnan(r["pck_visible"]) else f"{'visible-flagged only':<22}{'-':>10}"]
     return "\n".join(lines)

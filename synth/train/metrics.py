@@ -130,11 +130,21 @@ def pck_2d_aligned(pred_3d, gt_2d, visible, threshold: float = PCK2D_THRESHOLD,
     pred, gt, vis = _np(pred_3d), _np(gt_2d), _np(visible) > 0
     if pred.shape[:2] != gt.shape[:2] or pred.shape[-1] != 3 or gt.shape[-1] != 2 or vis.shape != gt.shape[:2]:
         raise ValueError(f"pred {pred.shape}, gt {gt.shape}, visible {vis.shape}: need (N,J,3), (N,J,2), (N,J)")
+    return pck_2d(align_2d(pred[..., :2], gt, vis), gt, vis, threshold, joint_names)
+
+
+def pck_2d(pred_2d, gt_2d, visible, threshold: float = PCK2D_THRESHOLD,
+           joint_names: list[str] | None = None) -> dict:
+    """Torso-normalised PCK of (N, J, 2) 2D predictions, in the labels' pixels and without any
+    alignment (the 2D head's own positions), against (N, J, 2) labels over the joints where
+    `visible` is nonzero; the result as pck_2d_aligned's."""
+    pred, gt, vis = _np(pred_2d), _np(gt_2d), _np(visible) > 0
+    if pred.shape != gt.shape or gt.shape[-1] != 2 or vis.shape != gt.shape[:2]:
+        raise ValueError(f"pred {pred.shape}, gt {gt.shape}, visible {vis.shape}: need (N,J,2), (N,J,2), (N,J)")
     names = list(joint_names) if joint_names is not None else JOINTS
     rs, lh = _torso_indices(names)
-    aligned = align_2d(pred[..., :2], gt, vis)
     torso = np.linalg.norm(gt[:, rs] - gt[:, lh], axis=-1)
-    correct = np.linalg.norm(aligned - gt, axis=-1) <= threshold * torso[:, None]
+    correct = np.linalg.norm(pred - gt, axis=-1) <= threshold * torso[:, None]
     counted = vis.sum(0)
     per_joint = {n: (float((correct[:, j] & vis[:, j]).sum() / counted[j]) if counted[j] else None)
                  for j, n in enumerate(names)}

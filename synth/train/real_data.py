@@ -115,6 +115,12 @@ class LspDataset(_PhotoSelection):
     def image_path(self, i: int) -> Path:
         return self.lsp.images[self.indices[i]]
 
+    def crop_rgb(self, i: int) -> np.ndarray:
+        """The unaugmented uint8 RGB crop of item i (what the network sees, before normalising)."""
+        k = self.indices[i]
+        box = crop_box(self.lsp.joints_2d[k].astype(np.float64)[LSP_LABELLED])
+        return crop_and_resize(read_rgb(self.lsp.images[k]), box, self.input_size)
+
     def __getitem__(self, i: int) -> dict:
         k = self.indices[i]
         rgb = read_rgb(self.lsp.images[k])

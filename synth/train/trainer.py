@@ -2,15 +2,21 @@
 (synth.train.adaptation: DANN, domain mixer, SAA, Jo2D) and skeletal pose adaptation (SPA).
 
 `train` is deterministic for a given config and dataset on CPU: the model is initialised from
-the TRAIN_INIT stream of `seed` (synth.rng), each epoch's synthetic order comes from the
+the TRAIN_INIT stream of `seed` (synth.rng) or, with `train.pretrained`, its backbone from
+ImageNet weights (synth.train.pretrained), each epoch's synthetic order comes from the
 TRAIN_ORDER stream of (seed, epoch) and its real order from TRAIN_REAL_ORDER (seed, epoch, pass
-over the real set), the learning rate is a function of the global step, and the checkpoint carries every module, optimiser, the grad scaler, the step
-counter and the RNG states; so training N epochs in one go or stopping after any epoch and
-resuming gives the same weights.
+over the real set), the learning rate is a function of the global step, and the checkpoint
+carries every module, optimiser, the grad scaler, the step counter and the RNG states; so
+training N epochs in one go or stopping after any epoch and resuming gives the same weights.
 
-On CUDA the steps run under `torch.autocast` (float16) with a GradScaler (`train.amp`); on the
-CPU in float32. (The CUDA path is written to the PyTorch AMP recipe; it has not been run on a GPU
-in this project's tests.)
+Both heads are trained: the 3D loss on the items with 3D labels and the 2D head's L1
+(`train.loss_2d_weight`). `train.data_source=real` trains on the 2D labels of the real photos
+alone (the 3D head through the aligned projection, Jo2D's loss); `train.steps` fixes the number
+of optimisation steps whatever the dataset size.
+
+On CUDA the steps run under `torch.autocast` (float16) with a GradScaler (`train.amp`) and in the
+channels-last layout (`train.channels_last`); on the CPU in float32. (The CUDA path is written to
+the PyTorch AMP recipe; it has not been run on a GPU in this project's tests.)
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -33,6 +40,7 @@ from synth.config import Config, ConfigError, Paths, RealConfig, SpaConfig, Trai
 from synth.io_utils import InputError, atomic_write_bytes, atomic_write_text
 from synth.rng import Stream, torch_seed
 from synth.train import adaptation as da
+from synth.train.appearance import build_appearance
 from synth.train.augment import build_augmenter
 # the checkpoint and device helpers live in synth.train.checkpoint (evaluation shares them);
 # evaluate/format_table in synth.train.evaluate: both re-exported for code that imports them from here
@@ -41,6 +49,7 @@ from synth.train.data import PoseShardDataset, train_val_datasets
 from synth.train.evaluate import evaluate, format_table, predict_items  # noqa: F401
 from synth.train.metrics import pck_2d_aligned, pose_metrics, to_millimetres
 from synth.train.models import build_model, count_parameters
+from synth.train.pretrained import load_pretrained_backbone
 from synth.train.real_data import LspDataset
 
 LOG_NAME = "log.csv"
@@ -49,8 +58,20 @@ CONFIG_NAME = "config.yaml"
 TENSORBOARD_DIR = "tensorboard"
 # Settings a resumed run must share with its checkpoint: they define the model, its targets and
 # the extra modules whose states the checkpoint holds.
-RESUME_MUST_MATCH = ("backbone", "head", "width", "input_size", "skeleton_length")
+RESUME_MUST_MATCH = ("backbone", "head", "width", "input_size", "skeleton_length", "data_source")
 LOSSES = {"l1": torch.nn.functional.l1_loss, "l2": torch.nn.functional.mse_loss}
+# Methods with a training loop of their own, by `train.adaptation.method`: a function with `train`'s
+# signature. Their modules build on this one's helpers, so they register here when imported
+# (synth.train imports synth.train.knowledge_transfer_trainer) instead of being imported by it.
+OWN_LOOPS: dict[str, Callable[..., dict]] = {}
+
+
+def memory_format(device: torch.device, tc: TrainConfig) -> torch.memory_format:
+    """channels-last on CUDA when `train.channels_last` (faster convolutions with tensor cores,
+    above all under float16 autocast); the CPU keeps the default layout."""
+    if device.type == "cuda" and tc.channels_last:
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def seed_everything(seed: int) -> None:
@@ -118,10 +139,15 @@ def predict(model, ds: PoseShardDataset, device: torch.device, batch_size: int, 
             to_millimetres(p["target"], p["scale"], ds.root_index))
 
 
+def total_steps_of(tc: TrainConfig, steps_per_epoch: int) -> int:
+    """The run's optimisation steps: `train.steps` when set, else epochs × steps per epoch."""
+    return tc.steps if tc.steps else tc.epochs * steps_per_epoch
+
+
 def lr_factor(tc: TrainConfig, step: int, steps_per_epoch: int) -> float:
     """The learning-rate multiplier at a global step (`train.lr_schedule`)."""
     if tc.lr_schedule == "cosine":
-        total = max(tc.epochs * steps_per_epoch, 1)
+        total = max(total_steps_of(tc, steps_per_epoch), 1)
         lo = tc.lr_min_factor
         return lo + (1.0 - lo) * 0.5 * (1.0 + math.cos(math.pi * min(step / total, 1.0)))
     if tc.lr_schedule == "step":
@@ -134,18 +160,19 @@ def real_folder(real: RealConfig, data_dir: Path) -> Path:
     return Path(real.folder) if real.folder else Path(data_dir) / "lsp"
 
 
-def real_datasets(tc: TrainConfig, data_dir: Path, need_train: bool, augment=None):
-    """(training, evaluation) LSP subsets of `train.real` (None where not wanted / available)."""
+def real_datasets(tc: TrainConfig, data_dir: Path, need_train: bool, augment=None, log_pck: bool | None = None):
+    """(training, evaluation) LSP subsets of `train.real` (None where not wanted / available;
+    `log_pck` overrides `train.real.log_pck` for the evaluation set)."""
     folder = real_folder(tc.real, data_dir)
     if need_train:
         if not folder.is_dir():
-            raise InputError(f"{folder}: real-image folder for train.adaptation not found "
-                             "(set train.real.folder or data_dir)")
+            raise InputError(f"{folder}: real-image folder for train.adaptation / train.data_source=real not "
+                             "found (set train.real.folder or data_dir)")
         train_ds = LspDataset(folder, tc.input_size, indices=list(range(*tc.real.train_range)), augment=augment)
     else:
         train_ds = None
     eval_ds = None
-    if tc.real.log_pck and folder.is_dir():
+    if (tc.real.log_pck if log_pck is None else log_pck) and folder.is_dir():
         eval_ds = LspDataset(folder, tc.input_size, indices=list(range(*tc.real.eval_range)))
     return train_ds, eval_ds
 
@@ -197,10 +224,19 @@ class _Stepper:
         self.model, self.device = model, device
         self.size = tc.input_size
         self.loss_fn = LOSSES[tc.loss]
+        self.w2d = tc.loss_2d_weight
         self.amp = device.type == "cuda" and tc.amp
+        self.memory_format = memory_format(device, tc)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.ext_params, self.reg_params = da.split_parameters(model, self.size, device)
         self.ext_bns = da.extractor_batchnorms(model, self.ext_params)
+        # train.freeze_bn: the backbone's BatchNorm layers keep their (pretrained) statistics and
+        # normalise with them while training (their scale and shift still learn): small batches
+        # give noisy batch statistics, and running averages of those drift from what the
+        # pretrained layers expect, so a network trained so predicts worse in eval mode.
+        self.freeze_bn = tc.freeze_bn
+        self.backbone_bns = [m for m in model.backbone.modules()
+                             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
         self.modules: dict[str, torch.nn.Module] = {}
         if self.method in ("dann", "mixer"):
             self.modules["domain_classifier"] = da.DomainClassifier(
@@ -221,7 +257,7 @@ class _Stepper:
         return self.method != "none" or self.jo2d
 
     def loss_names(self) -> list[str]:
-        names = ["loss", "pose"]
+        names = ["loss", "pose", "pose_2d"]
         if self.method == "dann":
             names += ["domain_ce", "domain_acc", "grl_weight"]
         elif self.method == "mixer":
@@ -254,6 +290,9 @@ class _Stepper:
         self.model.train()
         for m in self.modules.values():
             m.train()
+        if self.freeze_bn:
+            for m in self.backbone_bns:
+                m.eval()
 
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
@@ -266,26 +305,49 @@ class _Stepper:
             self.scaler.step(self.optimizers[n])
         self.scaler.update()
 
+    def _head_losses(self, fmap: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(3D pose loss, 2D loss, their weighted sum) of the heads on one batch: the 3D loss over
+        the items with 3D labels (0 when none has), the 2D head's masked L1 over the visible
+        joints in normalised crop coordinates (da.head_2d_loss) and, for the items without 3D
+        labels in a batch that is trained on 2D alone (train.data_source=real), the aligned
+        projection loss of the 3D prediction (Jo2D's) so that the 3D head learns too."""
+        out = self.model.heads(fmap)
+        j3d, j2d = out.joints_3d.float(), out.joints_2d.float()
+        has_3d = batch["has_3d"]
+        pose = (self.loss_fn(j3d[has_3d], batch["target"][has_3d]) if bool(has_3d.any())
+                else j3d.sum() * 0.0)
+        loss_2d = da.head_2d_loss(j2d, batch["joints_2d_crop"], batch["visible_2d"], self.size)
+        total = pose + self.w2d * loss_2d
+        if not bool(has_3d.all()):
+            flat = ~has_3d
+            total = total + self.ad.jo2d_weight * da.jo2d_loss(
+                j3d[flat], batch["joints_2d_crop"][flat], batch["visible_2d"][flat])
+        return pose, loss_2d, total
+
     def _jo2d(self, fmap_real, real) -> torch.Tensor:
-        pred = self.model.regress(fmap_real).float()
-        return da.jo2d_loss(pred, real["joints_2d_crop"], real["visible_2d"])
+        """Jo2D on the real batch: the aligned projection of the 3D prediction, plus the 2D
+        head's loss on the same labels (weighted as on synthetic data)."""
+        out = self.model.heads(fmap_real)
+        j = da.jo2d_loss(out.joints_3d.float(), real["joints_2d_crop"], real["visible_2d"])
+        return j + self.w2d * da.head_2d_loss(out.joints_2d.float(), real["joints_2d_crop"],
+                                              real["visible_2d"], self.size)
 
     def step(self, syn: dict, real: dict | None, step: int, total_steps: int) -> dict:
         """One optimisation step; `syn`/`real` are batches already on the device."""
         ad = self.ad
-        xs, target = syn["image"], syn["target"]
+        xs = syn["image"]
         bs = len(xs)
         x = xs if real is None else torch.cat([xs, real["image"]])
+        x = x.contiguous(memory_format=self.memory_format)
         out: dict = {}
         if real is not None:
             domain = torch.cat([torch.full((bs,), da.SYNTHETIC, dtype=torch.long),
                                 torch.full((len(real["image"]),), da.REAL, dtype=torch.long)]).to(self.device)
         if self.method == "mixer":
-            return self._mixer_step(x, bs, target, real, domain, step)
+            return self._mixer_step(x, bs, syn, real, domain, step)
         with self._autocast():
             fmap = self.model.extract(x)
-            pose = self.loss_fn(self.model.regress(fmap[:bs]).float(), target)
-            loss = pose
+            pose, pose_2d, loss = self._head_losses(fmap[:bs], syn)
             if self.method == "dann":
                 lam = da.dann_lambda(step / max(total_steps, 1), ad.dann.gamma)
                 logits = self.modules["domain_classifier"](da.grad_reverse(da.pool(fmap), lam))
@@ -313,10 +375,10 @@ class _Stepper:
                 loss = loss + ad.jo2d_weight * j
                 out["jo2d"] = j.item()
         self._update(loss, list(self.optimizers))
-        out.update(loss=loss.item(), pose=pose.item())
+        out.update(loss=loss.item(), pose=pose.item(), pose_2d=pose_2d.item())
         return out
 
-    def _mixer_step(self, x, bs, target, real, domain, step: int) -> dict:
+    def _mixer_step(self, x, bs, syn, real, domain, step: int) -> dict:
         mx = self.ad.mixer
         clf = self.modules["domain_classifier"]
         stage = da.mixer_stage(step, mx.warmup_steps, mx.classifier_steps_per_extractor_step)
@@ -330,20 +392,20 @@ class _Stepper:
                 with torch.no_grad():
                     fmap = self.model.extract(x)
                 for m in self.ext_bns:
-                    m.train()
-                pose = self.loss_fn(self.model.regress(fmap[:bs]).float(), target)
+                    m.train(not (self.freeze_bn and m in self.backbone_bns))
+                pose, pose_2d, loss = self._head_losses(fmap[:bs], syn)
                 logits = clf(da.pool(fmap))
                 ce = da.domain_ce(logits, domain)
-                loss = pose + ce
+                loss = loss + ce
                 out.update(domain_ce=ce.item())
             else:
                 # Classifier frozen: the extractor (and regressor) learn the pose and to confuse it.
                 da.set_requires_grad(clf.parameters(), False)
                 fmap = self.model.extract(x)
-                pose = self.loss_fn(self.model.regress(fmap[:bs]).float(), target)
+                pose, pose_2d, loss = self._head_losses(fmap[:bs], syn)
                 logits = clf(da.pool(fmap))
                 conf = da.confusion_ce(logits)
-                loss = pose + mx.confusion_weight * conf
+                loss = loss + mx.confusion_weight * conf
                 out.update(confusion=conf.item(), domain_ce=da.domain_ce(logits, domain).item())
             if self.jo2d:
                 j = self._jo2d(fmap[bs:], real)
@@ -353,7 +415,7 @@ class _Stepper:
         self._update(loss, ["main", "domain"] if stage == 1 else ["main"])
         if stage == 2:
             da.set_requires_grad(clf.parameters(), True)
-        out.update(loss=loss.item(), pose=pose.item())
+        out.update(loss=loss.item(), pose=pose.item(), pose_2d=pose_2d.item())
         return out
 
 
@@ -361,11 +423,40 @@ def _to_device(batch: dict, device: torch.device) -> dict:
     return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
 
+def initial_model(tc: TrainConfig, num_joints: int, device: torch.device,
+                  pretrained: bool = True) -> tuple[torch.nn.Module, str | None]:
+    """The network `train` starts from: built from `tc` (its weights drawn from torch's global RNG:
+    call seed_everything first), its backbone's `train.pretrained` weights loaded unless not
+    `pretrained`, on `device` in the training memory format; and where the weights came from."""
+    model = build_model(tc, num_joints).to(device)
+    pretrained_from = load_pretrained_backbone(model, tc) if pretrained else None
+    return model.to(memory_format=memory_format(device, tc)), pretrained_from
+
+
+def synthetic_step(tc: TrainConfig, model: torch.nn.Module, device: torch.device, num_joints: int):
+    """`step(batch, i, total_steps) -> losses`: one optimisation step exactly as `train` takes it
+    on a synthetic batch (the loss, Adam and, on CUDA with `train.amp`, float16 autocast with a
+    GradScaler of `tc`), the batch moved to `device` first (a no-op for one already there). For
+    tools and benchmarks that drive or time the trainer's own step without its loop; the model
+    is put in training mode. Domain adaptation and Jo2D need real batches: ConfigError."""
+    stepper = _Stepper(tc, model, device, num_joints)
+    if stepper.needs_real:
+        raise ConfigError("config key 'train.adaptation' must be method none without jo2d for a "
+                          "synthetic-only step")
+    stepper.train_mode()
+
+    def step(batch: dict, i: int, total_steps: int) -> dict:
+        return stepper.step(_to_device(batch, device), None, i, total_steps)
+
+    return step
+
+
 def _check_resume(ckpt: dict, tc: TrainConfig, seed: int, ckpt_path: Path, joint_names: list[str],
-                  data_dir: Path) -> None:
+                  data_dir: Path | None) -> None:
     old = ckpt["config"]
     for key in RESUME_MUST_MATCH:
-        a, b = old["train"].get(key), getattr(tc, key)
+        # A checkpoint written before `data_source` existed trained on rendered shards.
+        a, b = old["train"].get(key, "synthetic" if key == "data_source" else None), getattr(tc, key)
         if a != b:
             raise ConfigError(f"{ckpt_path}: config key 'train.{key}' = {b!r} differs from the "
                               f"checkpoint's {a!r}; use a new output folder or no resume")
@@ -376,34 +467,54 @@ def _check_resume(ckpt: dict, tc: TrainConfig, seed: int, ckpt_path: Path, joint
     if old["seed"] != seed:
         raise ConfigError(f"{ckpt_path}: config key 'seed' = {seed} differs from the checkpoint's {old['seed']}")
     if ckpt["joint_names"] != joint_names:
-        raise InputError(f"{data_dir / 'dataset.json'}: joint order differs from the checkpoint's")
+        where = data_dir / "dataset.json" if data_dir is not None else ckpt_path
+        raise InputError(f"{where}: joint order differs from the checkpoint's")
 
 
 # Gradients are switched on explicitly: another stage in the same process may have turned them
 # off globally (torch.set_grad_enabled(False)).
 @torch.enable_grad()
-def train(tc: TrainConfig, data_dir: Path, out_dir: Path, *, seed: int = 0, paths: Paths | None = None,
+def train(tc: TrainConfig, data_dir: Path | None, out_dir: Path, *, seed: int = 0, paths: Paths | None = None,
           record: Config | None = None, resume: bool = True) -> dict:
     """Train the network of the `train` section `tc` on the training shards of `data_dir` (and,
     for adaptation, the real photos of `train.real`; without `train.real.folder` they are
-    `paths.data`/lsp), writing out_dir/{checkpoint.pt, log.csv, steps.csv, config.yaml,
-    tensorboard/}; returns a summary with the last validation metrics. Every random draw derives
-    from `seed`. `record`: the whole configuration written to config.yaml and the checkpoint
-    (default: `seed` and `tc`). With `resume` and an existing checkpoint, training continues
-    after its epoch."""
-    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    `paths.data`/lsp; with `train.data_source=real` on those photos alone, and `data_dir` is
+    None), writing out_dir/{checkpoint.pt, log.csv, steps.csv, config.yaml, tensorboard/};
+    returns a summary with the last validation metrics. Every random draw derives from `seed`.
+    `record`: the whole configuration written to config.yaml and the checkpoint (default: `seed`
+    and `tc`). With `resume` and an existing checkpoint, training continues after its epoch."""
+    if tc.adaptation.method in OWN_LOOPS:
+        return OWN_LOOPS[tc.adaptation.method](tc, data_dir, out_dir, seed=seed, paths=paths, record=record,
+                                               resume=resume)
+    out_dir = Path(out_dir)
     paths = paths if paths is not None else Config().paths()
     stored = (record.model_dump(mode="json") if record is not None
               else {"seed": seed, "train": tc.model_dump(mode="json")})
-    train_ds, val_ds = train_val_datasets(data_dir, tc, build_augmenter(tc.augment, seed, 0))
+    real_only = tc.data_source == "real"
+    if real_only:
+        # 2D labels of the real training photos alone: no rendered shards, nothing held out.
+        train_ds, _ = real_datasets(tc, paths.data, True, build_augmenter(tc.augment, seed, 1), log_pck=False)
+        val_ds = None
+        if data_dir is not None:
+            print(f"train: train.data_source=real trains on the real photos alone; {data_dir} is not read",
+                  file=sys.stderr)
+        data_dir = None
+    else:
+        if data_dir is None:
+            raise InputError("synth train: give --data DATASET (or train.data_source=real)")
+        data_dir = Path(data_dir)
+        train_ds, val_ds = train_val_datasets(data_dir, tc, build_augmenter(tc.augment, seed, 0),
+                                              build_appearance(tc.appearance, seed, paths.data))
     joint_names = train_ds.joint_names
     device = resolve_device(tc.device)
     if tc.threads > 0:
         torch.set_num_threads(tc.threads)
     ckpt_path, log_path, step_log_path = out_dir / CHECKPOINT_NAME, out_dir / LOG_NAME, out_dir / STEP_LOG_NAME
+    resuming = resume and ckpt_path.exists()
 
     seed_everything(seed)
-    model = build_model(tc, len(joint_names)).to(device)
+    # A resumed run's weights come from its checkpoint.
+    model, pretrained_from = initial_model(tc, len(joint_names), device, pretrained=not resuming)
     stepper = _Stepper(tc, model, device, len(joint_names))
     real_train, real_eval = real_datasets(tc, paths.data, stepper.needs_real,
                                           build_augmenter(tc.augment, seed, 1) if stepper.needs_real else None) \
@@ -411,9 +522,19 @@ def train(tc: TrainConfig, data_dir: Path, out_dir: Path, *, seed: int = 0, path
     spa_cfg = tc.adaptation.spa
     spa_target = da.spa_target(spa_cfg.target, joint_names) if spa_cfg.enabled else None
 
+    bs = tc.batch_size
+    # A last batch of one sample would break BatchNorm's batch statistics; drop it.
+    drop_last = len(train_ds) % bs == 1 and len(train_ds) > 1
+    steps_per_epoch = len(train_ds) // bs if drop_last else math.ceil(len(train_ds) / bs)
+    total_steps = total_steps_of(tc, steps_per_epoch)
+    epochs = math.ceil(total_steps / steps_per_epoch) if tc.steps else tc.epochs
+
     start_epoch, step, rows, step_rows, spa_state = 0, 0, [], [], None
+    # Metres per normalised unit of the training skeletons (mean), for `synth predict`; a run on
+    # 2D labels alone has none.
+    skeleton_scale = train_ds.mean_scale() if isinstance(train_ds, PoseShardDataset) else None
     out_dir.mkdir(parents=True, exist_ok=True)
-    if resume and ckpt_path.exists():
+    if resuming:
         ckpt = load_checkpoint(ckpt_path)
         _check_resume(ckpt, tc, seed, ckpt_path, joint_names, data_dir)
         model.load_state_dict(ckpt["model"])
@@ -423,19 +544,16 @@ def train(tc: TrainConfig, data_dir: Path, out_dir: Path, *, seed: int = 0, path
         _set_rng_state(ckpt["rng"])
         start_epoch, step = int(ckpt["epoch"]), int(ckpt.get("step", 0))
         # An SPA head fitted after an earlier last epoch belongs to the earlier network.
-        spa_state = ckpt.get("spa") if start_epoch >= tc.epochs else None
+        spa_state = ckpt.get("spa") if start_epoch >= epochs else None
+        pretrained_from = ckpt.get("pretrained_from")
         rows = _read_log(log_path, start_epoch)
         step_rows = _read_log(step_log_path, step, "step")
     atomic_write_text(out_dir / CONFIG_NAME, config_yaml(record) if record is not None
                       else yaml.safe_dump(stored, sort_keys=False))
 
-    epochs, bs, workers = tc.epochs, tc.batch_size, tc.workers
+    workers = tc.workers
     every = tc.checkpoint_every
     log_every = tc.log_every_steps
-    # A last batch of one sample would break BatchNorm's batch statistics; drop it.
-    drop_last = len(train_ds) % bs == 1 and len(train_ds) > 1
-    steps_per_epoch = len(train_ds) // bs if drop_last else math.ceil(len(train_ds) / bs)
-    total_steps = epochs * steps_per_epoch
     loss_names = stepper.loss_names()
     log_fields = (["epoch", "train_loss"] + [f"train_{n}" for n in loss_names if n not in ("loss", "pose")]
                   + ["val_mpjpe_mm", "val_pa_mpjpe_mm", "val_pck150", "val_auc", "real_pck02",
@@ -447,13 +565,16 @@ def train(tc: TrainConfig, data_dir: Path, out_dir: Path, *, seed: int = 0, path
         buf = io.BytesIO()
         torch.save({"schema": CHECKPOINT_SCHEMA, "epoch": epoch, "step": step, "model": model.state_dict(),
                     "optimizer": stepper.optimizers["main"].state_dict(), **stepper.state(),
-                    "spa": spa_state, "rng": _rng_state(), "config": stored, "joint_names": joint_names}, buf)
+                    "spa": spa_state, "rng": _rng_state(), "config": stored, "joint_names": joint_names,
+                    "skeleton_scale_m": skeleton_scale, "pretrained_from": pretrained_from}, buf)
         atomic_write_bytes(ckpt_path, buf.getvalue())
 
     print(f"train: {tc.backbone}/{tc.head} width {tc.width} ({count_parameters(model) / 1e6:.2f} M params) "
           f"on {device}; adaptation {stepper.method}{' + jo2d' if stepper.jo2d else ''}"
           f"{' + spa' if spa_cfg.enabled else ''}; {len(train_ds)} train / {len(val_ds) if val_ds else 0} val "
-          f"samples, {len(real_train) if real_train else 0} real; epochs {start_epoch + 1}..{epochs}", file=sys.stderr)
+          f"samples, {len(real_train) if real_train else 0} real; epochs {start_epoch + 1}..{epochs}, "
+          f"{total_steps} steps; {'pretrained ' + pretrained_from if pretrained_from else 'random init'}"
+          f"{'; trained on the real photos 2D labels alone' if real_only else ''}", file=sys.stderr)
     val_metrics, real_pck, train_loss = None, None, float("nan")
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
@@ -491,9 +612,12 @@ def train(tc: TrainConfig, data_dir: Path, out_dir: Path, *, seed: int = 0, path
                 step_rows.append({"step": step, "epoch": epoch + 1, "lr": f"{lr_now:.6g}",
                                   **{k: f"{v:.6g}" for k, v in losses.items()}})
                 tb.scalars("step", {**losses, "lr": lr_now}, step)
-            bar.set_postfix(loss=f"{sums['pose'] / n_steps:.4f}")
+            bar.set_postfix(loss=f"{sums['loss'] / n_steps:.4f}")
+            if step >= total_steps:     # train.steps may end the last epoch early
+                break
         means = {k: v / seen[k] for k, v in sums.items()}
-        train_loss = means.get("pose", float("nan"))
+        # The 3D pose loss; a run on 2D labels alone has none, and reports its whole loss.
+        train_loss = means.get("loss" if real_only else "pose", float("nan"))
         seconds = time.perf_counter() - t0
         val_metrics = None
         if val_ds is not None:
