@@ -221,6 +221,14 @@ def cmd_gallery(args, out) -> int:
                                    max_bodies=args.max_samples, config=args.config, overrides=overrides)
         print(f"dressing gallery: {path}", file=out)
         return 0
+    if args.stats:
+        from synth.gallery.stats import write_stats_page
+        if args.config or overrides:
+            load_config(args.config, overrides)   # checked only, as for the preview page
+        path = write_stats_page(Path(args.dataset), Path(args.out) if args.out else None,
+                                grid_samples=args.max_samples, seed=args.grid_seed)
+        print(f"statistics page: {path}", file=out)
+        return 0
     from synth.gallery import write_gallery
     if args.config or overrides:
         load_config(args.config, overrides)       # checked; a dataset's page shows its own configuration
@@ -405,6 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dress", action="store_true",
                    help="DATASET is a `synth dress` library: write its dressing page (photo, mask, matched "
                         "contours, warp, renders front/side/back) to LIBRARY/gallery/dressing.html")
+    p.add_argument("--stats", action="store_true",
+                   help="write the dataset's statistics page (clipped highlights, person size and position, "
+                        "truncation, occluders, outfit/hair/shoe/photo use, a random grid from all shards, "
+                        "layers) to DATASET/gallery/stats.html; --max-samples sets the grid size")
+    p.add_argument("--grid-seed", type=int, default=0, help="--stats: the seed of the random grid's draw")
     _config_args(p)
     p.epilog = ("With --dress, --config and key=value overrides apply over the library's config.yaml "
                 "(e.g. data_dir=... where the garment photos are on this machine); for a run, over its "

@@ -375,6 +375,54 @@ class CameraConfig(Section):
         Range(low=0.75, high=0.95), "share of the image height the body's bounding sphere spans")
 
 
+TruncationSide = Literal["bottom", "top", "left", "right"]
+
+
+class FramingConfig(Section):
+    """Photo-like framing: a camera at a person's eye or chest height, the person at a drawn size
+    and off-centre, and in some samples cut by the image border. Off: the camera framing of
+    render.camera alone (the body's bounding sphere centred, filling render.camera.fill)."""
+    enabled: bool = setting(True, "photo-like framing (false: the bounding sphere centred, render.camera.fill, "
+                                  "render.camera elevation draws)")
+    person_size: Annotated[Range, within(0.1, 3.0)] = setting(
+        Range(low=0.45, high=0.95), "share of the image the person's projected box spans along its longer side "
+                                    "relative to the image (max of box height / H, box width / W), before truncation")
+    camera_height_m: Annotated[Range, within(0.1, 5.0)] = setting(
+        Range(low=1.0, high=1.8), "camera height above the body's lowest point (the feet of a standing person); "
+                                  "it looks at the body's centre, then aims to place it (slightly down or level)")
+    pitch_deg: Annotated[Range, within(-89.0, 89.0)] = setting(
+        Range(low=-30.0, high=10.0), "the camera's tilt kept within this (degrees, + looking up); placing the "
+                                     "person beyond it moves the camera up or down instead")
+    offset: Annotated[Range, within(-1.0, 1.0)] = setting(
+        Range(low=-0.7, high=0.7), "where the person's box centre sits in the free margin, per axis: 0 centred, "
+                                   "-1 / +1 touching the left or top / right or bottom border")
+    truncation_probability: Probability = setting(0.3, "share of samples whose person the image border cuts")
+    truncation: Annotated[Range, within(0.0, 0.9)] = setting(
+        Range(low=0.1, high=0.4), "share of the person's box (along the cut axis) beyond the border when cut")
+    truncation_sides: Annotated[list[TruncationSide], Field(min_length=1)] = setting(
+        ["bottom", "bottom", "left", "right"], "the border that cuts, drawn uniformly from this list (repeat a side "
+                                               "to weight it: real photos lose feet more often than heads)")
+
+
+class OccluderConfig(Section):
+    """Objects in front of the person: patches cut from other background photos with an irregular
+    soft edge, composited after the render (synth.dataset.occluders). The labels are the person's
+    visible pixels: mask, parts and depth are cleared where an occluder covers the person."""
+    probability: Probability = setting(0.15, "share of samples with an occluder in front of the person")
+    width: Annotated[Range, within(0.05, 2.0)] = setting(
+        Range(low=0.3, high=0.7), "occluder width as a share of the person's projected box width")
+    height: Annotated[Range, within(0.05, 2.0)] = setting(
+        Range(low=0.15, high=0.4), "occluder height as a share of the person's projected box height")
+    from_bottom_probability: Probability = setting(
+        0.5, "share of occluders that rise from the image bottom (a table, a wall, a car) rather than float "
+             "over the person (a branch, a sign)")
+    max_hidden_joints: Annotated[int, Field(ge=0, le=15)] = setting(
+        2, "an occluder hides at most this many of the joints in the image (placements are redrawn): each "
+           "hidden joint leaves the silhouette, which the dataset checker allows for about 3 % of the joints")
+    edge_softness_px: Annotated[float, Field(ge=0.0, le=16.0)] = setting(
+        1.2, "std in pixels of the Gaussian that softens the occluder's edge")
+
+
 class LightsConfig(Section):
     count: Annotated[IntRange, within(0, 16)] = setting(IntRange(low=1, high=4), "lights per sample")
     types: Annotated[list[Literal["POINT", "AREA", "SUN", "SPOT"]], Field(min_length=1)] = setting(
@@ -480,6 +528,8 @@ class RenderConfig(Section):
     image_format: Literal["jpg", "png"] = setting("jpg", "jpg | png for the RGB member")
     jpeg_quality: Annotated[int, Field(ge=1, le=100)] = setting(92, "JPEG quality of the RGB member")
     camera: CameraConfig = setting(CameraConfig, "")
+    framing: FramingConfig = setting(FramingConfig, "")
+    occluders: OccluderConfig = setting(OccluderConfig, "")
     lights: LightsConfig = setting(LightsConfig, "")
     skin: SkinConfig = setting(SkinConfig, "")
     clothing: ClothingConfig = setting(ClothingConfig, "")

@@ -39,6 +39,9 @@ class Stream(IntEnum):
     KT_STAGE1_AUGMENT = 17     # (domain, epoch, item): one stage-1 crop's augmentation (its depth and part maps follow)
     MESH_DRESSING = 18         # (shard, sample, attempt): what one sample wears with render.clothing.mode=mesh
     HM08_RIG_CHECK = 19        # (): the phenotypes the hm08 helper rig is checked on when it is built
+    FRAMING = 20               # (shard, sample, attempt): a sample's photo-like framing (size, offset, truncation)
+    OCCLUDER = 21              # (shard, sample, attempt): whether and what occludes a sample's person, and where
+    STATS_GALLERY = 22         # (): the samples shown on a dataset's statistics page
 
 
 _WORD = 2 ** 32

@@ -129,6 +129,16 @@ class Environment:
 
 
 @dataclass
+class Foreground:
+    """A 2D layer composited in front of the rendered person after the render (an occluder cut
+    from a photo): `rgb` (H, W, 3) uint8 and `alpha` (H, W) float32 in [0, 1] over the whole image.
+    Where alpha >= 0.5 the person is hidden: the labels (mask, parts, depth) are its visible pixels."""
+    rgb: np.ndarray
+    alpha: np.ndarray
+    labels: dict = field(default_factory=dict)   # what it is and where it comes from, for KEY.json
+
+
+@dataclass
 class SceneSpec:
     body: BodyMesh
     texture: np.ndarray            # (T, T, 3) uint8 RGB in the body's UV space (row 0 = top, v = 1)
@@ -139,6 +149,7 @@ class SceneSpec:
     seed: int                      # Cycles' own seed for this sample
     labels: dict = field(default_factory=dict)   # ids and parameters recorded in KEY.json
     worn: list[WornMesh] = field(default_factory=list)   # garments, shoes, hair... on the body
+    foreground: Foreground | None = None   # composited over the render by the dataset's render loop
 
     @property
     def image_size(self) -> tuple[int, int]:

@@ -29,6 +29,7 @@ from synth.dataset import executors
 from synth.dataset.card import write_card
 from synth.dataset.identity import input_fingerprints, software_difference, software_versions
 from synth.dataset.locking import ShardBusy
+from synth.dataset.occluders import composite_foreground, person_labels
 from synth.dataset.readers import write_wids_index
 from synth.dataset.scene_sampler import SceneSampler, render_inputs
 from synth.dataset.shards import (ShardWriter, check_meta_unchanged, claim_shard, dataset_lock, discard_damaged,
@@ -77,6 +78,20 @@ def sample_labels(spec, key: str, attempt: int) -> dict:
         "seed": spec.seed,
         "attempt": attempt,
     }
+
+
+def finish_labels(result, spec, key: str, attempt: int):
+    """The render with the scene's foreground (an occluder) laid over it, and the sample's labels:
+    `sample_labels` plus the per-joint flags and boxes of the final layers (occluders.person_labels)
+    and `occluder` (null without one)."""
+    occluder = None
+    if spec.foreground is not None:
+        result, occluder = composite_foreground(result, spec.foreground)
+    labels = sample_labels(spec, key, attempt)
+    labels.update(person_labels(np.asarray(labels["joints_3d_cam"]), np.asarray(labels["joints_2d"]),
+                                result.mask, result.parts))
+    labels["occluder"] = occluder
+    return result, labels
 
 
 _STAGE_POOLS: tuple[int, ThreadPoolExecutor, ThreadPoolExecutor] | None = None
@@ -200,7 +215,10 @@ def _render_shard(sampler: SceneSampler, renderer, out: Path, shard: int, cfg: C
     def finish(passes, prep, i: int, key: str, attempt: int, t_scene: dict) -> None:
         result = renderer.finish(passes)
         t0 = time.perf_counter()
-        members = encode_members(result, sample_labels(prep.spec, key, attempt), rc.image_format, rc.jpeg_quality)
+        result, labels = finish_labels(result, prep.spec, key, attempt)
+        result.timings["composite"] = result.timings.get("composite", 0.0) + time.perf_counter() - t0
+        t0 = time.perf_counter()
+        members = encode_members(result, labels, rc.image_format, rc.jpeg_quality)
         timings = {**result.timings, "encode": time.perf_counter() - t0}
         t1 = time.perf_counter()
         writer.add(key, members)

@@ -19,8 +19,9 @@ import numpy as np
 
 from synth.body import create_body_model, sample_phenotype
 from synth.body.clothing.catalog import list_assets
-from synth.config import CameraConfig, Config, LightsConfig
+from synth.config import CameraConfig, Config, FramingConfig, LightsConfig
 from synth.dataset.dressing import MeshDresser, check_wardrobe
+from synth.dataset.occluders import draw_occluder
 from synth.decoded_images import DecodedImages
 from synth.geometry import focal_from_fov, intrinsics, look_at
 from synth.image_files import open_image
@@ -39,6 +40,17 @@ BACKGROUND_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 def sample_rng(seed: int, shard: int, index: int, attempt: int = 0) -> np.random.Generator:
     return stream(seed, Stream.RENDER_SAMPLE, shard, index, attempt)
+
+
+def framing_rng(seed: int, shard: int, index: int, attempt: int = 0) -> np.random.Generator:
+    """A sample's photo-like framing (render.framing): its own stream, so that the framing changes
+    the camera alone."""
+    return stream(seed, Stream.FRAMING, shard, index, attempt)
+
+
+def occluder_rng(seed: int, shard: int, index: int, attempt: int = 0) -> np.random.Generator:
+    """Whether and what occludes a sample's person (render.occluders): its own stream."""
+    return stream(seed, Stream.OCCLUDER, shard, index, attempt)
 
 
 def dressing_rng(seed: int, shard: int, index: int, attempt: int = 0) -> np.random.Generator:
@@ -135,9 +147,17 @@ def bounding_box_centre(vertices: np.ndarray) -> np.ndarray:
 
 
 def sample_camera(cc: CameraConfig, width: int, height: int, body, rng: np.random.Generator,
-                  worn: Sequence[WornMesh] = (), centre: np.ndarray | None = None) -> tuple[Camera, dict]:
-    """A camera around the body's facing direction (the `render.camera` distributions) that sees
-    the bounding sphere of the body and what it wears fill the image as asked; and its labels.
+                  worn: Sequence[WornMesh] = (), centre: np.ndarray | None = None,
+                  framing: FramingConfig | None = None,
+                  framing_rng: np.random.Generator | None = None) -> tuple[Camera, dict]:
+    """A camera around the body's facing direction (the `render.camera` distributions) and its labels.
+
+    Without `framing` (or with it off) the bounding sphere of the body and what it wears fills
+    render.camera.fill of the image, centred. With it, the camera stands at framing.camera_height_m
+    above the body's lowest point, at the distance that makes the person's projected box span
+    framing.person_size, and aims so that the box sits off-centre or, in some samples, is cut by
+    the image border (`frame_person`); those draws come from `framing_rng`, so that switching the
+    framing on changes the camera alone (the sample's own draws stay as they were).
     `centre`: the bounding-box centre of those vertices when the caller has it already."""
     W, H = width, height
     fov = math.radians(rng.uniform(cc.fov_deg.low, cc.fov_deg.high))   # vertical
@@ -156,13 +176,142 @@ def sample_camera(cc: CameraConfig, width: int, height: int, body, rng: np.rando
     el = math.radians(cc.base_elevation_deg + rng.normal(0, cc.elevation_std_deg))
     el = max(-math.radians(80), min(math.radians(80), el))
     roll = math.radians(rng.normal(0, cc.roll_std_deg))
-    pos = centre + dist * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
-    R, t = look_at(pos, centre, roll)
     K = intrinsics(focal_from_fov(fov, H), W, H)
-    info = {"fov_y_deg": math.degrees(fov), "distance": dist,
-            "azimuth_from_facing_deg": math.degrees(az - base_az), "elevation_deg": math.degrees(el),
-            "roll_deg": math.degrees(roll), "position": pos.tolist()}
+    if framing is not None and framing.enabled:
+        if framing_rng is None:
+            raise ValueError("sample_camera: framing needs its own framing_rng")
+        R, t, pos, frame_info = frame_person(framing, framing_rng, K, W, H, np.asarray(v, np.float64),
+                                             np.asarray(centre, np.float64), az, roll, dist)
+    else:
+        pos = centre + dist * np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+        R, t = look_at(pos, centre, roll)
+        frame_info = {"mode": "sphere"}
+    lo, hi = projected_box(R, t, K, np.asarray(v, np.float64))
+    d = np.asarray(centre, np.float64) - pos
+    info = {"fov_y_deg": math.degrees(fov), "distance": float(np.linalg.norm(d)),
+            "azimuth_from_facing_deg": math.degrees(az - base_az),
+            "elevation_deg": math.degrees(math.asin(float(np.clip(-d[2] / max(np.linalg.norm(d), 1e-9), -1, 1)))),
+            "pitch_deg": math.degrees(math.asin(float(np.clip(R[2, 2], -1.0, 1.0)))),
+            "roll_deg": math.degrees(roll), "position": pos.tolist(),
+            "height_above_ground_m": float(pos[2] - np.asarray(v)[:, 2].min()),
+            "framing": {**frame_info, "person_box": [float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])]}}
     return Camera(K=K, R=R, t=t, width=W, height=H), info
+
+
+def projected_box(R: np.ndarray, t: np.ndarray, K: np.ndarray, vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(min (2,), max (2,)) pixel corners of the points' projection; points at or behind the camera
+    plane are left out (the framing keeps the camera away from the body)."""
+    Xc = vertices @ R.T + t
+    z = Xc[:, 2]
+    front = z > 1e-3
+    if not front.any():
+        return np.zeros(2), np.zeros(2)
+    uv = (Xc[front] @ K.T)
+    uv = uv[:, :2] / uv[:, 2:3]
+    return uv.min(0), uv.max(0)
+
+
+def _axis_angle(k: np.ndarray, angle: float) -> np.ndarray:
+    """The rotation by `angle` radians about the unit axis k (Rodrigues)."""
+    Kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + math.sin(angle) * Kx + (1 - math.cos(angle)) * Kx @ Kx
+
+
+def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The smallest rotation taking unit vector a to unit vector b."""
+    axis = np.cross(a, b)
+    s, c = float(np.linalg.norm(axis)), float(np.dot(a, b))
+    if s < 1e-12:
+        return np.eye(3)
+    return _axis_angle(axis / s, math.atan2(s, c))
+
+
+def frame_person(fc: FramingConfig, rng: np.random.Generator, K: np.ndarray, W: int, H: int, vertices: np.ndarray,
+                 centre: np.ndarray, azimuth: float, roll: float, start_distance: float):
+    """Photo-like framing of the points `vertices` (the body and what it wears): the camera at
+    fc.camera_height_m above their lowest point on the `azimuth` side, at the horizontal distance
+    that makes their projected box span the drawn person_size (a few fixed-point steps: the
+    box's size goes as one over the distance), then turned (pan and tilt about its own centre, so
+    that its height stays) until the box centre lands where the drawn offset or truncation puts it.
+    Returns (R, t, camera position, labels)."""
+    size = float(rng.uniform(fc.person_size.low, fc.person_size.high))
+    cam_h = float(rng.uniform(fc.camera_height_m.low, fc.camera_height_m.high))
+    off = rng.uniform(fc.offset.low, fc.offset.high, size=2)
+    truncated = bool(rng.random() < fc.truncation_probability)
+    side = str(fc.truncation_sides[int(rng.integers(len(fc.truncation_sides)))])
+    cut = float(rng.uniform(fc.truncation.low, fc.truncation.high))
+    pts = vertices[:: max(1, len(vertices) // 4000)]          # the box of a subset while searching
+    ground = float(vertices[:, 2].min())
+    horiz = np.array([math.cos(azimuth), math.sin(azimuth)])
+    extent = float(np.ptp(vertices, axis=0).max())
+    r = max(start_distance, 0.5)
+    min_r = 0.3 + 0.5 * extent                                 # never inside (or touching) the body
+    for _ in range(6):
+        pos = np.array([centre[0] + r * horiz[0], centre[1] + r * horiz[1], ground + cam_h])
+        R, t = look_at(pos, centre, roll)
+        lo, hi = projected_box(R, t, K, pts)
+        now = max((hi[1] - lo[1]) / H, (hi[0] - lo[0]) / W)
+        r_new = max(min_r, r * now / size)
+        if abs(r_new - r) < 1e-3 * r:
+            r = r_new
+            break
+        r = r_new
+    pos = np.array([centre[0] + r * horiz[0], centre[1] + r * horiz[1], ground + cam_h])
+    R, t = look_at(pos, centre, roll)
+    Kinv = np.linalg.inv(K)
+    for _ in range(3):
+        for _ in range(4):
+            lo, hi = projected_box(R, t, K, pts)
+            bw, bh = hi - lo
+            target = np.array([W / 2 + off[0] * max(W - bw, 0.0) / 2, H / 2 + off[1] * max(H - bh, 0.0) / 2])
+            if truncated:
+                # pixel centres on whole numbers: the image spans [-0.5, W - 0.5]
+                if side == "bottom":
+                    target[1] = H - 0.5 + cut * bh - bh / 2
+                elif side == "top":
+                    target[1] = -0.5 - cut * bh + bh / 2
+                elif side == "right":
+                    target[0] = W - 0.5 + cut * bw - bw / 2
+                else:
+                    target[0] = -0.5 - cut * bw + bw / 2
+            now = (lo + hi) / 2
+            if np.abs(now - target).max() < 0.25:
+                break
+            a = Kinv @ np.array([now[0], now[1], 1.0])
+            b = Kinv @ np.array([target[0], target[1], 1.0])
+            # turn the camera so that the ray now through the box centre goes through the target pixel
+            R = _rotation_between(a / np.linalg.norm(a), b / np.linalg.norm(b)) @ R
+            t = -R @ pos
+        # off the optical axis the box grows (perspective): step the distance again, keeping the aim
+        lo, hi = projected_box(R, t, K, pts)
+        now_size = max((hi[1] - lo[1]) / H, (hi[0] - lo[0]) / W)
+        if abs(now_size / size - 1.0) < 0.01:
+            break
+        r = max(min_r, r * now_size / size)
+        pos = np.array([centre[0] + r * horiz[0], centre[1] + r * horiz[1], ground + cam_h])
+        t = -R @ pos
+    # a photographer tilts only so far: beyond the pitch range the camera keeps the nearest pitch
+    # and moves up or down instead (the ground stays where a photo would have it)
+    pitch = math.asin(float(np.clip(R[2, 2], -1.0, 1.0)))
+    want = float(np.clip(pitch, math.radians(fc.pitch_deg.low), math.radians(fc.pitch_deg.high)))
+    if want != pitch:
+        axis = np.cross(R[2], [0.0, 0.0, 1.0])
+        axis /= max(np.linalg.norm(axis), 1e-12)
+        options = [R @ _axis_angle(axis, sign * (want - pitch)).T for sign in (1.0, -1.0)]
+        R = min(options, key=lambda Ro: abs(math.asin(float(np.clip(Ro[2, 2], -1, 1))) - want))
+        for _ in range(4):
+            t = -R @ pos
+            lo, hi = projected_box(R, t, K, pts)
+            z_c = float(np.median((pts @ R.T + t)[:, 2]))
+            dv = target[1] - (lo[1] + hi[1]) / 2
+            if abs(dv) < 0.25:
+                break
+            pos = pos + np.array([0.0, 0.0, dv * z_c / K[1, 1] / max(math.cos(want), 0.2)])
+        t = -R @ pos
+    info = {"mode": "photo", "person_size": size, "camera_height_m": cam_h,
+            "offset": [float(off[0]), float(off[1])],
+            "truncation": {"side": side, "share": cut} if truncated else None}
+    return R, t, pos, info
 
 
 @dataclass
@@ -290,10 +439,19 @@ class SceneSampler:
         # the lights centre on the body; the camera frames the body and what it wears
         centre = bounding_box_centre(body.vertices)
         camera, cam_info = sample_camera(self.render.camera, self.render.width, self.render.height, body, rng,
-                                         worn, None if worn else centre)
+                                         worn, None if worn else centre, self.render.framing,
+                                         framing_rng(cfg.seed, shard, index, attempt))
         lights, environment, light_info = self._lights(self.render.lights, body, rng, centre)
         bg_path = self.backgrounds[int(rng.integers(len(self.backgrounds)))]
         background, bg_info = load_background(bg_path, camera.width, camera.height, rng, self.images)
+        # an occluder cut from another photo, over part of the person's projected box
+        foreground = None
+        if self.render.occluders.probability > 0:
+            foreground = draw_occluder(self.render.occluders, occluder_rng(cfg.seed, shard, index, attempt),
+                                       cam_info["framing"]["person_box"], camera.width, camera.height,
+                                       self.backgrounds, self.data_dir,
+                                       lambda p: self.images.get(p, decode_background), exclude=bg_path,
+                                       joints_2d=camera.project(body.joints.astype(np.float64))[1])
         times["scene_sample"] = time.perf_counter() - t0
 
         labels = {
@@ -308,7 +466,8 @@ class SceneSampler:
             "camera": cam_info,
         }
         spec = SceneSpec(body=body, texture=texture, camera=camera, lights=lights, environment=environment,
-                         background=background, seed=int(rng.integers(0, 2**31 - 1)), labels=labels, worn=worn)
+                         background=background, seed=int(rng.integers(0, 2**31 - 1)), labels=labels, worn=worn,
+                         foreground=foreground)
         return spec, times
 
     def _lights(self, lc: LightsConfig, body, rng: np.random.Generator,

@@ -169,7 +169,7 @@ class PoseShardDataset(Dataset):
     (J, 3) float32 normalised root-relative joints, `has_3d` True, `scale` () float32 metres per
     normalised unit, `joints_3d` (J, 3) camera-frame joints in metres (as labelled, not
     augmented), `joints_2d_crop` (J, 2) joints in crop pixels, `visible_2d` (J,) 1 for joints
-    inside the crop, `domain` 0 (synthetic) and `key` (str).
+    inside the crop that are in the rendered image (`joints_in_image`), `domain` 0 (synthetic) and `key` (str).
 
     With an `augment` (synth.train.augment.Augmenter) each item is augmented with parameters
     drawn from (augmenter seed, `epoch`, index): call `set_epoch` before each epoch's loader.
@@ -293,7 +293,10 @@ class PoseShardDataset(Dataset):
                              f"joints_3d_cam (15×3) / joints_2d (15×2) labels ({e})") from None
         if not (np.isfinite(j3d).all() and np.isfinite(j2d).all()):
             raise InputError(f"{self.shards[ref.shard]}: sample '{ref.key}' has non-finite joints")
-        box = crop_box(j2d)
+        in_image = joints_in_image(labels, j2d, rgb.shape[1], rgb.shape[0])
+        # the crop frames what the photo shows, as a real photo's crop frames its annotated joints:
+        # a truncated person is cropped around the joints in the image (two at least)
+        box = crop_box(j2d[in_image] if in_image.sum() >= 2 else j2d)
         target, scale = normalise_pose(j3d, self.joint_names, self.skeleton_length)
         app = None
         if self.appearance is not None:
@@ -311,8 +314,11 @@ class PoseShardDataset(Dataset):
             m = crop_matrix(box, self.input_size, params.angle_deg, params.zoom)
         if app is not None:
             crop = self.appearance.apply_crop(crop, app)
+        # 2D losses see a joint only where it is in the rendered image and, after augmentation,
+        # on the crop: a joint beyond the image border is not a point to be trained toward (its
+        # root-relative 3D label stays valid and keeps its weight in the 3D loss)
         item = make_item(crop, target, True, float(scale), j2d_crop,
-                         inside_crop(j2d_crop, self.input_size), 0, ref.key)
+                         inside_crop(j2d_crop, self.input_size) * in_image.astype(np.float32), 0, ref.key)
         item["joints_3d"] = torch.from_numpy(j3d.astype(np.float32))
         if self.maps:
             depth_mm, parts = self.load_maps(index)
@@ -353,6 +359,16 @@ def warp_nearest(label_map: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
     nearest neighbour; outside the source is 0 (background)."""
     return cv2.warpAffine(label_map, m, (size, size), flags=cv2.INTER_NEAREST,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def joints_in_image(labels: dict, joints_2d: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(J,) bool: the sample's `joints_in_image` label, or (datasets rendered before it) whether
+    each joint's rounded pixel lies on the width×height image."""
+    flags = labels.get("joints_in_image")
+    if flags is not None and len(flags) == len(joints_2d):
+        return np.asarray(flags, dtype=bool)
+    xy = np.rint(np.asarray(joints_2d, dtype=np.float64))
+    return (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
 
 
 def inside_crop(joints_2d_crop: np.ndarray, size: int) -> np.ndarray:
