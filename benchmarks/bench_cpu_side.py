@@ -41,7 +41,7 @@ import cv2  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from synth.config import Config, load_config  # noqa: E402
-from synth.dataset.render_job import encode_members, render_dataset, render_shard, sample_labels  # noqa: E402
+from synth.dataset.render_job import encode_members, finish_labels, render_dataset, render_shard  # noqa: E402
 from synth.dataset.identity import input_fingerprints  # noqa: E402
 from synth.dataset.scene_sampler import SceneSampler  # noqa: E402
 from synth.dataset.shards import ShardWriter, read_sidecar, sample_key, write_or_check_meta  # noqa: E402
@@ -85,8 +85,9 @@ def sequential_stages(sampler: SceneSampler, renderer, cfg: Config, out: Path, s
             passes = _render_timed(clock, renderer, prep)
             result = _timed(clock, "composite", renderer.finish, passes)
             key = sample_key(shard, i)
-            members = _timed(clock, "encode", encode_members, result, sample_labels(spec, key, 0),
-                             rc.image_format, rc.jpeg_quality)
+            # the occluder laid over the render and the labels of the final layers, as the render loop does
+            result, labels = _timed(clock, "composite", finish_labels, result, spec, key, 0)
+            members = _timed(clock, "encode", encode_members, result, labels, rc.image_format, rc.jpeg_quality)
             _timed(clock, "write", writer.add, key, members)
         writer.commit()
     except BaseException:

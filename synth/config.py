@@ -417,8 +417,9 @@ class OccluderConfig(Section):
         0.5, "share of occluders that rise from the image bottom (a table, a wall, a car) rather than float "
              "over the person (a branch, a sign)")
     max_hidden_joints: Annotated[int, Field(ge=0, le=15)] = setting(
-        2, "an occluder hides at most this many of the joints in the image (placements are redrawn): each "
-           "hidden joint leaves the silhouette, which the dataset checker allows for about 3 % of the joints")
+        1, "an occluder hides at most this many of the joints in the image (placements are redrawn): each "
+           "hidden joint leaves the silhouette, which the dataset checker allows for about 3 % of the joints "
+           "(of a sample's, averaged over the samples)")
     edge_softness_px: Annotated[float, Field(ge=0.0, le=16.0)] = setting(
         1.2, "std in pixels of the Gaussian that softens the occluder's edge")
 

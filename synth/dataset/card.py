@@ -138,8 +138,14 @@ def render_card(out: Path, meta: dict, cfg: Config) -> str:
         f"- seed {meta['seed']}; poses from {pose_text}.",
         f"- body: {cfg.body.backend}; clothing: {cfg.render.clothing.mode}; Cycles {cfg.render.samples} samples "
         f"on {cfg.render.device}{', denoised' if cfg.render.denoise else ''}; camera around the body's facing "
-        f"(std elevation/azimuth/roll {cfg.render.camera.elevation_std_deg:g}/{cfg.render.camera.azimuth_std_deg:g}/"
-        f"{cfg.render.camera.roll_std_deg:g} degrees).",
+        + (f"(std azimuth/roll {cfg.render.camera.azimuth_std_deg:g}/{cfg.render.camera.roll_std_deg:g} degrees)"
+           if cfg.render.framing.enabled else
+           f"(std elevation/azimuth/roll {cfg.render.camera.elevation_std_deg:g}/{cfg.render.camera.azimuth_std_deg:g}/"
+           f"{cfg.render.camera.roll_std_deg:g} degrees)")
+        + (f"; framed like a photo (person {cfg.render.framing.person_size.low:g}-{cfg.render.framing.person_size.high:g}"
+           f" of the image, camera {cfg.render.framing.camera_height_m.low:g}-{cfg.render.framing.camera_height_m.high:g}"
+           f" m high, {cfg.render.framing.truncation_probability:.0%} cut by the border)" if cfg.render.framing.enabled
+           else "") + f"; occluders in {cfg.render.occluders.probability:.0%} of the samples.",
         "- software: " + ", ".join(f"{k} {v}" for k, v in sw.items() if v) + ".",
         "- The full configuration is `config.yaml` beside this card (and `config` in dataset.json):",
         "",

@@ -27,6 +27,7 @@ from synth.geometry import focal_from_fov, intrinsics, look_at
 from synth.image_files import open_image
 from synth.io_utils import InputError
 from synth.poses.posefile import load_poses
+from synth.render.buffers import DegenerateSceneError
 from synth.poses.sampling import find_clips, load_pool
 from synth.resources import resolve_data_path
 from synth.rng import Stream, stream
@@ -226,6 +227,9 @@ def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _axis_angle(axis / s, math.atan2(s, c))
 
 
+MIN_BODY_EXTENT_M = 0.2   # a body (and what it wears) smaller than this along every axis is degenerate
+
+
 def frame_person(fc: FramingConfig, rng: np.random.Generator, K: np.ndarray, W: int, H: int, vertices: np.ndarray,
                  centre: np.ndarray, azimuth: float, roll: float, start_distance: float):
     """Photo-like framing of the points `vertices` (the body and what it wears): the camera at
@@ -244,6 +248,9 @@ def frame_person(fc: FramingConfig, rng: np.random.Generator, K: np.ndarray, W: 
     ground = float(vertices[:, 2].min())
     horiz = np.array([math.cos(azimuth), math.sin(azimuth)])
     extent = float(np.ptp(vertices, axis=0).max())
+    if not np.isfinite(extent) or extent < MIN_BODY_EXTENT_M:
+        # a collapsed body (e.g. all-zero bone rotations): nothing a camera could frame
+        raise DegenerateSceneError(f"the body spans {extent:.3g} m: nothing to frame")
     r = max(start_distance, 0.5)
     min_r = 0.3 + 0.5 * extent                                 # never inside (or touching) the body
     for _ in range(6):
