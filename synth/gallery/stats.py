@@ -37,6 +37,7 @@ STATS_CSS = """
 .bars td.bar{width:260px} .bars .b{background:#4a7bd0;height:10px}
 .thumbs{display:flex;flex-wrap:wrap;gap:4px}
 .thumbs figure img{width:128px}
+#layers .sample{width:auto} #layers .imgs{flex-wrap:nowrap}
 """
 
 
@@ -83,6 +84,8 @@ def sample_stats(members: dict, width: int, height: int) -> dict:
 
 
 def _histogram_svg(values, lo: float, hi: float, bins: int, xlabel: str, fmt: str = "{:.2f}") -> str:
+    """An SVG bar chart of `values` (None left out) in `bins` over [lo, hi]; values beyond the
+    range count in the first or last bin."""
     vals = np.asarray([v for v in values if v is not None], np.float64)
     counts, edges = np.histogram(np.clip(vals, lo, hi), bins=bins, range=(lo, hi))
     w, h, pad = 360, 150, 28
@@ -233,7 +236,7 @@ def write_stats_page(dataset_dir: Path, out_html: Path | None = None, grid_sampl
     sides = Counter(s for s in col.get("truncation_side", []) if s)
     photos = Counter(p for ps in col.get("photos", []) for p in set(ps))
     charts = [
-        _chart("clipped share of person pixels, per sample", _histogram_svg(clipped, 0.0, 0.5, 25, "share clipped")),
+        _chart("clipped share of person pixels, per sample", _histogram_svg(clipped, 0.0, 1.0, 20, "share clipped")),
         _chart("person height / image height (projected person box)",
                _histogram_svg(col.get("person_height", []), 0.0, 1.5, 30, "height share")),
         _chart("visible mask box height / image height", _histogram_svg(col.get("visible_height", []), 0.0, 1.0, 20,
