@@ -425,8 +425,13 @@ def test_the_wardrobe_has_its_own_random_stream(skirt_sampler, shared_data, cach
     assert a["environment"] == b["environment"] and len(a["lights"]) == len(b["lights"])
     for la, lb in zip(a["lights"], b["lights"]):
         assert {k: v for k, v in la.items() if k != "location"} == {k: v for k, v in lb.items() if k != "location"}
-    for key in ("fov_y_deg", "azimuth_from_facing_deg", "elevation_deg", "roll_deg"):
+    for key in ("fov_y_deg", "azimuth_from_facing_deg", "roll_deg"):
         assert first.labels["camera"][key] == pytest.approx(second.labels["camera"][key]), key
+    # the photo-like framing's draws (size, camera height, offset, truncation) stay too; the
+    # elevation follows from the camera height and the distance to what the body wears
+    fa, fb = first.labels["camera"]["framing"], second.labels["camera"]["framing"]
+    for key in ("mode", "person_size", "camera_height_m", "offset", "truncation"):
+        assert fa.get(key) == fb.get(key), key
 
 
 def test_skirt_pixels_carry_the_thigh_and_the_dataset_passes_the_checker(skirt_config, skirt_sampler, tmp_path):

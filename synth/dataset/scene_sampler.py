@@ -202,20 +202,54 @@ def sample_camera(cc: CameraConfig, width: int, height: int, body, rng: np.rando
 def projected_box(R: np.ndarray, t: np.ndarray, K: np.ndarray, vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(min (2,), max (2,)) pixel corners of the points' projection; points at or behind the camera
     plane are left out (the framing keeps the camera away from the body)."""
-    Xc = vertices @ R.T + t
+    Xc = _to_camera(R, t, vertices)
     z = Xc[:, 2]
     front = z > 1e-3
     if not front.any():
         return np.zeros(2), np.zeros(2)
-    uv = (Xc[front] @ K.T)
-    uv = uv[:, :2] / uv[:, 2:3]
-    return uv.min(0), uv.max(0)
+    Xf = Xc[front]
+    u = (K[0, 0] * Xf[:, 0] + K[0, 1] * Xf[:, 1]) / Xf[:, 2] + K[0, 2]
+    v = K[1, 1] * Xf[:, 1] / Xf[:, 2] + K[1, 2]
+    return np.array([u.min(), v.min()]), np.array([u.max(), v.max()])
+
+
+def _mm3(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """A @ B of 3×3 matrices in elementwise arithmetic (see _to_camera)."""
+    return (A[:, :, None] * B[None, :, :]).sum(axis=1)
+
+
+def _mv3(A: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """A @ x of a 3×3 matrix and a 3-vector in elementwise arithmetic (see _to_camera)."""
+    return (A * np.asarray(x, np.float64)[None, :]).sum(axis=1)
+
+
+def _pixel_ray(K: np.ndarray, uv) -> np.ndarray:
+    """The camera-frame direction through pixel uv of the pinhole K (zero skew), unnormalised."""
+    y = (uv[1] - K[1, 2]) / K[1, 1]
+    return np.array([(uv[0] - K[0, 2] - K[0, 1] * y) / K[0, 0], y, 1.0])
+
+
+def _project(camera: Camera, X: np.ndarray) -> np.ndarray:
+    """Pixels (N, 2) of world points X (N, 3), as Camera.project, in elementwise arithmetic."""
+    Xc = _to_camera(camera.R, camera.t, X)
+    K = camera.K
+    return np.stack([(K[0, 0] * Xc[:, 0] + K[0, 1] * Xc[:, 1]) / Xc[:, 2] + K[0, 2],
+                     K[1, 1] * Xc[:, 1] / Xc[:, 2] + K[1, 2]], axis=1)
+
+
+def _to_camera(R: np.ndarray, t: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """X (N, 3) world -> camera frame, in elementwise arithmetic. The framing avoids BLAS: its
+    calls from the scene-drawing thread were measured to change a later shard's pixels (the same
+    scenes rendered after other shards differed from a fresh process's by up to 16/255), so
+    a shard would depend on what its worker rendered before."""
+    X = np.asarray(X, np.float64)
+    return (X[:, :1] * R[:, 0] + X[:, 1:2] * R[:, 1] + X[:, 2:3] * R[:, 2]) + t
 
 
 def _axis_angle(k: np.ndarray, angle: float) -> np.ndarray:
     """The rotation by `angle` radians about the unit axis k (Rodrigues)."""
     Kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + math.sin(angle) * Kx + (1 - math.cos(angle)) * Kx @ Kx
+    return np.eye(3) + math.sin(angle) * Kx + (1 - math.cos(angle)) * _mm3(Kx, Kx)
 
 
 def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -265,7 +299,6 @@ def frame_person(fc: FramingConfig, rng: np.random.Generator, K: np.ndarray, W: 
         r = r_new
     pos = np.array([centre[0] + r * horiz[0], centre[1] + r * horiz[1], ground + cam_h])
     R, t = look_at(pos, centre, roll)
-    Kinv = np.linalg.inv(K)
     for _ in range(3):
         for _ in range(4):
             lo, hi = projected_box(R, t, K, pts)
@@ -284,11 +317,11 @@ def frame_person(fc: FramingConfig, rng: np.random.Generator, K: np.ndarray, W: 
             now = (lo + hi) / 2
             if np.abs(now - target).max() < 0.25:
                 break
-            a = Kinv @ np.array([now[0], now[1], 1.0])
-            b = Kinv @ np.array([target[0], target[1], 1.0])
+            a = _pixel_ray(K, now)
+            b = _pixel_ray(K, target)
             # turn the camera so that the ray now through the box centre goes through the target pixel
-            R = _rotation_between(a / np.linalg.norm(a), b / np.linalg.norm(b)) @ R
-            t = -R @ pos
+            R = _mm3(_rotation_between(a / np.linalg.norm(a), b / np.linalg.norm(b)), R)
+            t = -_mv3(R, pos)
         # off the optical axis the box grows (perspective): step the distance again, keeping the aim
         lo, hi = projected_box(R, t, K, pts)
         now_size = max((hi[1] - lo[1]) / H, (hi[0] - lo[0]) / W)
@@ -296,7 +329,7 @@ def frame_person(fc: FramingConfig, rng: np.random.Generator, K: np.ndarray, W: 
             break
         r = max(min_r, r * now_size / size)
         pos = np.array([centre[0] + r * horiz[0], centre[1] + r * horiz[1], ground + cam_h])
-        t = -R @ pos
+        t = -_mv3(R, pos)
     # a photographer tilts only so far: beyond the pitch range the camera keeps the nearest pitch
     # and moves up or down instead (the ground stays where a photo would have it)
     pitch = math.asin(float(np.clip(R[2, 2], -1.0, 1.0)))
@@ -304,17 +337,17 @@ def frame_person(fc: FramingConfig, rng: np.random.Generator, K: np.ndarray, W: 
     if want != pitch:
         axis = np.cross(R[2], [0.0, 0.0, 1.0])
         axis /= max(np.linalg.norm(axis), 1e-12)
-        options = [R @ _axis_angle(axis, sign * (want - pitch)).T for sign in (1.0, -1.0)]
+        options = [_mm3(R, _axis_angle(axis, sign * (want - pitch)).T) for sign in (1.0, -1.0)]
         R = min(options, key=lambda Ro: abs(math.asin(float(np.clip(Ro[2, 2], -1, 1))) - want))
         for _ in range(4):
-            t = -R @ pos
+            t = -_mv3(R, pos)
             lo, hi = projected_box(R, t, K, pts)
-            z_c = float(np.median((pts @ R.T + t)[:, 2]))
+            z_c = float(np.median(_to_camera(R, t, pts)[:, 2]))
             dv = target[1] - (lo[1] + hi[1]) / 2
             if abs(dv) < 0.25:
                 break
             pos = pos + np.array([0.0, 0.0, dv * z_c / K[1, 1] / max(math.cos(want), 0.2)])
-        t = -R @ pos
+        t = -_mv3(R, pos)
     info = {"mode": "photo", "person_size": size, "camera_height_m": cam_h,
             "offset": [float(off[0]), float(off[1])],
             "truncation": {"side": side, "share": cut} if truncated else None}
@@ -458,7 +491,7 @@ class SceneSampler:
                                        cam_info["framing"]["person_box"], camera.width, camera.height,
                                        self.backgrounds, self.data_dir,
                                        lambda p: self.images.get(p, decode_background), exclude=bg_path,
-                                       joints_2d=camera.project(body.joints.astype(np.float64))[1])
+                                       joints_2d=_project(camera, body.joints))
         times["scene_sample"] = time.perf_counter() - t0
 
         labels = {
