@@ -206,6 +206,7 @@ class Renderer:
         self.width, self.height = int(width), int(height)
         self._closed = False
         self.device, self._threads, self.settings = device, threads, settings
+        self._persist_after_render = False
         self._tmpdir = Path(tempfile.mkdtemp(prefix="synth-render-"))
         self._exr_path = self._tmpdir / "render.exr"
         # The temp dir goes even if the caller never closes the Renderer.
@@ -518,6 +519,13 @@ class Renderer:
         if self._closed:
             raise RuntimeError("Renderer is closed")
         self._new_scene()
+        # Cycles' persistent session lives in the render slot, which a factory reset keeps (a
+        # render after a reset depended on the shards before it, up to 14/255 at 48x48 with worn
+        # meshes): the first render after a reset runs with persistent data off, which frees
+        # that session, and later renders keep their own
+        if self.scene.render.use_persistent_data:
+            self.scene.render.use_persistent_data = False
+            self._persist_after_render = True
         _release_free_heap()
 
     # ---------------------------------------------------------------- render
@@ -548,6 +556,9 @@ class Renderer:
             result = bpy.ops.render.render(write_still=True)
         if "FINISHED" not in result or not self._exr_path.exists():
             raise RuntimeError(f"Cycles render failed ({result}); see {self._tmpdir / 'blender.log'}")
+        if self._persist_after_render:
+            self.scene.render.use_persistent_data = True
+            self._persist_after_render = False
         t2 = time.perf_counter()
         timings["render"] = t2 - t1
 
