@@ -39,6 +39,7 @@ class Stream(IntEnum):
     KT_STAGE1_AUGMENT = 17     # (domain, epoch, item): one stage-1 crop's augmentation (its depth and part maps follow)
     MESH_DRESSING = 18         # (shard, sample, attempt): what one sample wears with render.clothing.mode=mesh
     HM08_RIG_CHECK = 19        # (): the phenotypes the hm08 helper rig is checked on when it is built
+    GROUND_EXPOSURE = 20       # (shard, sample, attempt): one sample's ground plane and exposure draws
 
 
 _WORD = 2 ** 32
