@@ -462,7 +462,8 @@ class ExposureConfig(Section):
         0.5, "stops: std of the per-sample offset of the person's median luminance from the background's median "
              "(drawn from a normal cut at 2 std)")
     key: Annotated[Range, within(0.01, 0.99)] = setting(
-        Range(low=0.2, high=0.7), "the person's median brightness (display sRGB value, 0..1) is kept in this range")
+        Range(low=0.2, high=0.6), "the person's median brightness (display sRGB value, 0..1) is kept in this range "
+                                  "(else a dark-clad person before snow is lifted to near white)")
 
 
 BounceLimit = Annotated[int, Field(ge=0, le=1024)]

@@ -161,7 +161,7 @@ class Exposure:
     view: str = "AgX"
     offset_stops: float = 0.0
     key_low: float = 0.2
-    key_high: float = 0.7
+    key_high: float = 0.6
 
 
 @dataclass
