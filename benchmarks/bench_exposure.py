@@ -12,8 +12,8 @@ Targets of the exposure work: mean <= 2 %, at most 5 % of the samples above 10 %
 Compare with the exposure off: `render.exposure.enabled=false render.ground.probability=0`, or
 with `--ab` (each scene also rendered without ground and exposure, in the same process).
 
-Measured (64 samples, 256x256, 16 Cycles samples, default config but render.ground.probability=1,
-mesh clothing, a shared 2-core machine): without ground and exposure 13.97 % mean clipped, 23/64 samples > 10 %, 1637 ms CPU per
+Measured (64 samples, 256x256, 16 Cycles samples, default config, mesh clothing, a shared 2-core
+machine): without ground and exposure 13.97 % mean clipped, 23/64 samples > 10 %, 1637 ms CPU per
 sample; with them (AgX, metered; 52/64 grounded) 0.35 % mean, 0/64 > 10 %, 2572 ms CPU per sample.
 The ground plane's path tracing is most of the added time.
 """

@@ -434,10 +434,8 @@ class GroundConfig(Section):
     """A shadow-catching ground plane under the feet (synth.dataset.grounding): the body's shadows
     darken the background photo, in linear light; the plane never enters the labels."""
     probability: Probability = setting(
-        0.0, "share of the samples that may get a ground plane (0 = never; 1 = every sample where the pose stands, "
-             "max_feet_height_m, and the camera is above it, min_camera_height_m). Off by default: with it, a "
-             "shard's pixels depend on what its process rendered before (Cycles' shadow catcher with persistent "
-             "data; tests/test_scale.py)")
+        1.0, "share of the samples that may get a ground plane (0 = never); it is placed only where the pose "
+             "stands (max_feet_height_m) and the camera is above it (min_camera_height_m)")
     max_feet_height_m: Annotated[float, Field(ge=0.0, le=2.0)] = setting(
         0.1, "metres: a pose is grounded when its lowest foot point (foot vertices, shoes) is at most this far above "
              "the lowest point of the body and what it wears; the plane sits at that lowest point. Poses resting on "

@@ -413,7 +413,6 @@ class Renderer:
         for ray in ("diffuse", "glossy", "transmission", "shadow"):
             setattr(self._ground, f"visible_{ray}", False)
         self._ground.visible_volume_scatter = True
-        self._ground.hide_render = True
         self.scene.collection.objects.link(self._ground)
 
     # ---------------------------------------------------------------- per-sample updates
@@ -515,7 +514,14 @@ class Renderer:
 
     def _update_ground(self, ground) -> None:
         if ground is None:
-            self._ground.hide_render = True
+            # parked, 1 mm wide, 1 m behind the camera, where no camera ray goes (and no other ray
+            # sees it), instead of hidden: a catcher that comes and goes between renders switches
+            # Cycles' shadow-catcher features, and a render then depended on the process's
+            # history (measured: a shard rendered after another differed, up to 33/255)
+            back = np.asarray(self._camera.matrix_world.col[2][:3], dtype=np.float64)     # camera +Z: backwards
+            where = np.asarray(self._camera.matrix_world.translation, dtype=np.float64) + back
+            self._ground.matrix_world = mathutils.Matrix.LocRotScale(
+                mathutils.Vector(where.tolist()), None, mathutils.Vector((1e-3, 1e-3, 1.0)))
             return
         x0, y0, x1, y1 = (float(c) for c in ground.extent)
         if not (np.isfinite([x0, y0, x1, y1, float(ground.height)]).all() and x1 > x0 and y1 > y0):
@@ -524,7 +530,6 @@ class Renderer:
         self._ground.matrix_world = mathutils.Matrix.LocRotScale(
             mathutils.Vector((0.5 * (x0 + x1), 0.5 * (y0 + y1), float(ground.height))), None,
             mathutils.Vector((x1 - x0, y1 - y0, 1.0)))
-        self._ground.hide_render = False
 
     def _update_world(self, env) -> None:
         nt = self._world.node_tree
