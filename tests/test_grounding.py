@@ -112,7 +112,7 @@ def test_agx_rolls_highlights_off_and_the_gain_inverts_its_grey_curve():
 
 
 def test_the_ground_goes_under_standing_feet_only_and_above_the_camera_only():
-    cfg = load_config(None, [])
+    cfg = load_config(None, ["render.ground.probability=1"])
     gc = cfg.render.ground
     rng = np.random.default_rng(0)
     standing = standing_box()
