@@ -479,6 +479,42 @@ class ClothingConfig(Section):
     mesh: MeshClothingConfig = setting(MeshClothingConfig, "mode=mesh: what a sample wears (synth.dataset.dressing)")
 
 
+class GroundConfig(Section):
+    """A shadow-catching ground plane under the feet (synth.dataset.grounding): the body's shadows
+    darken the background photo, in linear light; the plane never enters the labels."""
+    probability: Probability = setting(
+        1.0, "share of the samples that may get a ground plane (0 = never); it is placed only where the pose "
+             "stands (max_feet_height_m) and the camera is above it (min_camera_height_m)")
+    max_feet_height_m: Annotated[float, Field(ge=0.0, le=2.0)] = setting(
+        0.1, "metres: a pose is grounded when its lowest foot point (foot vertices, shoes) is at most this far above "
+             "the lowest point of the body and what it wears; the plane sits at that lowest point. Poses resting on "
+             "something else (sitting, lying: feet higher) get no plane")
+    min_camera_height_m: Annotated[float, Field(ge=0.0, le=10.0)] = setting(
+        0.2, "metres: no plane when the camera is less than this above it (seen from below or edge-on, a plane "
+             "would hide the person or show as a line)")
+    strength: Annotated[Range, within(0.0, 1.0)] = setting(
+        Range(low=0.6, high=1.0), "per sample, how much of the caught shadow darkens the photo (1 = all; less "
+                                  "stands for the photo's own fill light)")
+    max_shadow_m: Annotated[float, Field(ge=0.5, le=100.0)] = setting(
+        1.0, "metres: the plane covers the footprint and the shadows the lights cast, up to this far from the feet "
+             "(a longer shadow fades out there); its render cost grows with the pixels it covers")
+
+
+class ExposureConfig(Section):
+    """The person's colour through a photo-like view transform, at an exposure metered against the
+    background photo (synth.render.colour)."""
+    enabled: bool = setting(
+        True, "false = the linear render composited as is (Standard sRGB curve, no gain: highlights clip)")
+    view: Literal["AgX", "Standard"] = setting(
+        "AgX", "view transform (Blender's, through OpenColorIO): AgX (highlights roll off) | Standard (sRGB, clips)")
+    spread_stops: Annotated[float, Field(ge=0.0, le=4.0)] = setting(
+        0.5, "stops: std of the per-sample offset of the person's median luminance from the background's median "
+             "(drawn from a normal cut at 2 std)")
+    key: Annotated[Range, within(0.01, 0.99)] = setting(
+        Range(low=0.2, high=0.6), "the person's median brightness (display sRGB value, 0..1) is kept in this range "
+                                  "(else a dark-clad person before snow is lifted to near white)")
+
+
 BounceLimit = Annotated[int, Field(ge=0, le=1024)]
 DenoiseQuality = Literal["HIGH", "BALANCED", "FAST"]
 DenoisePrefilter = Literal["NONE", "FAST", "ACCURATE"]
@@ -534,6 +570,8 @@ class RenderConfig(Section):
     lights: LightsConfig = setting(LightsConfig, "")
     skin: SkinConfig = setting(SkinConfig, "")
     clothing: ClothingConfig = setting(ClothingConfig, "")
+    ground: GroundConfig = setting(GroundConfig, "shadow-catching ground plane under the feet")
+    exposure: ExposureConfig = setting(ExposureConfig, "view transform and metered exposure of the person")
 
     @model_validator(mode="after")
     def _adaptive(self):

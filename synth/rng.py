@@ -42,6 +42,7 @@ class Stream(IntEnum):
     FRAMING = 20               # (shard, sample, attempt): a sample's photo-like framing (size, offset, truncation)
     OCCLUDER = 21              # (shard, sample, attempt): whether and what occludes a sample's person, and where
     STATS_GALLERY = 22         # (): the samples shown on a dataset's statistics page
+    GROUND_EXPOSURE = 23       # (shard, sample, attempt): one sample's ground plane and exposure draws
 
 
 _WORD = 2 ** 32

@@ -1,8 +1,9 @@
 """The plain data types passed between stages.
 
 A `SceneSpec` is a renderer-agnostic description of one sample (after Kubric): the posed body
-mesh with its labels, its texture, the meshes it wears, the camera, the lights and the background. `synth.render`
-turns it into a `RenderOutput`; nothing else in the package needs Blender.
+mesh with its labels, its texture, the meshes it wears, the camera, the lights, the background,
+the ground plane and the exposure. `synth.render` turns it into a `RenderOutput`; nothing else in
+the package needs Blender.
 
 Conventions (../shared/SPEC.md): metres, world frame right-handed Z up; camera frame OpenCV
 (x right, y down, z forward), X_cam = R @ X_world + t, pixel (u, v) = (K @ X_cam)[:2] / z with
@@ -139,6 +140,41 @@ class Foreground:
 
 
 @dataclass
+class Ground:
+    """A horizontal ground plane under the feet that catches the shadows the body casts (a shadow
+    catcher): the renderer darkens the background photo by the caught shadow and nothing else; the
+    plane never enters the labels (mask, parts, depth stay the person's), nor the person's own
+    lighting (the body's rays do not see it).
+
+    height: world z of the plane, metres (the lowest point of the feet). extent: the plane's
+    rectangle (x0, y0, x1, y1) in world metres: where the body's shadows can fall (a plane cost
+    goes with its pixels). The caught shadow fades out over the outer `fade` metres of the
+    rectangle, so a shadow cut by its edge ends softly. strength: in [0, 1], how much of the
+    caught shadow darkens the photo (1: all of it; less where the photo's own fill light would
+    lighten it).
+    """
+    height: float
+    extent: tuple[float, float, float, float] = (-5.0, -5.0, 5.0, 5.0)
+    fade: float = 0.5
+    strength: float = 1.0
+
+
+@dataclass
+class Exposure:
+    """How the person's scene-linear colour becomes display colour before it is composited.
+
+    view: the view transform, "AgX" (Blender's filmic AgX, highlights roll off) or "Standard" (the
+    plain sRGB curve, clipped). The exposure gain is metered on the render itself: the person's
+    median luminance is brought to the background crop's median times 2 ** offset_stops, kept in
+    [key_low, key_high] (display sRGB values in [0, 1]).
+    """
+    view: str = "AgX"
+    offset_stops: float = 0.0
+    key_low: float = 0.2
+    key_high: float = 0.6
+
+
+@dataclass
 class SceneSpec:
     body: BodyMesh
     texture: np.ndarray            # (T, T, 3) uint8 RGB in the body's UV space (row 0 = top, v = 1)
@@ -150,6 +186,8 @@ class SceneSpec:
     labels: dict = field(default_factory=dict)   # ids and parameters recorded in KEY.json
     worn: list[WornMesh] = field(default_factory=list)   # garments, shoes, hair... on the body
     foreground: Foreground | None = None   # composited over the render by the dataset's render loop
+    ground: Ground | None = None       # a shadow-catching ground plane under the feet, or none
+    exposure: Exposure | None = None   # view transform and metered exposure; None: linear, Standard, gain 1
 
     @property
     def image_size(self) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from synth.body.clothing.catalog import list_assets
 from synth.config import CameraConfig, Config, FramingConfig, LightsConfig
 from synth.dataset.dressing import MeshDresser, check_wardrobe
 from synth.dataset.occluders import draw_occluder
+from synth.dataset.grounding import draw_exposure, ground_exposure_rng, place_ground
 from synth.decoded_images import DecodedImages
 from synth.geometry import focal_from_fov, intrinsics, look_at
 from synth.image_files import open_image
@@ -492,6 +493,10 @@ class SceneSampler:
                                        self.backgrounds, self.data_dir,
                                        lambda p: self.images.get(p, decode_background), exclude=bg_path,
                                        joints_2d=_project(camera, body.joints))
+        # the ground plane and the exposure: their own stream (synth.dataset.grounding)
+        look_rng = ground_exposure_rng(cfg.seed, shard, index, attempt)
+        ground, ground_info = place_ground(self.render.ground, body, worn, camera, lights, look_rng)
+        exposure, exposure_info = draw_exposure(self.render.exposure, look_rng)
         times["scene_sample"] = time.perf_counter() - t0
 
         labels = {
@@ -504,10 +509,12 @@ class SceneSampler:
             "background": {"id": str(bg_path.relative_to(self.data_dir)), **bg_info},
             "lights": light_info,
             "camera": cam_info,
+            "ground": ground_info,
+            "exposure": exposure_info,
         }
         spec = SceneSpec(body=body, texture=texture, camera=camera, lights=lights, environment=environment,
                          background=background, seed=int(rng.integers(0, 2**31 - 1)), labels=labels, worn=worn,
-                         foreground=foreground)
+                         foreground=foreground, ground=ground, exposure=exposure)
         return spec, times
 
     def _lights(self, lc: LightsConfig, body, rng: np.random.Generator,

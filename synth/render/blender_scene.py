@@ -19,7 +19,10 @@ Outputs:
 - depth_mm: Cycles' Depth pass, which is planar camera z (tests/test_render.py checks it with a
   fronto-parallel plane off the optical axis), in millimetres where parts > 0.
 - rgb: the render's premultiplied linear RGBA composited over `SceneSpec.background` in linear
-  light (background sRGB -> linear, out = C + (1 - A) * bg, -> sRGB). The Combined pass in an
+  light (background sRGB -> linear, out = C + (1 - A) * S * bg, -> sRGB). S is 1, or with a
+  `SceneSpec.ground` the shadow factor of the ground plane, a Cycles shadow catcher (its Shadow
+  Catcher pass). With a `SceneSpec.exposure` the person's colour C goes through a metered gain
+  and a view transform (AgX) first (synth.render.buffers, synth.render.colour). The Combined pass in an
   EXR is scene-linear with no view transform; the Standard view transform is set anyway so that
   any display conversion Blender does is the plain sRGB curve.
 """
@@ -57,6 +60,7 @@ _FILTER_WIDTH_PX = 0.5
 _ROUGHNESS = 0.6
 _SPOT_CONE_RAD = math.radians(60.0)   # Light has no cone angle; a wide fixed cone
 _WORLD_MAP_RESOLUTION = 256
+_GROUND_ALBEDO = 0.25
 
 _active_renderer: "Renderer | None" = None
 
@@ -278,6 +282,9 @@ class Renderer:
         vl.use_pass_combined = True
         vl.use_pass_z = True
         vl.use_pass_material_index = True
+        # the ground plane's caught shadow, as a factor for the background (synth.render.buffers
+        # shadow_factor); with the pass on, the Combined pass leaves the catcher out (alpha 0 there)
+        vl.cycles.use_pass_shadow_catcher = True
 
     def apply_settings(self, settings: CyclesSettings) -> None:
         """Samples, denoising, bounces, adaptive sampling, tiles and persistent data (see
@@ -380,6 +387,34 @@ class Renderer:
         self._world = world
         # garments, shoes, hair... (synth.render.blender_worn)
         self._worn = WornMeshes(scene, _empty_node_tree)
+        self._build_ground()
+
+    def _build_ground(self) -> None:
+        """A unit square (scaled and placed per sample) that is a Cycles shadow catcher: the camera
+        sees through it, the shadows on it go to the Shadow Catcher pass. Its material index is 0
+        (background), so it never enters the parts, mask or depth."""
+        mesh = bpy.data.meshes.new("ground")
+        mesh.from_pydata([(-0.5, -0.5, 0.0), (0.5, -0.5, 0.0), (0.5, 0.5, 0.0), (-0.5, 0.5, 0.0)], [], [(0, 1, 2, 3)])
+        mesh.update()
+        mat = bpy.data.materials.new("ground")
+        nt = _empty_node_tree(mat)
+        bsdf = nt.nodes.new("ShaderNodeBsdfDiffuse")
+        # (the camera sees through a catcher; its colour is only what it would bounce)
+        bsdf.inputs["Color"].default_value = (*[_GROUND_ALBEDO] * 3, 1.0)
+        mout = nt.nodes.new("ShaderNodeOutputMaterial")
+        nt.links.new(bsdf.outputs["BSDF"], mout.inputs["Surface"])
+        mat.pass_index = 0
+        mesh.materials.append(mat)
+        self._ground = bpy.data.objects.new("ground", mesh)
+        self._ground.is_shadow_catcher = True
+        # seen by the camera only, so the body is lit the same with and without the ground (no
+        # bounce off it, no light it blocks from below). Cycles drops a catcher that no secondary
+        # ray sees (no shadow is caught, measured), so it stays visible to volume scattering
+        # rays, which never occur here: the scene has no volumes.
+        for ray in ("diffuse", "glossy", "transmission", "shadow"):
+            setattr(self._ground, f"visible_{ray}", False)
+        self._ground.visible_volume_scatter = True
+        self.scene.collection.objects.link(self._ground)
 
     # ---------------------------------------------------------------- per-sample updates
     def _update_mesh(self, prep: PreparedScene) -> None:
@@ -478,6 +513,25 @@ class Renderer:
         for obj in self._lights[len(lights):]:
             obj.hide_render = True
 
+    def _update_ground(self, ground) -> None:
+        if ground is None:
+            # parked, 1 mm wide, 1 m behind the camera, where no camera ray goes (and no other ray
+            # sees it), instead of hidden: a catcher that comes and goes between renders switches
+            # Cycles' shadow-catcher features, and a render then depended on the process's
+            # history (measured: a shard rendered after another differed, up to 33/255)
+            back = np.asarray(self._camera.matrix_world.col[2][:3], dtype=np.float64)     # camera +Z: backwards
+            where = np.asarray(self._camera.matrix_world.translation, dtype=np.float64) + back
+            self._ground.matrix_world = mathutils.Matrix.LocRotScale(
+                mathutils.Vector(where.tolist()), None, mathutils.Vector((1e-3, 1e-3, 1.0)))
+            return
+        x0, y0, x1, y1 = (float(c) for c in ground.extent)
+        if not (np.isfinite([x0, y0, x1, y1, float(ground.height)]).all() and x1 > x0 and y1 > y0):
+            raise InputError(f"ground: extent {ground.extent} must be finite with x1 > x0, y1 > y0 "
+                             f"(height {ground.height})")
+        self._ground.matrix_world = mathutils.Matrix.LocRotScale(
+            mathutils.Vector((0.5 * (x0 + x1), 0.5 * (y0 + y1), float(ground.height))), None,
+            mathutils.Vector((x1 - x0, y1 - y0, 1.0)))
+
     def _update_world(self, env) -> None:
         nt = self._world.node_tree
         bg = self._world_bg
@@ -546,6 +600,7 @@ class Renderer:
         self._update_texture(prep)
         self._update_lights(scene.lights)
         self._update_world(scene.environment)
+        self._update_ground(scene.ground)
         self.scene.cycles.seed = int(scene.seed) & 0x7FFFFFFF
         t1 = time.perf_counter()
         timings["scene_update"] = t1 - t0
@@ -564,12 +619,14 @@ class Renderer:
 
         channels = read_exr_channels(self._exr_path)
         timings["readback"] = time.perf_counter() - t2
-        return RenderPasses(channels=channels, background=np.asarray(scene.background), timings=timings)
+        return RenderPasses(channels=channels, background=np.asarray(scene.background), timings=timings,
+                            ground=scene.ground, exposure=scene.exposure, camera=scene.camera)
 
     def finish(self, passes: RenderPasses) -> RenderOutput:
         """Composite the passes into the outputs. Thread-safe: no bpy calls."""
         t0 = time.perf_counter()
-        out = composite_outputs(passes.channels, passes.background)
+        out = composite_outputs(passes.channels, passes.background, passes.ground, passes.exposure,
+                                passes.camera)
         out.timings = {**passes.timings, "composite": time.perf_counter() - t0}
         return out
 

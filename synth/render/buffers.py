@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 from synth.io_utils import InputError
-from synth.scene import PARTS, RenderOutput, SceneSpec
+from synth.render.colour import LUMINANCE, exposure_gain, to_display
+from synth.scene import PARTS, Camera, Exposure, Ground, RenderOutput, SceneSpec
 
 _DEPTH_MAX_MM = 65535
 
@@ -59,6 +60,9 @@ class RenderPasses:
     channels: dict
     background: np.ndarray
     timings: dict
+    ground: Ground | None = None        # the scene's shadow-catching ground (its Shadow Catcher pass)
+    exposure: Exposure | None = None    # the scene's view transform and metered exposure
+    camera: Camera | None = None        # the scene's camera (where a ground pixel lies on the plane)
 
 
 def _is_rotation(R: np.ndarray) -> bool:
@@ -174,13 +178,76 @@ def prepare_scene(scene: SceneSpec, width: int, height: int) -> PreparedScene:
                          worn=worn, worn_texture_rgba=worn_rgba, worn_texture_size=worn_size)
 
 
-def composite_outputs(channels: dict, background: np.ndarray) -> RenderOutput:
-    """mask, parts, depth and the RGB composited over `background` from the passes."""
+def _channel(channels: dict, layer_pass: str, suffix: str) -> np.ndarray:
+    for name, arr in channels.items():
+        if name.endswith(f"{layer_pass}.{suffix}"):
+            return arr
+    raise RuntimeError(f"render EXR lacks the {layer_pass}.{suffix} channel (has {sorted(channels)})")
+
+
+def shadow_factor(channels: dict, ground: Ground, camera: Camera | None = None) -> np.ndarray:
+    """(H, W) float32 in [0, 1]: what the ground's caught shadow multiplies the background by.
+
+    Cycles' Shadow Catcher pass is the ratio of the light the catcher gets with the body to
+    without it; above 1 where the body reflects light onto it (kept to 1: the photo is only ever
+    darkened). A 3x3 median takes out the lone dark specks of paths that met the body by chance
+    (a catcher pixel's ratio is a noisy estimate at a few samples). `ground.strength` scales the
+    darkening, and with the `camera`, the darkening fades out over the plane rectangle's outer
+    `ground.fade` metres (each pixel's point on the plane from the Depth pass)."""
+    caught = cv2.merge([_channel(channels, "Shadow Catcher", c) for c in "RGB"]) @ LUMINANCE
+    caught = np.clip(caught, 0.0, 1.0, out=caught).astype(np.float32)
+    caught = cv2.medianBlur(caught, 3)
+    darkening = 1.0 - caught
+    if camera is not None and ground.fade > 0:
+        shaded = darkening > 1e-4
+        if shaded.any():
+            vs, us = np.nonzero(shaded)
+            z = _channel(channels, "Depth", "Z")[shaded].astype(np.float64)
+            rays = np.stack([us, vs, np.ones_like(us)], axis=1).astype(np.float64) @ np.linalg.inv(camera.K).T
+            world = (rays * z[:, None] - np.asarray(camera.t, np.float64)) @ np.asarray(camera.R, np.float64)
+            x0, y0, x1, y1 = ground.extent
+            inside = np.minimum.reduce([world[:, 0] - x0, x1 - world[:, 0], world[:, 1] - y0, y1 - world[:, 1]])
+            darkening[shaded] *= np.clip(inside / ground.fade, 0.0, 1.0).astype(np.float32)
+    return (1.0 - np.float32(ground.strength) * darkening).astype(np.float32)
+
+
+def _exposed_person(rgb_lin: np.ndarray, alpha: np.ndarray, background_lin: np.ndarray,
+                    exposure: Exposure) -> np.ndarray:
+    """The person's premultiplied display-linear colour (H, W, 3): the scene-linear render
+    un-premultiplied, times the metered gain, through the view transform, premultiplied again.
+
+    Metering: the median luminance of the person's solid pixels (alpha >= 0.99; all covered
+    pixels when there are none) is mapped, through the view's grey curve, to the background's
+    median luminance times 2 ** offset_stops, kept within [key_low, key_high] (display sRGB)."""
+    out = np.zeros_like(rgb_lin)
+    covered = alpha > 1e-4
+    if not covered.any():
+        return out
+    a = alpha[covered][:, None]
+    colour = np.maximum(rgb_lin[covered], 0.0) / a           # un-premultiplied scene-linear
+    solid = alpha[covered] >= 0.99
+    metered = colour[solid] if solid.any() else colour
+    person_key = float(np.median(metered @ LUMINANCE))
+    bg_key = float(np.median(background_lin.reshape(-1, 3) @ LUMINANCE))
+    lo, hi = (float(_srgb_to_linear(np.float64(k))) for k in (exposure.key_low, exposure.key_high))
+    target = float(np.clip(bg_key * 2.0 ** float(exposure.offset_stops), lo, hi))
+    gain = exposure_gain(person_key, target, exposure.view)
+    shown = _srgb_to_linear(to_display(colour * np.float32(gain), exposure.view)).astype(np.float32)
+    out[covered] = shown * a
+    return out
+
+
+def composite_outputs(channels: dict, background: np.ndarray, ground: Ground | None = None,
+                      exposure: Exposure | None = None, camera: Camera | None = None) -> RenderOutput:
+    """mask, parts, depth and the RGB composited over `background` from the passes.
+
+    `ground`: the background is first multiplied by the ground's shadow factor (linear light;
+    `shadow_factor`). `exposure`: the person's colour goes through the metered gain and view
+    transform (`_exposed_person`); without it the linear colour is composited as rendered (the
+    Standard sRGB curve, clipped). Mask, parts and depth come from the data passes alone, so
+    neither changes them."""
     def channel(layer_pass: str, suffix: str) -> np.ndarray:
-        for name, arr in channels.items():
-            if name.endswith(f"{layer_pass}.{suffix}"):
-                return arr
-        raise RuntimeError(f"render EXR lacks the {layer_pass}.{suffix} channel (has {sorted(channels)})")
+        return _channel(channels, layer_pass, suffix)
 
     parts = np.rint(channel("Material Index", "X")).astype(np.int32)
     parts = np.clip(parts, 0, len(PARTS)).astype(np.uint8)
@@ -193,8 +260,13 @@ def composite_outputs(channels: dict, background: np.ndarray) -> RenderOutput:
     # expression (so the same bytes), ~45 % less CPU (5.4 -> 3.0 ms at 256x256). cv2.LUT is an
     # exact table lookup like numpy's fancy indexing, without its uint8 -> intp index copy.
     rgb_lin = cv2.merge([channel("Combined", c) for c in "RGB"])
-    transparency = 1.0 - np.clip(channel("Combined", "A"), 0.0, 1.0)
+    alpha = np.clip(channel("Combined", "A"), 0.0, 1.0)
+    transparency = 1.0 - alpha
     comp = cv2.LUT(np.ascontiguousarray(background), _SRGB8_TO_LINEAR)
+    if exposure is not None:
+        rgb_lin = _exposed_person(rgb_lin, alpha, comp, exposure)
+    if ground is not None:
+        transparency = transparency * shadow_factor(channels, ground, camera)
     comp *= cv2.merge([transparency] * 3)
     comp += rgb_lin                                  # Cycles' colour is premultiplied
     np.clip(comp, 0.0, 1.0, out=comp)
