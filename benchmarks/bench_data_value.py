@@ -355,6 +355,10 @@ def main() -> int:
     ap.add_argument("--render-row", action="append", default=[], metavar="NAME:KEY=VALUE,KEY=VALUE",
                     help="an extra row: --variant-size renders with these render overrides (CMU poses), "
                          "e.g. 'mesh clothing:render.clothing.mode=mesh' (repeatable)")
+    ap.add_argument("--base-dataset", type=Path,
+                    help="use this rendered dataset (>= the largest size / --samples-per-shard + 1 shards) as the "
+                         "base instead of rendering it, e.g. one rendered by an earlier version whose rows are kept "
+                         "in OUT/rows")
     ap.add_argument("--rows", help="train only these rows (names separated by ';'); default: all")
     ap.add_argument("--retrain", action="store_true",
                     help="train rows again even when OUT/rows holds a result for the same data and budget")
@@ -385,7 +389,13 @@ def main() -> int:
     cmu = cache.poses("cmu")
     n_base = max(sizes + [a.variant_size]) // spss
     # The base dataset: the largest size plus one shard held out by every row (its last shard).
-    base = cache.render(n_base + 1, [f"dataset.pose_file={cmu}", *a.base_render])
+    if a.base_dataset is not None:
+        # a base rendered before (by other software: its dataset.json says which), reused as it is
+        base = a.base_dataset.resolve()
+        if len(list((base / "shards").glob("shard-*.tar"))) < n_base + 1:
+            raise SystemExit(f"bench_data_value: --base-dataset {base} has fewer than {n_base + 1} shards")
+    else:
+        base = cache.render(n_base + 1, [f"dataset.pose_file={cmu}", *a.base_render])
     val_shard = sorted((base / "shards").glob("shard-*.tar"))[-1]
     nv = a.variant_size // spss
     # Variant datasets are rendered only when a chosen row needs them.
