@@ -25,6 +25,7 @@ python "$MIRROR/../tools/check_dataset.py" "$OUT/dataset" --json "$OUT/dataset/c
 synth train --data "$OUT/dataset" --out "$OUT/run" train.epochs=15 train.width=32 "$@"
 synth eval --run "$OUT/run" --data "$OUT/dataset" --real "$SYNTH_DATA/lsp:801-1000"
 synth gallery "$OUT/dataset"
+synth gallery "$OUT/dataset" --stats
 set +x
 echo
 echo "outputs in $OUT:"
@@ -33,4 +34,4 @@ echo "  textures       $OUT/textures   (page: $OUT/textures/gallery/dressing.htm
 echo "                 render.clothing.mode=library textures.library=$OUT/textures for texture-only dressing)"
 echo "  dataset        $OUT/dataset   (mesh clothing; checked: $OUT/dataset/check.json)"
 echo "  trained model  $OUT/run/checkpoint.pt   (evaluation: $OUT/run/eval.json)"
-echo "  gallery        $OUT/dataset/gallery/index.html   (open in a browser)"
+echo "  gallery        $OUT/dataset/gallery/index.html   (open in a browser; statistics: $OUT/dataset/gallery/stats.html)"
