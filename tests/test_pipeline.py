@@ -231,10 +231,10 @@ def test_invalid_config_values_name_the_key(tmp_path):
     from synth.render.settings import CyclesSettings
     levers = load_config(None, ["render.samples=32", "render.cycles.adaptive_threshold=0.05",
                                 "render.cycles.glossy_bounces=0", "render.cycles.denoise_quality=FAST",
-                                "render.cycles.tile_size=64", "render.cycles.persistent_data=false"]).render
+                                "render.cycles.tile_size=64", "render.cycles.persistent_data=true"]).render
     assert CyclesSettings.from_config(levers) == CyclesSettings(
         samples=32, adaptive_threshold=0.05, glossy_bounces=0, denoise_quality="FAST", tile_size=64,
-        persistent_data=False)
+        persistent_data=True)
     assert CyclesSettings.from_config(load_config(None).render) == CyclesSettings()
     bad = tmp_path / "bad.yaml"
     bad.write_text("render:\n  samples: [1\n")

@@ -275,19 +275,19 @@ def test_render_cost_settings_reach_cycles(renderer_factory):
     r = renderer_factory(W, H, samples=4, denoise=True)
     c = bpy.context.scene.cycles
     assert (c.samples, c.use_adaptive_sampling, c.max_bounces, c.use_auto_tile) == (4, False, 4, False)
-    assert bpy.context.scene.render.use_persistent_data
+    assert not bpy.context.scene.render.use_persistent_data      # off by default
     before = r.render(scene)
     r.apply_settings(CyclesSettings(samples=8, denoise=True, adaptive_threshold=0.05, adaptive_min_samples=3,
                                     max_bounces=2, diffuse_bounces=1, glossy_bounces=1, transmission_bounces=0,
                                     transparent_bounces=2, denoise_quality="BALANCED", denoise_prefilter="NONE",
-                                    tile_size=32, persistent_data=False))
+                                    tile_size=32, persistent_data=True))
     assert (c.samples, c.use_adaptive_sampling, c.adaptive_min_samples) == (8, True, 3)
     assert round(c.adaptive_threshold, 4) == 0.05
     assert (c.max_bounces, c.diffuse_bounces, c.glossy_bounces, c.transmission_bounces,
             c.transparent_max_bounces) == (2, 1, 1, 0, 2)
     assert (c.denoising_quality, c.denoising_prefilter, c.denoising_use_gpu) == ("BALANCED", "NONE", False)
     assert (c.use_auto_tile, c.tile_size) == (True, 32)
-    assert not bpy.context.scene.render.use_persistent_data
+    assert bpy.context.scene.render.use_persistent_data
     after = r.render(scene)
     assert np.array_equal(before.parts, after.parts) and np.array_equal(before.depth_mm, after.depth_mm)
     assert not np.array_equal(before.rgb, after.rgb)

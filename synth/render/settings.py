@@ -32,7 +32,7 @@ class CyclesSettings:
     denoise_prefilter: str = "FAST"     # of the albedo/normal guides: NONE | FAST | ACCURATE
     denoise_on_gpu: bool = True         # with a GPU device: OIDN on the GPU where Cycles supports it
     tile_size: int = 0                  # 0: the whole image in one tile; else square tiles of this side
-    persistent_data: bool = True        # keep Cycles' scene between renders (dropped at each shard's start)
+    persistent_data: bool = False       # keep Cycles' scene between renders (see config: off by default)
 
     def __post_init__(self):
         if self.samples < 1:
