@@ -39,7 +39,6 @@ module, optimiser and RNG state in the checkpoint.
 """
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import sys
@@ -198,18 +197,13 @@ class KnowledgeTransfer:
                 g["lr"] = self.base_lr[n] * factor
 
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
+        return tr.autocast(self.amp)
 
     def _input(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=self.memory_format)
 
     def _update(self, loss: torch.Tensor, names: list[str]) -> None:
-        for opt in self.optimizers.values():
-            opt.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        for n in names:
-            self.scaler.step(self.optimizers[n])
-        self.scaler.update()
+        tr.scaled_update(self.scaler, self.optimizers, loss, names)
 
     def stage1_step(self, syn: dict, step: int) -> dict:
         """One joint step of the depth network, the mask network, G and (after the warm-up) the

@@ -188,6 +188,22 @@ def _real_batches(ds, batch_size: int, workers: int, device, seed: int, epoch: i
         n_pass += 1
 
 
+
+def autocast(amp: bool):
+    """float16 autocast on CUDA when `amp`, else nothing."""
+    return torch.autocast("cuda", dtype=torch.float16) if amp else contextlib.nullcontext()
+
+
+def scaled_update(scaler, optimizers: dict, loss: torch.Tensor, names: list[str]) -> None:
+    """One optimisation step through the grad scaler: every optimiser's gradients cleared, the
+    scaled loss back-propagated, then only the optimisers `names` stepped."""
+    for opt in optimizers.values():
+        opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    for n in names:
+        scaler.step(optimizers[n])
+    scaler.update()
+
 class _Tensorboard:
     """SummaryWriter when `train.tensorboard` and tensorboard is installed; otherwise nothing."""
 
@@ -295,15 +311,10 @@ class _Stepper:
                 m.eval()
 
     def _autocast(self):
-        return torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
+        return autocast(self.amp)
 
     def _update(self, loss: torch.Tensor, names: list[str]) -> None:
-        for opt in self.optimizers.values():
-            opt.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        for n in names:
-            self.scaler.step(self.optimizers[n])
-        self.scaler.update()
+        scaled_update(self.scaler, self.optimizers, loss, names)
 
     def _head_losses(self, fmap: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(3D pose loss, 2D loss, their weighted sum) of the heads on one batch: the 3D loss over
