@@ -15,7 +15,8 @@ with `--ab` (each scene also rendered without ground and exposure, in the same p
 Measured (64 samples, 256x256, 16 Cycles samples, default config, mesh clothing, a shared 2-core
 machine): without ground and exposure 13.97 % mean clipped, 23/64 samples > 10 %, 1637 ms CPU per
 sample; with them (AgX, metered; 52/64 grounded) 0.35 % mean, 0/64 > 10 %, 2572 ms CPU per sample.
-The ground plane's path tracing is most of the added time.
+(Those times were taken with Cycles' persistent data on, which can make the second render of a
+scene cheaper, so the gap is likely overstated; for the cost of each realism level use benchmarks/bench_realism_cost.py.)
 """
 from __future__ import annotations
 

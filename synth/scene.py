@@ -202,3 +202,4 @@ class RenderOutput:
     parts: np.ndarray      # (H, W) uint8 part id, 0 = background
     depth_mm: np.ndarray   # (H, W) uint16 camera z in millimetres, 0 = background
     timings: dict = field(default_factory=dict)   # seconds per step: scene_update, render, readback, composite
+    exposure_gain: float | None = None   # the metered gain applied to the person's linear colour (None: no metering)

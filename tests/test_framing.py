@@ -15,6 +15,7 @@ from PIL import Image
 from conftest import small_config
 from synth.dataset.occluders import OWN_PART_IDS, composite_foreground, draw_occluder, person_labels
 from synth.dataset.scene_sampler import SceneSampler, decode_background, projected_box
+from synth.render.colour import MAX_GAIN_STOPS
 from synth.scene import JOINTS, RenderOutput
 
 
@@ -149,6 +150,9 @@ def test_rendered_labels_carry_flags_and_boxes(rendered_dataset):
         ys, xs = np.nonzero(s["mask"])
         assert lab["bbox"] == [xs.min(), ys.min(), xs.max(), ys.max()]
         assert "occluder" in lab
+        # the default exposure is metered: the gain it applied is recorded (finite, within the
+        # metering's limit either way)
+        assert lab["exposure"]["metered"] and abs(lab["exposure"]["gain_stops"]) <= MAX_GAIN_STOPS, key
         n += 1
     assert n == 6
 

@@ -98,6 +98,9 @@ def test_metered_agx_exposure_stops_the_clipping_of_a_bright_lit_body(renderer_f
     assert abs(np.median(exposed.rgb[exposed.mask > 0]) - 128) < 40
     # the background photo itself is untouched by the exposure
     np.testing.assert_array_equal(exposed.rgb[plain.mask == 0][:, 0] > 0, plain.rgb[plain.mask == 0][:, 0] > 0)
+    # the metered gain is reported (a blinding light: the person is darkened, by several stops)
+    assert plain.exposure_gain is None
+    assert exposed.exposure_gain is not None and np.log2(exposed.exposure_gain) < -2
 
 
 def test_agx_rolls_highlights_off_and_the_gain_inverts_its_grey_curve():

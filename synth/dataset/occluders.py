@@ -171,7 +171,8 @@ def composite_foreground(out: RenderOutput, fg: Foreground) -> tuple[RenderOutpu
     mask, parts, depth = out.mask.copy(), out.parts.copy(), out.depth_mm.copy()
     mask[hidden], parts[hidden], depth[hidden] = 0, 0, 0
     labels = {**fg.labels, "hidden_share": float((person & hidden).sum() / n_person) if n_person else 0.0}
-    return RenderOutput(rgb=rgb, mask=mask, parts=parts, depth_mm=depth, timings=dict(out.timings)), labels
+    return RenderOutput(rgb=rgb, mask=mask, parts=parts, depth_mm=depth, timings=dict(out.timings),
+                        exposure_gain=out.exposure_gain), labels
 
 
 def person_labels(joints_3d_cam: np.ndarray, joints_2d: np.ndarray, mask: np.ndarray, parts: np.ndarray,

@@ -91,6 +91,10 @@ def finish_labels(result, spec, key: str, attempt: int):
     labels.update(person_labels(np.asarray(labels["joints_3d_cam"]), np.asarray(labels["joints_2d"]),
                                 result.mask, result.parts))
     labels["occluder"] = occluder
+    if result.exposure_gain is not None and isinstance(labels.get("exposure"), dict):
+        # the gain metered on the render itself (known only after it): what the person's linear
+        # colour was multiplied by before the view transform, in stops
+        labels["exposure"] = {**labels["exposure"], "gain_stops": round(float(np.log2(result.exposure_gain)), 4)}
     return result, labels
 
 

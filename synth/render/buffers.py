@@ -212,9 +212,10 @@ def shadow_factor(channels: dict, ground: Ground, camera: Camera | None = None) 
 
 
 def _exposed_person(rgb_lin: np.ndarray, alpha: np.ndarray, background_lin: np.ndarray,
-                    exposure: Exposure) -> np.ndarray:
-    """The person's premultiplied display-linear colour (H, W, 3): the scene-linear render
-    un-premultiplied, times the metered gain, through the view transform, premultiplied again.
+                    exposure: Exposure) -> tuple[np.ndarray, float]:
+    """(the person's premultiplied display-linear colour (H, W, 3), the gain): the scene-linear
+    render un-premultiplied, times the metered gain, through the view transform, premultiplied
+    again. The gain is 1.0 when no pixel is covered.
 
     Metering: the median luminance of the person's solid pixels (alpha >= 0.99; all covered
     pixels when there are none) is mapped, through the view's grey curve, to the background's
@@ -222,7 +223,7 @@ def _exposed_person(rgb_lin: np.ndarray, alpha: np.ndarray, background_lin: np.n
     out = np.zeros_like(rgb_lin)
     covered = alpha > 1e-4
     if not covered.any():
-        return out
+        return out, 1.0
     a = alpha[covered][:, None]
     colour = np.maximum(rgb_lin[covered], 0.0) / a           # un-premultiplied scene-linear
     solid = alpha[covered] >= 0.99
@@ -234,7 +235,7 @@ def _exposed_person(rgb_lin: np.ndarray, alpha: np.ndarray, background_lin: np.n
     gain = exposure_gain(person_key, target, exposure.view)
     shown = _srgb_to_linear(to_display(colour * np.float32(gain), exposure.view)).astype(np.float32)
     out[covered] = shown * a
-    return out
+    return out, float(gain)
 
 
 def composite_outputs(channels: dict, background: np.ndarray, ground: Ground | None = None,
@@ -263,8 +264,9 @@ def composite_outputs(channels: dict, background: np.ndarray, ground: Ground | N
     alpha = np.clip(channel("Combined", "A"), 0.0, 1.0)
     transparency = 1.0 - alpha
     comp = cv2.LUT(np.ascontiguousarray(background), _SRGB8_TO_LINEAR)
+    gain = None
     if exposure is not None:
-        rgb_lin = _exposed_person(rgb_lin, alpha, comp, exposure)
+        rgb_lin, gain = _exposed_person(rgb_lin, alpha, comp, exposure)
     if ground is not None:
         transparency = transparency * shadow_factor(channels, ground, camera)
     comp *= cv2.merge([transparency] * 3)
@@ -272,4 +274,4 @@ def composite_outputs(channels: dict, background: np.ndarray, ground: Ground | N
     np.clip(comp, 0.0, 1.0, out=comp)
     comp *= np.float32(_LINEAR_LEVELS)
     rgb = np.take(_LINEAR16_TO_SRGB8, np.rint(comp, out=comp).astype(np.uint16))
-    return RenderOutput(rgb=rgb, mask=mask, parts=parts, depth_mm=depth_mm)
+    return RenderOutput(rgb=rgb, mask=mask, parts=parts, depth_mm=depth_mm, exposure_gain=gain)
