@@ -470,3 +470,35 @@ def test_a_damaged_shard_is_found_reported_and_rendered_again(rendered_dataset, 
     assert f"{tars[0]}: sha256 differs from the one its sidecar records; rendering it again" in _warned(recwarn)
     assert tars[0].read_bytes() == original[0]
     assert cli.main(["check", str(out)]) == 0
+
+
+def test_shard_and_sidecar_faults_are_named_by_both_checks(rendered_dataset, tmp_path):
+    """The resume check (shards.shard_problem) and `synth check` (verify.check_shard) name the
+    same fault, from one sidecar reading: no tar, no sidecar, a sidecar that is not JSON or not an
+    object, a tar shorter than its sidecar records; `synth check` also wants the sidecar's keys."""
+    import shutil
+    from synth.dataset.shards import shard_problem
+    from synth.dataset.verify import check_shard
+    out = tmp_path / "ds"
+    shutil.copytree(rendered_dataset, out)
+    shards = out / "shards"
+    tar, side = shards / "shard-000000.tar", shards / "shard-000000.json"
+    good = side.read_text()
+
+    def both() -> tuple:
+        return shard_problem(shards, 0, digest=True), check_shard(shards, 0, "rgb.jpg", 3)
+
+    assert both() == (None, None)
+    for text in ("{not json", "[1, 2]"):
+        side.write_text(text)
+        assert both() == ("sidecar shard-000000.json unreadable",) * 2
+    side.write_text(json.dumps({k: v for k, v in json.loads(good).items() if k != "keys"}))
+    assert both() == (None, "sidecar shard-000000.json unreadable")
+    side.write_text(good)
+    data = tar.read_bytes()
+    tar.write_bytes(data[:-512])
+    assert both() == (f"{len(data) - 512} bytes, its sidecar records {len(data)}",) * 2
+    side.unlink()
+    assert both() == ("no sidecar (its writer stopped before the end)",) * 2
+    tar.unlink()
+    assert both() == ("missing",) * 2

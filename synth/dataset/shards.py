@@ -271,26 +271,39 @@ def tar_digest(path: Path) -> str:
     return file_digest(path, "sha256")
 
 
+def sidecar_problem(shards_dir: Path, index: int) -> tuple[str | None, dict | None]:
+    """(what is wrong with shard `index` that its files alone show, in a few words, or None; its
+    sidecar): the tar or sidecar missing, the sidecar unreadable, the tar's size not the one the
+    sidecar recorded (sidecars of older versions record none)."""
+    tar = shards_dir / f"{shard_name(index)}.tar"
+    side = tar.with_suffix(".json")
+    if not tar.is_file():
+        return "missing", None
+    if not side.is_file():
+        return "no sidecar (its writer stopped before the end)", None
+    try:
+        sidecar = json.loads(side.read_text())
+    except (OSError, ValueError):
+        sidecar = None
+    if not isinstance(sidecar, dict):
+        return f"sidecar {side.name} unreadable", None
+    size = sidecar.get("tar_bytes")
+    if size is not None:
+        have = tar.stat().st_size
+        if have != size:
+            return f"{have} bytes, its sidecar records {size}", sidecar
+    return None, sidecar
+
+
 def shard_problem(shards_dir: Path, index: int, digest: bool = False) -> str | None:
     """None when shard `index` is complete: its tar and sidecar are there and the tar has the
     size (and, with `digest`, the sha256) the sidecar recorded; else what is wrong, in a few
     words. Sidecars of older versions record neither: their shards count as complete."""
-    tar = shards_dir / f"{shard_name(index)}.tar"
-    side = tar.with_suffix(".json")
-    if not tar.is_file():
-        return "missing"
-    if not side.is_file():
-        return "no sidecar (its writer stopped before the end)"
-    try:
-        sidecar = json.loads(side.read_text())
-        size, sha = sidecar.get("tar_bytes"), sidecar.get("tar_sha256")
-    except (OSError, ValueError, AttributeError):
-        return f"sidecar {side.name} unreadable"
-    if size is not None:
-        have = tar.stat().st_size
-        if have != size:
-            return f"{have} bytes, its sidecar records {size}"
-    if digest and sha is not None and tar_digest(tar) != sha:
+    problem, sidecar = sidecar_problem(shards_dir, index)
+    if problem is not None:
+        return problem
+    sha = sidecar.get("tar_sha256")
+    if digest and sha is not None and tar_digest(shards_dir / f"{shard_name(index)}.tar") != sha:
         return "sha256 differs from the one its sidecar records"
     return None
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from synth.config import Config
-from synth.dataset.shards import shard_name
+from synth.dataset.shards import shard_name, sidecar_problem
 from synth.io_utils import InputError
 
 MEMBERS = ("mask.png", "parts.png", "depth.png", "json")   # and rgb.<render.image_format>
@@ -71,20 +71,13 @@ class _HashingReader:
 def check_shard(shards_dir: Path, index: int, rgb_member: str, samples_per_shard: int,
                 quick: bool = False) -> str | None:
     """None when shard `index` is whole; else what is wrong with it, in one line."""
-    name = shard_name(index)
-    tar, side = shards_dir / f"{name}.tar", shards_dir / f"{name}.json"
-    if not tar.is_file():
-        return "missing"
-    if not side.is_file():
-        return "no sidecar (its writer stopped before the end)"
-    try:
-        sidecar = json.loads(side.read_text())
-        keys, size, sha = sidecar["keys"], sidecar.get("tar_bytes"), sidecar.get("tar_sha256")
-    except (OSError, ValueError, KeyError, TypeError):
-        return f"sidecar {side.name} unreadable"
-    have = tar.stat().st_size
-    if size is not None and have != size:
-        return f"{have} bytes, its sidecar records {size}"
+    problem, sidecar = sidecar_problem(shards_dir, index)
+    if problem is not None:
+        return problem
+    tar = shards_dir / f"{shard_name(index)}.tar"
+    keys, sha = sidecar.get("keys"), sidecar.get("tar_sha256")
+    if not isinstance(keys, list):
+        return f"sidecar {tar.with_suffix('.json').name} unreadable"
     if quick:
         return None
     want = {rgb_member, *MEMBERS}
