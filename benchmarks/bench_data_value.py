@@ -20,6 +20,10 @@ rate and schedule) and is evaluated on LSP images 801-1000, which no row trains 
 | knowledge transfer | stage 1 on the --variant-size set's depth and part maps, then LSP 1-800 WITHOUT labels |
 | knowledge transfer + synthetic RGB | the same, with the --variant-size set's RGB crops and labels in each step |
 
+More rows: `--render-row NAME:KEY=VALUE,...` (--variant-size renders with those render overrides)
+and `--row-dataset NAME:FOLDER` (a dataset rendered before, e.g. by a version whose configuration
+today's keys no longer name).
+
 The knowledge-transfer rows (integral head, as the method needs; train/knowledge_transfer.yaml)
 give their RGB network the same budget (--steps stage-2 steps of --batch photos, + --batch renders
 with synthetic RGB) from the same ImageNet start; their depth and mask networks and G are trained
@@ -28,6 +32,11 @@ the rows' results; each row's stage 2 resumes from that checkpoint, which is wha
 computes: stage 1 does not depend on the stage-2 options, and resume is exact), and that stage's
 cost is reported beside the table with the depth / mask networks' own MPJPE on the held-out shard
 and G's mask IoUs.
+
+`spread val / LSP`: how much a row's predictions vary between samples, as a share of how much
+the labels do (synth.train.metrics.prediction_spread): its 3D joints on the held-out shard, its
+2D head's joints on the LSP photos. About 0 means the network predicts one pose for every image,
+and its PCK is then a mean pose's.
 
 PCK@0.2 is reported two ways: `aligned 3D` (the 3D prediction projected orthographically and
 aligned to the labels by scale and translation, as `synth eval --real`; the mean-pose row uses the
@@ -277,7 +286,8 @@ def train_row(name: str, out: Path, data: Path | None, a, data_dir: Path, extra:
     else:
         batch, real_batch, steps = a.batch, (a.batch if (ad.jo2d or ad.method != "none") else 0), a.steps
     return {"row": name, "pck_aligned_3d": real["pck"], "pck_2d_head": real["pck_2d_head"],
-            "val_mpjpe_mm": (summary["val"] or {}).get("mpjpe_mm"), "train_samples": summary["train_samples"],
+            "val_mpjpe_mm": (summary["val"] or {}).get("mpjpe_mm"), "val_spread": (summary["val"] or {}).get("spread"),
+            "lsp_spread_2d_head": real.get("spread_2d_head"), "train_samples": summary["train_samples"],
             "real_train_samples": summary["real_train_samples"],
             "real_labelled": not kt or ad.knowledge_transfer.real_2d, "steps": steps, "batch": a.batch,
             "images_seen": steps * (batch + real_batch), "wall_s": seconds, "cpu_s": cpu,
@@ -291,8 +301,9 @@ def table(rows: list[dict], a) -> str:
     lines = [f"LSP {a.eval_range} PCK@0.2 (%); EfficientNet-Lite0 (ImageNet) at {a.input_size} px, {a.steps} steps "
              f"x batch {a.batch}, seed {a.seed}, lr {a.lr} (cosine); renders {a.image_size} px, "
              f"{a.render_samples} Cycles samples", "",
-             "| row | train samples | aligned 3D | 2D head | val MPJPE (mm) | images seen | wall (s) | CPU (s) | threads |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| row | train samples | aligned 3D | 2D head | val MPJPE (mm) | spread val / LSP | images seen | wall (s) "
+             "| CPU (s) | threads |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         n = r.get("train_samples", "-")
         if r["row"] == "real only":
@@ -300,7 +311,8 @@ def table(rows: list[dict], a) -> str:
         elif r.get("real_train_samples"):
             n = f"{n} + {r['real_train_samples']} real{'' if r.get('real_labelled', True) else ' unlabelled'}"
         mm = f"{r['val_mpjpe_mm']:.0f}" if r.get("val_mpjpe_mm") else "-"
-        lines.append(f"| {r['row']} | {n} | {pct(r['pck_aligned_3d'])} | {pct(r.get('pck_2d_head'))} | {mm} | "
+        spread = " / ".join(f"{r[k]:.2f}" if r.get(k) is not None else "-" for k in ("val_spread", "lsp_spread_2d_head"))
+        lines.append(f"| {r['row']} | {n} | {pct(r['pck_aligned_3d'])} | {pct(r.get('pck_2d_head'))} | {mm} | {spread} | "
                      f"{r.get('images_seen', 0)} | {r.get('wall_s', 0):.0f} | {r.get('cpu_s', 0):.0f} | "
                      f"{r.get('threads', '-')} |")
     return "\n".join(lines)
@@ -344,7 +356,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--input-size", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=0.001)
+    ap.add_argument("--lr", type=float, default=0.0001)
     ap.add_argument("--threads", type=int, default=0, help="torch threads for training (0: all cores)")
     ap.add_argument("--workers", type=int, default=2, help="DataLoader workers")
     ap.add_argument("--seed", type=int, default=0)
@@ -359,6 +371,9 @@ def main() -> int:
                     help="use this rendered dataset (>= the largest size / --samples-per-shard + 1 shards) as the "
                          "base instead of rendering it, e.g. one rendered by an earlier version whose rows are kept "
                          "in OUT/rows")
+    ap.add_argument("--row-dataset", action="append", default=[], metavar="NAME:FOLDER",
+                    help="an extra row trained on a dataset rendered before (e.g. by an earlier version, whose "
+                         "configuration today's keys no longer name); its first --variant-size samples (repeatable)")
     ap.add_argument("--rows", help="train only these rows (names separated by ';'); default: all")
     ap.add_argument("--retrain", action="store_true",
                     help="train rows again even when OUT/rows holds a result for the same data and budget")
@@ -411,6 +426,12 @@ def main() -> int:
     }
     for name, overrides in a.render_rows:
         variants[name] = (lambda ov: lambda: cache.render(nv, [f"dataset.pose_file={cmu}", *ov]))(overrides)
+    for spec in a.row_dataset:
+        name, _, folder = spec.partition(":")
+        folder = Path(folder).resolve()
+        if not name.strip() or not (folder / "dataset.json").is_file():
+            raise SystemExit(f"bench_data_value: --row-dataset {spec!r} is not NAME:FOLDER of a rendered dataset")
+        variants[name.strip()] = (lambda f: lambda: f)(folder)
 
     rows = []
     largest = view(a.out, f"synthetic_{sizes[-1]}", base, sizes[-1] // spss, val_shard)

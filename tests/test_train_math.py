@@ -94,6 +94,30 @@ def test_pose_metrics_report():
     assert m["pa_mpjpe_mm"] == pytest.approx(0.0, abs=1e-6)   # a translation only
     assert m["pck150"] == 1.0 and m["samples"] == 3
     assert set(m["per_joint_mpjpe_mm"]) == set(JOINTS)
+    assert m["spread"] == pytest.approx(1.0)                  # a shift keeps the spread
+
+
+def test_prediction_spread_finds_a_network_that_predicts_one_pose():
+    """The spread is the predictions' variation between samples over the labels': 1 for the
+    labels themselves (or scaled by s: s), 0 for one pose everywhere, and the trainer warns
+    there (a collapse the mean errors do not show: they are then a mean pose's)."""
+    import warnings
+    from synth.train.metrics import COLLAPSED_SPREAD, prediction_spread
+    from synth.train.trainer import warn_if_collapsed
+    rng = np.random.default_rng(7)
+    gt = skeleton(rng, 40) * 1000
+    assert prediction_spread(gt, gt) == pytest.approx(1.0)
+    assert prediction_spread(0.5 * gt, gt) == pytest.approx(0.5)
+    mean_pose = np.broadcast_to(gt.mean(0), gt.shape)
+    collapsed = pose_metrics(mean_pose, gt, JOINTS)
+    assert collapsed["spread"] == pytest.approx(0.0, abs=1e-9)
+    assert np.isnan(prediction_spread(gt[:1], gt[:1]))
+    with pytest.warns(UserWarning, match=r"epoch 3: .*spread 0\.000 .*collapsed to one pose; lower train\.lr"):
+        warn_if_collapsed(collapsed, "epoch 3", "lower train.lr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_collapsed(pose_metrics(gt * (2 * COLLAPSED_SPREAD), gt, JOINTS), "epoch 3", "lower train.lr")
+        warn_if_collapsed(None, "epoch 3", "lower train.lr")
 
 
 def test_normalisation_sums_bone_lengths_and_inverts():

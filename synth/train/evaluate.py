@@ -26,7 +26,7 @@ from synth.io_utils import InputError, atomic_write_json
 from synth.train.adaptation import spa_head_from_checkpoint
 from synth.train.checkpoint import load_checkpoint, resolve_device
 from synth.train.data import PoseShardDataset, list_shards, read_dataset_meta, split_shards
-from synth.train.metrics import pck_2d, pck_2d_aligned, pose_metrics, to_millimetres
+from synth.train.metrics import pck_2d, pck_2d_aligned, pose_metrics, prediction_spread, to_millimetres
 from synth.train.models import build_model, crop_pixels_from_normalised
 from synth.train.real_data import LSP_LABELLED, LspDataset, parse_image_range, split_real_spec
 
@@ -92,6 +92,9 @@ def evaluate_lsp(model, spec: str, tc: TrainConfig, device: torch.device, post=N
     first, last = ds.indices[0] + 1, ds.indices[-1] + 1
     return {"pck": res["pck"], "pck_visible": vis["pck"], "per_joint": per_joint,
             "pck_2d_head": head["pck"],
+            # how much the 2D head's joints vary between photos, as a share of the labels' (about 0:
+            # one pose for every photo)
+            "spread_2d_head": prediction_spread(p["pred_2d_crop"], p["joints_2d_crop"]),
             "per_joint_2d_head": {k: v for k, v in head["per_joint"].items() if v is not None},
             "samples": res["samples"], "threshold": res["threshold"], "folder": str(folder),
             "images": f"{first}-{last}" if len(ds.indices) == last - first + 1 else f"{len(ds.indices)} selected"}
@@ -107,6 +110,7 @@ def format_table(result: dict) -> str:
                   f"{'PA-MPJPE (mm)':<22}{result['pa_mpjpe_mm']:>10.1f}",
                   f"{'3DPCK@150 (%)':<22}{100 * result['pck150']:>10.1f}",
                   f"{'AUC (%)':<22}{100 * result['auc']:>10.1f}",
+                  f"{'spread (x labels)':<22}{result.get('spread', float('nan')):>10.2f}",
                   f"{'samples':<22}{result['samples']:>10d}",
                   "", f"{'joint':<22}{'MPJPE (mm)':>10}"]
         lines += [f"{name:<22}{v:>10.1f}" for name, v in result["per_joint_mpjpe_mm"].items()]
@@ -119,6 +123,7 @@ def format_table(result: dict) -> str:
         lines += [f"{name:<22}{100 * v:>10.1f}" for name, v in r["per_joint"].items()]
         lines += [f"{'all 14 joints':<22}{100 * r['pck']:>10.1f}",
                   f"{'2D head, no alignment':<22}{100 * r['pck_2d_head']:>10.1f}",
+                  f"{'2D head spread':<22}{r.get('spread_2d_head', float('nan')):>10.2f}",
                   f"{'visible-flagged only':<22}{100 * r['pck_visible']:>10.1f}"
                   if not math.isnan(r["pck_visible"]) else f"{'visible-flagged only':<22}{'-':>10}"]
     return "\n".join(lines)

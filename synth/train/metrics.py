@@ -70,8 +70,25 @@ def to_millimetres(pose_normalised, scale_m, root_index: int = 0) -> np.ndarray:
     return p * _np(scale_m).reshape(-1, 1, 1) * 1000.0
 
 
+# A network whose predictions vary between samples by less than this share of the labels' own
+# variation has collapsed to (nearly) one pose: its errors are those of a mean pose.
+COLLAPSED_SPREAD = 0.05
+
+
+def prediction_spread(pred: np.ndarray, gt: np.ndarray) -> float:
+    """How much the predictions (N, J, D) vary between samples, as a share of how much the labels
+    do: the joints' mean standard deviation across samples, predicted / labelled. About 0 for a
+    network that predicts one pose for every input (a collapse the mean errors alone do not
+    show: they are then those of a mean pose); nan for fewer than two samples."""
+    pred, gt = _np(pred), _np(gt)
+    if len(pred) < 2:
+        return float("nan")
+    label = float(gt.std(0).mean())
+    return float(pred.std(0).mean() / label) if label > 0 else float("nan")
+
+
 def pose_metrics(pred_mm, gt_mm, joint_names: list[str] | None = None) -> dict:
-    """All metrics for root-relative poses (N, J, 3) in millimetres."""
+    """All metrics for root-relative poses (N, J, 3) in millimetres (`spread`: prediction_spread)."""
     pred_mm, gt_mm = _np(pred_mm), _np(gt_mm)
     err = joint_errors(pred_mm, gt_mm)
     pa_err = joint_errors(procrustes_align(pred_mm, gt_mm), gt_mm)
@@ -81,6 +98,7 @@ def pose_metrics(pred_mm, gt_mm, joint_names: list[str] | None = None) -> dict:
         "pa_mpjpe_mm": float(pa_err.mean()),
         "pck150": pck(err),
         "auc": auc(err),
+        "spread": prediction_spread(pred_mm, gt_mm),
         "per_joint_mpjpe_mm": {n: float(v) for n, v in zip(names, err.mean(0))},
         "samples": int(err.shape[0]),
     }

@@ -27,6 +27,7 @@ import math
 import random
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -47,7 +48,7 @@ from synth.train.augment import build_augmenter
 from synth.train.checkpoint import CHECKPOINT_NAME, CHECKPOINT_SCHEMA, load_checkpoint, resolve_device  # noqa: F401
 from synth.train.data import PoseShardDataset, train_val_datasets
 from synth.train.evaluate import evaluate, format_table, predict_items  # noqa: F401
-from synth.train.metrics import pck_2d_aligned, pose_metrics, to_millimetres
+from synth.train.metrics import COLLAPSED_SPREAD, pck_2d_aligned, pose_metrics, to_millimetres
 from synth.train.models import build_model, count_parameters
 from synth.train.pretrained import load_pretrained_backbone
 from synth.train.real_data import LspDataset
@@ -137,6 +138,18 @@ def predict(model, ds: PoseShardDataset, device: torch.device, batch_size: int, 
     p = predict_items(model, ds, device, batch_size, workers, desc, post)
     return (to_millimetres(p["pred"], p["scale"], ds.root_index),
             to_millimetres(p["target"], p["scale"], ds.root_index))
+
+
+def warn_if_collapsed(val_metrics: dict | None, when: str, hint: str) -> None:
+    """Warn when the held-out predictions barely vary between samples (metrics.prediction_spread
+    below COLLAPSED_SPREAD): the network predicts one pose for every image, and its errors are a
+    mean pose's. Seen when a pretrained backbone with frozen BatchNorm is fine-tuned at too high a
+    learning rate (Adam 1e-3: collapsed within 40 steps). `hint`: what to change."""
+    spread = (val_metrics or {}).get("spread")
+    if spread is not None and spread < COLLAPSED_SPREAD:
+        warnings.warn(f"train: {when}: the held-out predictions barely vary between samples (spread "
+                      f"{spread:.3f} of the labels'): the network has collapsed to one pose; {hint}",
+                      stacklevel=2)
 
 
 def total_steps_of(tc: TrainConfig, steps_per_epoch: int) -> int:
@@ -567,7 +580,7 @@ def train(tc: TrainConfig, data_dir: Path | None, out_dir: Path, *, seed: int = 
     log_every = tc.log_every_steps
     loss_names = stepper.loss_names()
     log_fields = (["epoch", "train_loss"] + [f"train_{n}" for n in loss_names if n not in ("loss", "pose")]
-                  + ["val_mpjpe_mm", "val_pa_mpjpe_mm", "val_pck150", "val_auc", "real_pck02",
+                  + ["val_mpjpe_mm", "val_pa_mpjpe_mm", "val_pck150", "val_auc", "val_spread", "real_pck02",
                      "lr", "epoch_seconds", "train_samples_per_s"])
     step_fields = ["step", "epoch", "lr"] + loss_names
     tb = _Tensorboard(tc.tensorboard, out_dir / TENSORBOARD_DIR)
@@ -640,6 +653,7 @@ def train(tc: TrainConfig, data_dir: Path | None, out_dir: Path, *, seed: int = 
                "val_pa_mpjpe_mm": f"{val_metrics['pa_mpjpe_mm']:.2f}" if val_metrics else "",
                "val_pck150": f"{val_metrics['pck150']:.4f}" if val_metrics else "",
                "val_auc": f"{val_metrics['auc']:.4f}" if val_metrics else "",
+               "val_spread": f"{val_metrics['spread']:.4f}" if val_metrics else "",
                "real_pck02": f"{real_pck:.4f}" if real_pck is not None else "",
                "lr": stepper.optimizers["main"].param_groups[0]["lr"], "epoch_seconds": f"{seconds:.2f}",
                "train_samples_per_s": f"{count / seconds:.1f}"}
@@ -649,6 +663,7 @@ def train(tc: TrainConfig, data_dir: Path | None, out_dir: Path, *, seed: int = 
         tb.scalars("epoch", {k: float(v) for k, v in row.items() if k != "epoch" and v != ""}, epoch + 1)
         if (epoch + 1) % every == 0 or epoch + 1 == epochs:
             save(epoch + 1)
+        warn_if_collapsed(val_metrics, f"epoch {epoch + 1}", f"lower train.lr (now {tc.lr:g})")
         val_txt = f", val MPJPE {val_metrics['mpjpe_mm']:.1f} mm" if val_metrics else ""
         real_txt = f", LSP PCK@0.2 {100 * real_pck:.1f} %" if real_pck is not None else ""
         print(f"epoch {epoch + 1}/{epochs}: train pose loss {train_loss:.4f}{val_txt}{real_txt} ({seconds:.1f} s)",
