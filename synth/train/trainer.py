@@ -147,7 +147,7 @@ def warn_if_collapsed(val_metrics: dict | None, when: str, hint: str) -> None:
     learning rate (Adam 1e-3: collapsed within 40 steps). `hint`: what to change."""
     spread = (val_metrics or {}).get("spread")
     if spread is not None and spread < COLLAPSED_SPREAD:
-        warnings.warn(f"train: {when}: the held-out predictions barely vary between samples (spread "
+        warnings.warn(f"{when}: the held-out predictions barely vary between samples (spread "
                       f"{spread:.3f} of the labels'): the network has collapsed to one pose; {hint}",
                       stacklevel=2)
 
