@@ -432,8 +432,7 @@ def train_knowledge_transfer(tc: TrainConfig, data_dir: Path | None, out_dir: Pa
                + ["val_depth_mpjpe_mm", "val_mask_mpjpe_mm", "val_chain_mpjpe_mm", "val_seg_fg_iou",
                   "val_seg_miou", "val_seg_part_miou", "lr", "epoch_seconds", "train_samples_per_s"])
     fields2 = (["epoch", "train_loss"] + [f"train_{n}" for n in STAGE2_LOSSES[1:]]
-               + ["val_mpjpe_mm", "val_pa_mpjpe_mm", "val_pck150", "val_auc", "val_spread", "real_pck02",
-                  "lr", "epoch_seconds", "train_samples_per_s"])
+               + tr.VAL_FIELDS + ["lr", "epoch_seconds", "train_samples_per_s"])
     step_fields = ["step", "stage", "epoch", "lr"] + list(dict.fromkeys(STAGE1_LOSSES + STAGE2_LOSSES))
     tb = tr._Tensorboard(tc.tensorboard, out_dir / tr.TENSORBOARD_DIR)
 
@@ -540,13 +539,7 @@ def train_knowledge_transfer(tc: TrainConfig, data_dir: Path | None, out_dir: Pa
                 val_metrics = pose_metrics(*tr.predict(kt.model, val_ds, device, bs, workers, "val"), joint_names)
                 val_ds.maps = True
             real_pck = tr._real_pck(kt.model, real_eval, device, bs, workers) if real_eval is not None else None
-            row = {**common,
-                   "val_mpjpe_mm": f"{val_metrics['mpjpe_mm']:.2f}" if val_metrics else "",
-                   "val_pa_mpjpe_mm": f"{val_metrics['pa_mpjpe_mm']:.2f}" if val_metrics else "",
-                   "val_pck150": f"{val_metrics['pck150']:.4f}" if val_metrics else "",
-                   "val_auc": f"{val_metrics['auc']:.4f}" if val_metrics else "",
-                   "val_spread": f"{val_metrics['spread']:.4f}" if val_metrics else "",
-                   "real_pck02": f"{real_pck:.4f}" if real_pck is not None else ""}
+            row = {**common, **tr.val_columns(val_metrics, real_pck)}
             # the transfer target is a function of the RGB network's own prediction, so one pose
             # for every photo is a fixed point of the stage-2 loss (measured: it is reached)
             tr.warn_if_collapsed(val_metrics, f"stage 2 epoch {epoch + 1}",

@@ -140,6 +140,20 @@ def predict(model, ds: PoseShardDataset, device: torch.device, batch_size: int, 
             to_millimetres(p["target"], p["scale"], ds.root_index))
 
 
+# The held-out columns of an epoch's row in log.csv (both trainers), as `val_columns` fills them.
+VAL_FIELDS = ["val_mpjpe_mm", "val_pa_mpjpe_mm", "val_pck150", "val_auc", "val_spread", "real_pck02"]
+
+
+def val_columns(val_metrics: dict | None, real_pck: float | None) -> dict:
+    """The VAL_FIELDS of a log row: the held-out metrics (empty without a held-out set) and the
+    LSP PCK@0.2 (empty when not logged)."""
+    def fmt(key: str, spec: str) -> str:
+        return format(val_metrics[key], spec) if val_metrics else ""
+    return {"val_mpjpe_mm": fmt("mpjpe_mm", ".2f"), "val_pa_mpjpe_mm": fmt("pa_mpjpe_mm", ".2f"),
+            "val_pck150": fmt("pck150", ".4f"), "val_auc": fmt("auc", ".4f"), "val_spread": fmt("spread", ".4f"),
+            "real_pck02": f"{real_pck:.4f}" if real_pck is not None else ""}
+
+
 def warn_if_collapsed(val_metrics: dict | None, when: str, hint: str) -> None:
     """Warn when the held-out predictions barely vary between samples (metrics.prediction_spread
     below COLLAPSED_SPREAD): the network predicts one pose for every image, and its errors are a
@@ -580,8 +594,7 @@ def train(tc: TrainConfig, data_dir: Path | None, out_dir: Path, *, seed: int = 
     log_every = tc.log_every_steps
     loss_names = stepper.loss_names()
     log_fields = (["epoch", "train_loss"] + [f"train_{n}" for n in loss_names if n not in ("loss", "pose")]
-                  + ["val_mpjpe_mm", "val_pa_mpjpe_mm", "val_pck150", "val_auc", "val_spread", "real_pck02",
-                     "lr", "epoch_seconds", "train_samples_per_s"])
+                  + VAL_FIELDS + ["lr", "epoch_seconds", "train_samples_per_s"])
     step_fields = ["step", "epoch", "lr"] + loss_names
     tb = _Tensorboard(tc.tensorboard, out_dir / TENSORBOARD_DIR)
 
@@ -649,12 +662,7 @@ def train(tc: TrainConfig, data_dir: Path | None, out_dir: Path, *, seed: int = 
         real_pck = _real_pck(model, real_eval, device, bs, workers) if real_eval is not None else None
         row = {"epoch": epoch + 1, "train_loss": f"{train_loss:.6f}",
                **{f"train_{k}": f"{v:.6g}" for k, v in means.items() if k not in ("loss", "pose")},
-               "val_mpjpe_mm": f"{val_metrics['mpjpe_mm']:.2f}" if val_metrics else "",
-               "val_pa_mpjpe_mm": f"{val_metrics['pa_mpjpe_mm']:.2f}" if val_metrics else "",
-               "val_pck150": f"{val_metrics['pck150']:.4f}" if val_metrics else "",
-               "val_auc": f"{val_metrics['auc']:.4f}" if val_metrics else "",
-               "val_spread": f"{val_metrics['spread']:.4f}" if val_metrics else "",
-               "real_pck02": f"{real_pck:.4f}" if real_pck is not None else "",
+               **val_columns(val_metrics, real_pck),
                "lr": stepper.optimizers["main"].param_groups[0]["lr"], "epoch_seconds": f"{seconds:.2f}",
                "train_samples_per_s": f"{count / seconds:.1f}"}
         rows.append(row)
